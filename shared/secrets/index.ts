@@ -1,0 +1,3 @@
+export * from './source.ts';
+export { createFileSecretSource } from './file.ts';
+export { createAwsSecretSource } from './aws.ts';

@@ -1,0 +1,33 @@
+// What tests get from the shared infrastructure: the secrets, an admin connection to `shop`,
+// the DynamoDB client and fresh, uniquely named tables, so test files never step on each other.
+
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { createFileSecretSource, DatabaseSecret, readSecret, type SecretSource } from '../../shared/secrets/index.ts';
+import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from '../../shared/postgres/driver.ts';
+import { createDynamoClient } from '../../shared/store/dynamo.ts';
+import { ensureTables, localTableNames } from '../../local/dynamo.ts';
+import type { TableNames } from '../../shared/store/tables.ts';
+import { LOCAL_ADMIN_SECRET } from '../../local/secrets.ts';
+
+export const infra = () => inject('infra');
+export const wire = (): WireOptions => ({ wsProxy: infra().proxyAddress, secureWebSocket: false });
+export const secrets = (): SecretSource => createFileSecretSource(infra().secretsPath);
+export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+
+export async function adminTarget(database = 'shop'): Promise<DatabaseTarget> {
+  const admin = await readSecret(secrets(), LOCAL_ADMIN_SECRET, DatabaseSecret);
+  return { host: admin.host, port: admin.port, user: admin.username, password: admin.password, database };
+}
+
+export async function adminClient(database = 'shop'): Promise<PgClient> {
+  return connectClient(await adminTarget(database), wire());
+}
+
+export const dynamo = () => createDynamoClient({ region: 'local', endpoint: infra().dynamoEndpoint });
+
+export async function freshTables(): Promise<TableNames> {
+  const names = localTableNames(uniqueName('t'));
+  await ensureTables(dynamo(), names);
+  return names;
+}
