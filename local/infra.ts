@@ -8,7 +8,7 @@ import { startLocalPostgres } from './postgres.ts';
 import { startWsProxy } from './ws-proxy.ts';
 import { startLocalDynamo } from './dynamo.ts';
 import { seedShop } from './seed.ts';
-import { connectClient, type WireOptions } from '../shared/postgres/driver.ts';
+import { closeClient, connectClient, type WireOptions } from '../shared/postgres/driver.ts';
 import { quoteIdent } from '../shared/postgres/quote.ts';
 import { DatabaseSecret, readSecret, type SecretSource } from '../shared/secrets/index.ts';
 
@@ -77,12 +77,12 @@ async function prepareShop(admin: DatabaseSecret, wire: WireOptions): Promise<bo
     const exists = await server.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [admin.dbname]);
     if (exists.rowCount === 0) await server.query(`CREATE DATABASE ${quoteIdent(admin.dbname)}`);
   } finally {
-    await server.end();
+    await closeClient(server);
   }
   const shop = await connectClient({ ...target, database: admin.dbname }, wire);
   try {
     return await seedShop(shop);
   } finally {
-    await shop.end();
+    await closeClient(shop);
   }
 }

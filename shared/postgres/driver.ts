@@ -44,7 +44,7 @@ export async function connectClient(target: DatabaseTarget, wire: WireOptions, e
   try {
     await client.connect();
   } catch (error) {
-    await client.end().catch(() => {});
+    await closeClient(client);
     throw connectFailure(error);
   }
   return client;
@@ -52,4 +52,17 @@ export async function connectClient(target: DatabaseTarget, wire: WireOptions, e
 
 function connectFailure(error: unknown) {
   return Object.assign(unavailable('Postgres', error), { sqlstate: (error as { code?: string }).code });
+}
+
+/** Ends a client; a client whose connection was already cut never settles `end()`, so it is bounded. */
+export async function closeClient(client: Client, waitMs = 1000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    client.end().catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, waitMs);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
 }

@@ -1,0 +1,200 @@
+// The audit log on DynamoDB: one item per event, keyed (grantId, seq), appended with a conditional put.
+// Must never update or delete an item, nor use any write but PutItem with attribute_not_exists.
+
+import { PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { AirlockError } from '../errors.ts';
+import { fromItem, isConditionFailure, storeCall, toItem } from '../store/dynamo.ts';
+import { canonicalJson, GENESIS_HASH, hashEvent, toHashedJson } from './chain.ts';
+import { AUDIT_EVENT_TYPES, AuditEvent, CORE_FIELDS, type AuditAppend, type AuditLog } from './event.ts';
+
+export interface DynamoAuditLogOptions {
+  client: DynamoDBClient;
+  /** Physical name of the `audit` table (hash key `grantId` S, range key `seq` N). */
+  table: string;
+  now?: () => Date;
+}
+
+interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/** Conditional puts lost to other writers before giving up (fail closed with `unavailable`). */
+const MAX_APPEND_ATTEMPTS = 20;
+/** Heads remembered per process; beyond this, the least recently written grant is forgotten. */
+const MAX_CACHED_HEADS = 1000;
+const CORE = new Set<string>(CORE_FIELDS);
+const TYPES = new Set<string>(AUDIT_EVENT_TYPES);
+const EMPTY_HEAD: ChainHead = { seq: 0, hash: GENESIS_HASH };
+
+/**
+ * Appends are serialized per grant inside this log and the last written head is cached, so a warm
+ * process appends with one round trip; another writer's append makes the put fail, the cache is
+ * dropped and the head re-read. Create one log per process: separate logs only coordinate via the store.
+ */
+export function createDynamoAuditLog(options: DynamoAuditLogOptions): AuditLog {
+  const { client, table } = options;
+  const now = options.now ?? (() => new Date());
+  const heads = new Map<string, ChainHead>();
+  const tails = new Map<string, Promise<void>>();
+
+  function remember(grantId: string, head: ChainHead): void {
+    heads.delete(grantId);
+    heads.set(grantId, head);
+    if (heads.size > MAX_CACHED_HEADS) heads.delete(heads.keys().next().value as string);
+  }
+
+  function serialized<T>(grantId: string, task: () => Promise<T>): Promise<T> {
+    const result = (tails.get(grantId) ?? Promise.resolve()).then(task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    tails.set(grantId, tail);
+    void tail.then(() => {
+      if (tails.get(grantId) === tail) tails.delete(grantId);
+    });
+    return result;
+  }
+
+  async function readHead(grantId: string): Promise<ChainHead> {
+    const output = await storeCall('audit log', () =>
+      client.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: '#grantId = :grantId',
+          ExpressionAttributeNames: { '#grantId': 'grantId', '#seq': 'seq', '#hash': 'hash' },
+          ExpressionAttributeValues: { ':grantId': { S: grantId } },
+          ProjectionExpression: '#seq, #hash',
+          ScanIndexForward: false,
+          Limit: 1,
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const item = output.Items?.[0];
+    if (!item) return EMPTY_HEAD;
+    const head = fromItem<Partial<ChainHead>>(item);
+    if (typeof head.seq !== 'number' || typeof head.hash !== 'string') {
+      throw new AirlockError('internal', `audit chain head of grant ${grantId} is malformed`);
+    }
+    return { seq: head.seq, hash: head.hash };
+  }
+
+  async function write(input: PreparedAppend): Promise<AuditEvent> {
+    for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
+      const head = heads.get(input.grantId) ?? (await readHead(input.grantId));
+      const event = link(input, head, now());
+      const item = storable(event);
+      try {
+        await storeCall('audit log', () =>
+          client.send(new PutItemCommand({ TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(grantId)' })),
+        );
+      } catch (error) {
+        // Lost to another writer, or unknown whether it landed: either way the cached head is stale.
+        heads.delete(input.grantId);
+        if (!isConditionFailure(error)) throw error;
+        await sleep(Math.random() * 5 * attempt);
+        continue;
+      }
+      remember(input.grantId, { seq: event.seq, hash: event.hash });
+      return event;
+    }
+    throw new AirlockError('unavailable', `audit log is contended for grant ${input.grantId}; nothing was run`);
+  }
+
+  return {
+    append(event) {
+      try {
+        const input = prepare(event);
+        return serialized(input.grantId, () => write(input));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+
+    async list(grantId) {
+      const events: AuditEvent[] = [];
+      let startKey: Record<string, AttributeValue> | undefined;
+      do {
+        const output = await storeCall('audit log', () =>
+          client.send(
+            new QueryCommand({
+              TableName: table,
+              KeyConditionExpression: '#grantId = :grantId',
+              ExpressionAttributeNames: { '#grantId': 'grantId' },
+              ExpressionAttributeValues: { ':grantId': { S: grantId } },
+              ScanIndexForward: true,
+              ConsistentRead: true,
+              ExclusiveStartKey: startKey,
+            }),
+          ),
+        );
+        for (const item of output.Items ?? []) events.push(parseStored(item));
+        startKey = output.LastEvaluatedKey;
+      } while (startKey);
+      return events;
+    },
+  };
+}
+
+interface PreparedAppend {
+  grantId: string;
+  type: AuditAppend['type'];
+  subject: string;
+  details: Record<string, unknown>;
+}
+
+/** Checks an append before it is queued; details are copied as the plain JSON that gets hashed. */
+function prepare(event: AuditAppend): PreparedAppend {
+  const { grantId, type, subject } = event;
+  if (typeof grantId !== 'string' || grantId === '' || toHashedJson(grantId) !== grantId) {
+    throw new AirlockError('internal', 'an audit event needs a well-formed grant id');
+  }
+  if (!TYPES.has(type)) throw new AirlockError('internal', `unknown audit event type "${String(type)}"`);
+  if (typeof subject !== 'string' || subject === '') throw new AirlockError('internal', 'an audit event needs a subject');
+  const overriding = Object.keys(event.details ?? {}).filter((key) => CORE.has(key));
+  if (overriding.length > 0) {
+    throw new AirlockError('internal', `audit event details may not set core fields: ${overriding.join(', ')}`);
+  }
+  const details = toHashedJson(event.details ?? {}, 'details');
+  if (typeof details !== 'object' || details === null || Array.isArray(details)) {
+    throw new AirlockError('internal', 'audit event details must be an object');
+  }
+  return { grantId, type, subject: toHashedJson(subject) as string, details: details as Record<string, unknown> };
+}
+
+function link(input: PreparedAppend, head: ChainHead, at: Date): AuditEvent {
+  const seq = head.seq + 1;
+  const unsigned = {
+    ...input.details,
+    id: `${input.grantId}:${seq}`,
+    grantId: input.grantId,
+    seq,
+    at: at.toISOString(),
+    type: input.type,
+    subject: input.subject,
+    prevHash: head.hash,
+  };
+  return { ...unsigned, hash: hashEvent(unsigned) };
+}
+
+/** The item for an event, refused unless it reads back to exactly what was hashed. */
+function storable(event: AuditEvent): Record<string, AttributeValue> {
+  try {
+    const item = toItem(event);
+    if (canonicalJson(fromItem(item)) === canonicalJson(event)) return item;
+  } catch (error) {
+    throw new AirlockError('internal', `audit event ${event.id} cannot be stored as hashed`, {}, { cause: error });
+  }
+  throw new AirlockError('internal', `audit event ${event.id} cannot be stored as hashed`);
+}
+
+function parseStored(item: Record<string, AttributeValue>): AuditEvent {
+  const parsed = AuditEvent.safeParse(fromItem<unknown>(item));
+  if (!parsed.success) throw new AirlockError('internal', 'a stored audit event is malformed');
+  return parsed.data;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,78 @@
+// The grant record and its state machine: pending → active → expired | revoked; pending → denied | expired.
+// A status only moves along these edges, and only through a conditional write in the store.
+
+import { z } from 'zod';
+
+export const GRANT_STATUSES = ['pending', 'active', 'denied', 'expired', 'revoked'] as const;
+export const GrantStatus = z.enum(GRANT_STATUSES);
+export type GrantStatus = z.infer<typeof GrantStatus>;
+
+export const TRANSITIONS: Record<GrantStatus, readonly GrantStatus[]> = {
+  pending: ['active', 'denied', 'expired', 'revoked'],
+  active: ['expired', 'revoked'],
+  denied: [],
+  expired: [],
+  revoked: [],
+};
+
+export const GrantDecision = z.object({
+  by: z.string(),
+  decision: z.enum(['approved', 'denied', 'activated', 'revoked', 'expired', 'failed']),
+  at: z.string(),
+  reason: z.string().optional(),
+});
+export type GrantDecision = z.infer<typeof GrantDecision>;
+
+/** The stored item. `sweep`/`dueAt` exist only while the sweeper may have to act (pending, active). */
+export const GrantRecord = z.object({
+  id: z.string(),
+  status: GrantStatus,
+  subject: z.string(),
+  issuer: z.string(),
+  email: z.string().nullable(),
+  connection: z.string(),
+  access: z.string(),
+  reason: z.string(),
+  rule: z.string(),
+  ttlSeconds: z.number().int(),
+  requestedAt: z.string(),
+  activatedAt: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+  /** Pending only: when an unanswered request expires. */
+  approvalDeadline: z.string().nullable(),
+  approval: z.object({ approvers: z.array(z.string()), required: z.number().int() }).nullable(),
+  decisions: z.array(GrantDecision),
+  role: z.string(),
+  /** Where the role logs in, recorded at activation so the query side never needs the admin secret. */
+  target: z.object({ host: z.string(), port: z.number().int(), database: z.string() }).nullable(),
+  sweep: z.enum(['pending', 'active']).optional(),
+  dueAt: z.string().optional(),
+  ttl: z.number().int(),
+});
+export type GrantRecord = z.infer<typeof GrantRecord>;
+
+/** What the API shows of a grant (API.md "Grant"). */
+export function publicGrant(grant: GrantRecord) {
+  return {
+    id: grant.id,
+    status: grant.status,
+    subject: grant.subject,
+    connection: grant.connection,
+    access: grant.access,
+    reason: grant.reason,
+    rule: grant.rule,
+    ttlSeconds: grant.ttlSeconds,
+    requestedAt: grant.requestedAt,
+    activatedAt: grant.activatedAt,
+    expiresAt: grant.expiresAt,
+    approvalDeadline: grant.approvalDeadline,
+    approval: grant.approval ? { required: grant.approval.required, approvers: grant.approval.approvers.length } : null,
+    decisions: grant.decisions.map(({ by, decision, at, reason }) => ({ by, decision, at, ...(reason ? { reason } : {}) })),
+  };
+}
+export type PublicGrant = ReturnType<typeof publicGrant>;
+
+/** A grant is usable only while active AND before its window end, whatever the store still says. */
+export function isLive(grant: GrantRecord, now: Date): boolean {
+  return grant.status === 'active' && grant.expiresAt !== null && Date.parse(grant.expiresAt) > now.getTime();
+}

@@ -1,0 +1,18 @@
+// POST /v1/query: grant tokens only. The handler is a table of contents of the query path;
+// every decision lives in shared/query.
+
+import type { Routes } from './app.ts';
+import { readJson } from './app.ts';
+import { bearerToken } from './auth.ts';
+import { parseBody } from './validate.ts';
+import { QueryBody, type QueryService } from '../query/service.ts';
+
+export function queryRoutes(options: { query: QueryService }): Routes {
+  return (app) => {
+    app.post('/v1/query', async (c) => {
+      const grant = await options.query.authenticate(bearerToken(c.req.header('authorization')));
+      const body = parseBody(QueryBody, await readJson(c.req.raw));
+      return c.json(await options.query.run(grant, body));
+    });
+  };
+}

@@ -1,0 +1,178 @@
+// Catalog lookups for masking: result-column OIDs to schema.table.column, and what views depend on.
+// Must never interpolate a value into SQL (everything is a bound parameter) and never guess an origin.
+
+import { AirlockError } from '../errors.ts';
+import type { CatalogLookup, ColumnOrigin } from './plan.ts';
+
+/** Runs one query with bound parameters; rows come back in array mode. */
+export type CatalogQuery = (sql: string, params: unknown[]) => Promise<unknown[][]>;
+
+interface RelationEntry {
+  schema: string;
+  name: string;
+  /** attnum → attname, system columns included. */
+  attributes: Map<number, string>;
+  /** Base-table columns of a view/matview; null for a plain relation. */
+  dependsOn: ColumnOrigin[] | null;
+}
+
+const RELATIONS_BY_OID = `
+SELECT c.oid::int8, c.relkind::text, n.nspname::text, c.relname::text, a.attnum::int4, a.attname::text
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND NOT a.attisdropped
+WHERE c.oid = ANY($1::oid[])`;
+
+// Every base-table column a view's rewrite rule references, following nested views and matviews.
+// pg_depend does not say which view column uses which base column, so each view column is taken to
+// use all of them. A whole-relation dependency (refobjsubid 0) counts as every column only when the
+// rule has a whole-row Var (`:varattno 0`): every referenced relation also gets one, used or not.
+const VIEW_DEPENDENCIES = `
+WITH RECURSIVE dep(root, relid, attnum) AS (
+  SELECT r.ev_class, d.refobjid, d.refobjsubid::int4
+  FROM pg_catalog.pg_rewrite r
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+   AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> r.ev_class
+  WHERE r.ev_class = ANY($1::oid[])
+    AND (d.refobjsubid > 0 OR strpos(r.ev_action::text, ':varattno 0 ') > 0)
+  UNION
+  SELECT dep.root, d.refobjid, d.refobjsubid::int4
+  FROM dep
+  JOIN pg_catalog.pg_rewrite r ON r.ev_class = dep.relid
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+   AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> r.ev_class
+  WHERE d.refobjsubid > 0 OR strpos(r.ev_action::text, ':varattno 0 ') > 0
+)
+SELECT DISTINCT dep.root::int8, n.nspname::text, c.relname::text, a.attname::text
+FROM dep
+JOIN pg_catalog.pg_class c ON c.oid = dep.relid AND c.relkind NOT IN ('v', 'm')
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = dep.relid AND NOT a.attisdropped
+ AND (a.attnum = dep.attnum OR (dep.attnum = 0 AND a.attnum > 0))`;
+
+// A relation named without a schema is looked up in every schema: the grant role's search_path is not known here.
+const RELATIONS_BY_NAME = `
+SELECT wanted.ord::int4, c.oid::int8
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS wanted(schema, name, ord)
+JOIN pg_catalog.pg_class c ON c.relname = wanted.name
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE (wanted.schema IS NULL OR n.nspname = wanted.schema)
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`;
+
+const VIEW_KINDS = new Set(['v', 'm']);
+const MAX_CACHED = 10_000;
+
+export function createCatalogLookup(
+  run: CatalogQuery,
+  options: { cacheTtlMs?: number; now?: () => Date } = {},
+): CatalogLookup {
+  const ttl = options.cacheTtlMs ?? 60_000;
+  const now = options.now ?? (() => new Date());
+  const byOid = new Map<number, { entry: RelationEntry; expires: number }>();
+  const byName = new Map<string, { oids: number[]; expires: number }>();
+
+  function fresh<T extends { expires: number }>(cached: T | undefined): T | undefined {
+    return cached && cached.expires > now().getTime() ? cached : undefined;
+  }
+
+  function remember<K, V extends { expires: number }>(cache: Map<K, V>, key: K, value: V): void {
+    if (cache.size >= MAX_CACHED) {
+      const time = now().getTime();
+      for (const [old, cached] of cache) if (cached.expires <= time) cache.delete(old);
+      if (cache.size >= MAX_CACHED) cache.clear();
+    }
+    cache.set(key, value);
+  }
+
+  async function relations(oids: readonly number[]): Promise<Map<number, RelationEntry>> {
+    const found = new Map<number, RelationEntry>();
+    const missing: number[] = [];
+    for (const oid of new Set(oids)) {
+      const cached = fresh(byOid.get(oid));
+      if (cached) found.set(oid, cached.entry);
+      else missing.push(oid);
+    }
+    if (missing.length === 0) return found;
+
+    const loaded = new Map<number, RelationEntry>();
+    const views: number[] = [];
+    for (const row of await run(RELATIONS_BY_OID, [missing])) {
+      const oid = integer(row[0]);
+      let entry = loaded.get(oid);
+      if (!entry) {
+        const isView = VIEW_KINDS.has(text(row[1]));
+        entry = { schema: text(row[2]), name: text(row[3]), attributes: new Map(), dependsOn: isView ? [] : null };
+        loaded.set(oid, entry);
+        if (isView) views.push(oid);
+      }
+      if (row[4] !== null) entry.attributes.set(integer(row[4]), text(row[5]));
+    }
+    if (views.length > 0) {
+      for (const row of await run(VIEW_DEPENDENCIES, [views])) {
+        const entry = loaded.get(integer(row[0]));
+        entry?.dependsOn?.push({ schema: text(row[1]), table: text(row[2]), column: text(row[3]), via: `${entry.schema}.${entry.name}` });
+      }
+    }
+    const expires = now().getTime() + ttl;
+    for (const [oid, entry] of loaded) {
+      remember(byOid, oid, { entry, expires });
+      found.set(oid, entry);
+    }
+    return found;
+  }
+
+  return {
+    async resolve(fields) {
+      const entries = await relations(fields.map((field) => field.tableID).filter((oid) => oid !== 0));
+      const origins = new Map<string, ColumnOrigin[]>();
+      for (const field of fields) {
+        const entry = entries.get(field.tableID);
+        const column = entry?.attributes.get(field.columnID);
+        const key = `${field.tableID}:${field.columnID}`;
+        if (!entry || column === undefined) origins.set(key, []);
+        else origins.set(key, [{ schema: entry.schema, table: entry.name, column }, ...(entry.dependsOn ?? [])]);
+      }
+      return origins;
+    },
+
+    async relationsInfo(wanted) {
+      const oids: number[] = [];
+      const unknown: Array<{ schema: string | null; name: string }> = [];
+      for (const relation of wanted) {
+        const cached = fresh(byName.get(nameKey(relation)));
+        if (cached) oids.push(...cached.oids);
+        else unknown.push(relation);
+      }
+      if (unknown.length > 0) {
+        const found = unknown.map((): number[] => []);
+        const rows = await run(RELATIONS_BY_NAME, [unknown.map((relation) => relation.schema), unknown.map((relation) => relation.name)]);
+        for (const row of rows) found[integer(row[0]) - 1]?.push(integer(row[1]));
+        const expires = now().getTime() + ttl;
+        unknown.forEach((relation, index) => remember(byName, nameKey(relation), { oids: found[index] ?? [], expires }));
+        oids.push(...found.flat());
+      }
+      const entries = await relations(oids);
+      return [...entries.values()].map((entry) => ({
+        schema: entry.schema,
+        name: entry.name,
+        columns: [...entry.attributes].filter(([attnum]) => attnum > 0).map(([, name]) => name),
+        dependsOn: entry.dependsOn ?? [],
+      }));
+    },
+  };
+}
+
+function nameKey(relation: { schema: string | null; name: string }): string {
+  return JSON.stringify([relation.schema, relation.name]);
+}
+
+function text(value: unknown): string {
+  if (typeof value !== 'string') throw new AirlockError('internal', 'unexpected catalog row: expected text');
+  return value;
+}
+
+function integer(value: unknown): number {
+  const number = typeof value === 'string' || typeof value === 'bigint' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw new AirlockError('internal', 'unexpected catalog row: expected an integer');
+  return number;
+}

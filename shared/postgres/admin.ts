@@ -1,0 +1,38 @@
+// Admin connections per policy connection: the admin credential is read from its secret when needed
+// and used only to mint and revoke roles. The query side never imports this module.
+
+import { AirlockError } from '../errors.ts';
+import type { Policy } from '../policy/schema.ts';
+import { DatabaseSecret, readSecret, type SecretSource } from '../secrets/source.ts';
+import { connectClient, type DatabaseTarget, type WireOptions } from './driver.ts';
+import { createRoleAdmin, type RoleAdmin } from './roles.ts';
+
+export function adminTargetFrom(secret: DatabaseSecret): DatabaseTarget {
+  return { host: secret.host, port: secret.port, user: secret.username, password: secret.password, database: secret.dbname };
+}
+
+/** The database a connection's roles log in to (host, port, database; never the admin's user). */
+export async function connectionTarget(policy: Policy, secrets: SecretSource, connection: string): Promise<Omit<DatabaseTarget, 'user' | 'password'>> {
+  const { user: _user, password: _password, ...target } = adminTargetFrom(await adminSecret(policy, secrets, connection));
+  return target;
+}
+
+async function adminSecret(policy: Policy, secrets: SecretSource, connection: string): Promise<DatabaseSecret> {
+  const config = policy.connections[connection];
+  if (!config) throw new AirlockError('invalid_config', `unknown connection "${connection}"`);
+  return readSecret(secrets, config.adminSecret, DatabaseSecret);
+}
+
+export function createConnectionAdmins(options: { policy: Policy; secrets: SecretSource; wire: WireOptions }): (connection: string) => Promise<RoleAdmin> {
+  const admins = new Map<string, RoleAdmin>();
+  return async (connection) => {
+    let admin = admins.get(connection);
+    if (!admin) {
+      admin = createRoleAdmin({
+        connect: async () => connectClient(adminTargetFrom(await adminSecret(options.policy, options.secrets, connection)), options.wire),
+      });
+      admins.set(connection, admin);
+    }
+    return admin;
+  };
+}

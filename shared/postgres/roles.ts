@@ -1,0 +1,294 @@
+// The admin side of temporary roles, Vault-style: mint one for a grant, revoke it, list them; nothing else.
+// Must never put an unquoted identifier or a plaintext password into SQL, nor touch a role outside the prefix.
+
+import { createHash } from 'node:crypto';
+import { AirlockError, unavailable } from '../errors.ts';
+import type { Profile } from '../policy/schema.ts';
+import type { PgClient } from './driver.ts';
+import { scramVerifier } from './password.ts';
+import { quoteIdent, quoteLiteral } from './quote.ts';
+
+export const ROLE_PREFIX = 'airlock_';
+const ROLE_NAME = /^airlock_[a-z0-9_]{1,55}$/;
+const DEFAULT_IDLE_IN_TRANSACTION_SECONDS = 60;
+/** Predefined roles that reach the server's files or shell: never a temporary role's to have. */
+const FORBIDDEN_MEMBERSHIPS = ['postgres', 'pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
+const TERMINATION_WAIT_MS = 2000;
+const TERMINATION_POLL_MS = 25;
+
+export interface RoleSpec {
+  grantId: string;
+  validUntil: Date;
+  profile: Profile;
+  password: string;
+  statementTimeoutSeconds: number;
+  /** Default 60. */
+  idleInTransactionTimeoutSeconds?: number;
+}
+
+export interface RoleInfo {
+  role: string;
+  validUntil: Date | null;
+  canLogin: boolean;
+}
+
+export interface RoleAdmin {
+  /** Creates the grant's role, or resets it to the spec when a retried activation finds it (`created: false`). */
+  mintRole(spec: RoleSpec): Promise<{ role: string; created: boolean }>;
+  /** Blocks logins, ends the role's sessions, drops what it owns and the role; `existed` is false when it was already gone. */
+  revokeRole(role: string): Promise<{ existed: boolean; terminated: number }>;
+  /** Every role whose name starts with ROLE_PREFIX. */
+  listRoles(): Promise<RoleInfo[]>;
+}
+
+/** `airlock_<readable part of the grant id>_<hash>`: the same grant always maps to the same role, two grants never share one. */
+export function roleNameFor(grantId: string): string {
+  if (grantId.length === 0) throw new AirlockError('invalid_request', 'a role name needs a grant id');
+  const readable = grantId.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 24);
+  const digest = createHash('sha256').update(grantId).digest('hex').slice(0, 12);
+  return `${ROLE_PREFIX}${readable ? `${readable}_` : ''}${digest}`;
+}
+
+export function createRoleAdmin(options: { connect: () => Promise<PgClient> }): RoleAdmin {
+  const withClient = async <T>(action: string, work: (client: PgClient) => Promise<T>): Promise<T> => {
+    const client = await options.connect();
+    let result: T;
+    try {
+      result = await work(client);
+    } catch (error) {
+      // After a dropped connection the driver's end() never settles: close without waiting for it.
+      void client.end().catch(() => {});
+      throw databaseFailure(error, action);
+    }
+    await client.end().catch(() => {});
+    return result;
+  };
+
+  return {
+    async mintRole(spec) {
+      const role = roleNameFor(spec.grantId);
+      assertRoleName(role);
+      const plan = mintPlan(role, spec);
+      return withClient('create roles', async (client) => {
+        await checkMemberships(client, plan.memberOf);
+        return inTransaction(client, async () => {
+          await lockRole(client, role);
+          await client.query('SAVEPOINT create_role');
+          let created = true;
+          try {
+            await client.query(plan.create);
+          } catch (error) {
+            // 23505: a CREATE outside our lock committed while ours waited on pg_authid's unique index.
+            if (!['42710', '23505'].includes(sqlstateOf(error) ?? '')) throw error;
+            await client.query('ROLLBACK TO SAVEPOINT create_role');
+            await resetExistingRole(client, role, plan);
+            created = false;
+          }
+          await client.query(plan.configure.join(';\n'));
+          await grantDatabaseAccess(client, role);
+          return { role, created };
+        });
+      });
+    },
+
+    async revokeRole(role) {
+      assertRoleName(role);
+      return withClient('drop roles', async (client) => {
+        const found = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [role]);
+        if (found.rowCount === 0) return { existed: false, terminated: 0 };
+        const ident = quoteIdent(role);
+        // Both steps hold the role's lock (concurrent ALTERs of one role fail) and accept that a
+        // concurrent revoker finished first (42704 undefined_object).
+        const locked = (statements: string[]) =>
+          goneDuring(() =>
+            inTransaction(client, async () => {
+              await lockRole(client, role);
+              await client.query(statements.join(';\n'));
+            }),
+          );
+        if (await locked([`ALTER ROLE ${ident} NOLOGIN`])) return { existed: true, terminated: 0 };
+        const terminated = await terminateSessions(client, role);
+        await locked([`REASSIGN OWNED BY ${ident} TO CURRENT_USER`, `DROP OWNED BY ${ident}`, `DROP ROLE ${ident}`]);
+        return { existed: true, terminated };
+      });
+    },
+
+    async listRoles() {
+      return withClient('list roles', async (client) => {
+        const result = await client.query<{ role: string; valid_until: Date | null; can_login: boolean }>(
+          `SELECT rolname AS role, CASE WHEN isfinite(rolvaliduntil) THEN rolvaliduntil END AS valid_until, rolcanlogin AS can_login
+             FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolname`,
+          [ROLE_PREFIX],
+        );
+        return result.rows.map((row) => ({ role: row.role, validUntil: row.valid_until, canLogin: row.can_login }));
+      });
+    },
+  };
+}
+
+interface MintPlan {
+  memberOf: string[];
+  create: string;
+  /** Resets an existing role's login attributes; memberships are reconciled separately. */
+  reset: string;
+  configure: string[];
+}
+
+/** The SQL of a mint, as data; validates the spec first, since these statements cannot take parameters. */
+function mintPlan(role: string, spec: RoleSpec): MintPlan {
+  const { profile } = spec;
+  if (!(spec.validUntil instanceof Date) || Number.isNaN(spec.validUntil.getTime())) {
+    throw new AirlockError('invalid_request', 'a role needs a valid expiry');
+  }
+  const statementTimeout = positiveInteger(spec.statementTimeoutSeconds, 'statement timeout');
+  const idleTimeout = positiveInteger(spec.idleInTransactionTimeoutSeconds ?? DEFAULT_IDLE_IN_TRANSACTION_SECONDS, 'idle-in-transaction timeout');
+  const connectionLimit = positiveInteger(profile.connectionLimit, 'connection limit');
+  const memberOf = [...new Set(profile.memberOf)];
+  const ident = quoteIdent(role);
+  const login = [
+    'LOGIN',
+    profile.noInherit ? 'NOINHERIT' : 'INHERIT',
+    `PASSWORD ${quoteLiteral(scramVerifier(spec.password))}`,
+    `VALID UNTIL ${quoteLiteral(spec.validUntil.toISOString())}`,
+    `CONNECTION LIMIT ${connectionLimit}`,
+  ].join(' ');
+  return {
+    memberOf,
+    create: `CREATE ROLE ${ident} WITH ${login}${memberOf.length > 0 ? ` IN ROLE ${memberOf.map(quoteIdent).join(', ')}` : ''}`,
+    reset: `ALTER ROLE ${ident} WITH ${login}`,
+    configure: [
+      `ALTER ROLE ${ident} SET statement_timeout = ${quoteLiteral(`${statementTimeout}s`)}`,
+      `ALTER ROLE ${ident} SET idle_in_transaction_session_timeout = ${quoteLiteral(`${idleTimeout}s`)}`,
+      // The second lock: a read grant's sessions start read-only whatever the statement says.
+      ...(profile.readOnly ? [`ALTER ROLE ${ident} SET default_transaction_read_only = on`] : []),
+    ],
+  };
+}
+
+/** memberOf comes from the reviewed policy, but a typo there must not hand out a superuser. */
+async function checkMemberships(client: PgClient, memberOf: string[]): Promise<void> {
+  if (memberOf.length === 0) return;
+  const result = await client.query<{ name: string; elevated: boolean }>(
+    `SELECT c.rolname AS name,
+            starts_with(c.rolname, $3) OR EXISTS (
+              SELECT 1 FROM pg_roles s
+               WHERE (s.rolsuper OR s.rolcreaterole OR s.rolcreatedb OR s.rolreplication OR s.rolbypassrls OR s.rolname = ANY($2::text[]))
+                 AND pg_has_role(c.oid, s.oid, 'MEMBER')) AS elevated
+       FROM pg_roles c WHERE c.rolname = ANY($1::text[])`,
+    [memberOf, FORBIDDEN_MEMBERSHIPS, ROLE_PREFIX],
+  );
+  const found = new Map(result.rows.map((row) => [row.name, row.elevated]));
+  for (const name of memberOf) {
+    if (!found.has(name)) throw new AirlockError('invalid_config', `profile role ${name} does not exist`);
+    if (found.get(name)) throw new AirlockError('invalid_config', `profile role ${name} is privileged; a temporary role may not belong to it`);
+  }
+}
+
+/** A retried activation: bring the role back to the spec instead of creating a second one. */
+async function resetExistingRole(client: PgClient, role: string, plan: MintPlan): Promise<void> {
+  const existing = await client.query<{ elevated: boolean; member_of: string[] }>(
+    `SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls AS elevated,
+            ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid) AS member_of
+       FROM pg_roles r WHERE r.rolname = $1`,
+    [role],
+  );
+  const row = existing.rows[0];
+  if (!row) throw new AirlockError('conflict', `role ${role} vanished while it was being minted`);
+  if (row.elevated) throw new AirlockError('invalid_config', `existing role ${role} has attributes Airlock never grants; refusing to reuse it`);
+  const ident = quoteIdent(role);
+  // Attributes first: re-granted memberships take their inheritance from the role's INHERIT attribute.
+  await client.query([
+    plan.reset,
+    `ALTER ROLE ${ident} RESET ALL`,
+    ...[...new Set(row.member_of)].map((name) => `REVOKE ${quoteIdent(name)} FROM ${ident}`),
+    ...(plan.memberOf.length > 0 ? [`GRANT ${plan.memberOf.map(quoteIdent).join(', ')} TO ${ident}`] : []),
+  ].join(';\n'));
+}
+
+/** PUBLIC has CONNECT and USAGE on public by default; grant them only where that was revoked. */
+async function grantDatabaseAccess(client: PgClient, role: string): Promise<void> {
+  const access = await client.query<{ database: string; can_connect: boolean; public_usage: boolean | null }>(
+    `SELECT current_database() AS database,
+            has_database_privilege($1, current_database(), 'CONNECT') AS can_connect,
+            (SELECT has_schema_privilege($1, n.oid, 'USAGE') FROM pg_namespace n WHERE n.nspname = 'public') AS public_usage`,
+    [role],
+  );
+  const row = access.rows[0];
+  if (!row) return;
+  const grants = [
+    ...(row.can_connect ? [] : [`GRANT CONNECT ON DATABASE ${quoteIdent(row.database)} TO ${quoteIdent(role)}`]),
+    ...(row.public_usage === false ? [`GRANT USAGE ON SCHEMA public TO ${quoteIdent(role)}`] : []),
+  ];
+  if (grants.length > 0) await client.query(grants.join(';\n'));
+}
+
+/** Terminates the role's backends (in every database) until none is left or the wait is over. */
+async function terminateSessions(client: PgClient, role: string): Promise<number> {
+  const signalled = new Set<number>();
+  const deadline = Date.now() + TERMINATION_WAIT_MS;
+  for (;;) {
+    const result = await client.query<{ pid: number; signalled: boolean }>(
+      `SELECT pid, pg_terminate_backend(pid) AS signalled FROM pg_stat_activity WHERE usename = $1`,
+      [role],
+    );
+    for (const row of result.rows) if (row.signalled) signalled.add(row.pid);
+    if (result.rows.length === 0 || Date.now() >= deadline) return signalled.size;
+    await new Promise((resolve) => setTimeout(resolve, TERMINATION_POLL_MS));
+  }
+}
+
+async function inTransaction<T>(client: PgClient, work: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await work();
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
+/** Runs a step; true when it failed only because the role is already gone. */
+async function goneDuring(step: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await step();
+    return false;
+  } catch (error) {
+    if (sqlstateOf(error) === '42704') return true;
+    throw error;
+  }
+}
+
+function assertRoleName(role: string): void {
+  if (!ROLE_NAME.test(role)) throw new AirlockError('invalid_request', `not an Airlock role name (${ROLE_PREFIX}…)`);
+}
+
+function positiveInteger(value: number, what: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new AirlockError('invalid_request', `${what} must be a positive whole number`);
+  return value;
+}
+
+/** Mints and drops of one role take the same transaction lock, so concurrent retries see each other's work. */
+async function lockRole(client: PgClient, role: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`airlock:role:${role}`]);
+}
+
+function sqlstateOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+function databaseFailure(error: unknown, action: string): AirlockError {
+  if (error instanceof AirlockError) return error;
+  const sqlstate = sqlstateOf(error);
+  if (sqlstate === '42501') {
+    return new AirlockError('invalid_config', `the admin credential may not ${action}`, { sqlstate }, { cause: error });
+  }
+  if (sqlstate === '2BP01') {
+    return new AirlockError('conflict', 'the role still has objects or privileges in another database', { sqlstate }, { cause: error });
+  }
+  const failure = unavailable('Postgres', error);
+  if (sqlstate) failure.details.sqlstate = sqlstate;
+  return failure;
+}

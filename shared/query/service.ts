@@ -1,0 +1,329 @@
+// The query path: grant token → live grant → parse → guard → (hold) → run as the grant's role →
+// mask → audit before COMMIT. Nothing runs unaudited, unmasked rows never leave, and it fails closed.
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import { AirlockError, isAirlockError } from '../errors.ts';
+import type { AuditLog } from '../audit/event.ts';
+import { isLive, type GrantRecord } from '../grants/model.ts';
+import type { GrantStore } from '../grants/store.ts';
+import { verifyGrantToken, type GrantTokenVerifierKeys } from '../identity/grant-token.ts';
+import { applyMaskingPlan, buildMaskingPlan, type MaskingPlan } from '../masking/plan.ts';
+import { createCatalogLookup, type CatalogQuery } from '../masking/catalog.ts';
+import { expandApprovers, type Policy } from '../policy/schema.ts';
+import type { PgClient } from '../postgres/driver.ts';
+import { derivePassword } from '../postgres/password.ts';
+import type { SessionPool } from '../postgres/sessions.ts';
+import { checkStatement } from '../sql/guard.ts';
+import { parseOne, type ParsedStatement } from '../sql/parse.ts';
+import type { StatementGate } from './gate.ts';
+import { typeName } from './types.ts';
+
+const Param = z.json();
+const Statement = z.strictObject({ sql: z.string().min(1).max(100_000), params: z.array(Param).max(1000).optional() });
+export const QueryBody = z.union([Statement, z.strictObject({ transaction: z.array(Statement).min(1).max(50) })]);
+export type QueryBody = z.infer<typeof QueryBody>;
+
+export interface QueryColumn { name: string; type: string; masked: string | null }
+export interface QueryResult { columns: QueryColumn[]; rows: unknown[][]; rowCount: number; truncated: boolean; auditId: string }
+export type QueryResponse = QueryResult | { results: QueryResult[] };
+
+export interface QueryServiceOptions {
+  policy: Policy;
+  store: Pick<GrantStore, 'get'>;
+  audit: AuditLog;
+  verifierKeys: GrantTokenVerifierKeys;
+  /** Airlock's issuer (publicUrl): grant tokens must carry it. */
+  issuer: string;
+  roleKey: string;
+  maskingKey: string;
+  sessions: SessionPool;
+  gate: StatementGate;
+  now?: () => Date;
+}
+
+interface Planned {
+  sql: string;
+  params: z.infer<typeof Param>[];
+  statement: ParsedStatement;
+  paramsHash: string;
+}
+
+interface Executed {
+  fields: Array<{ name: string; tableID: number; columnID: number; dataTypeID: number }>;
+  rows: unknown[][];
+  rowCount: number;
+  truncated: boolean;
+  durationMs: number;
+}
+
+const CURSOR_CHUNK = 500;
+
+export type QueryService = ReturnType<typeof createQueryService>;
+
+export function createQueryService(options: QueryServiceOptions) {
+  const { policy, audit } = options;
+  const now = options.now ?? (() => new Date());
+  const catalogRunner = new AsyncLocalStorage<CatalogQuery>();
+  const catalog = createCatalogLookup((sql, params) => {
+    const run = catalogRunner.getStore();
+    if (!run) throw new Error('catalog lookup outside a session');
+    return run(sql, params);
+  });
+  // Binds the exact text too: fingerprints ignore literals, so `id = 1` and `id = 2` share one.
+  const bindingHash = (sql: string, params: unknown[]) => createHmac('sha256', options.maskingKey).update(JSON.stringify([sql, params])).digest('hex');
+
+  /** The live grant behind a grant token; revocation and expiry take effect on the next request. */
+  async function authenticate(token: string): Promise<GrantRecord> {
+    const claims = await verifyGrantToken(options.verifierKeys, token, { now, issuer: options.issuer });
+    const grant = await options.store.get(claims.grantId);
+    if (!grant || grant.subject !== claims.subject) throw new AirlockError('unauthenticated', 'the grant token does not match a grant');
+    if (grant.status === 'revoked') {
+      await options.sessions.close(grant.id);
+      throw new AirlockError('grant_revoked', 'the grant was revoked');
+    }
+    if (!isLive(grant, now())) {
+      await options.sessions.close(grant.id);
+      throw new AirlockError('grant_expired', 'the grant window has ended');
+    }
+    return grant;
+  }
+
+  function statementEvent(grant: GrantRecord, planned: Partial<Planned> & { statement?: ParsedStatement }, details: Record<string, unknown>) {
+    return audit.append({
+      grantId: grant.id,
+      type: 'statement',
+      subject: grant.subject,
+      details: {
+        fingerprint: planned.statement?.fingerprint ?? null,
+        normalizedSql: planned.statement?.normalizedSql ?? null,
+        kind: planned.statement?.kind ?? null,
+        tables: planned.statement?.relations.map((r) => (r.schema ? `${r.schema}.${r.name}` : r.name)) ?? [],
+        rowCount: null,
+        durationMs: null,
+        maskedColumns: [],
+        ...details,
+      },
+    });
+  }
+
+  /** Refuses the request: one audit event per statement, the culprit named, nothing run. */
+  async function refuse(grant: GrantRecord, plans: Array<Partial<Planned>>, culprit: number, error: AirlockError, decision: 'blocked' | 'held', extra: Record<string, unknown> = {}): Promise<never> {
+    for (const [index, planned] of plans.entries()) {
+      const own = index === culprit;
+      await statementEvent(grant, planned, {
+        decision,
+        error: own ? { code: error.code, message: error.message } : { code: error.code, message: 'another statement of the transaction was refused' },
+        ...(own ? extra : {}),
+      });
+    }
+    throw error;
+  }
+
+  async function run(grant: GrantRecord, body: QueryBody): Promise<QueryResponse> {
+    const items = 'transaction' in body ? body.transaction : [body];
+    const plans: Array<Partial<Planned>> = items.map((item) => ({ sql: item.sql, params: item.params ?? [] }));
+    for (const [index, item] of items.entries()) {
+      try {
+        const statement = await parseOne(item.sql);
+        plans[index] = { ...plans[index], statement, paramsHash: bindingHash(statement.sql, item.params ?? []) };
+      } catch (error) {
+        if (!isAirlockError(error) || error.code === 'unavailable') throw error;
+        return refuse(grant, plans, index, error, 'blocked');
+      }
+    }
+    const planned = plans as Planned[];
+
+    const profile = policy.connections[grant.connection]?.profiles[grant.access];
+    if (!profile || !grant.target) throw new AirlockError('unavailable', 'the grant’s connection is not configured here');
+    const approvals: string[] = [];
+    for (const [index, plan] of planned.entries()) {
+      const verdict = checkStatement(plan.statement, { readOnly: profile.readOnly, guardrails: policy.guardrails });
+      if (verdict.action === 'block') {
+        const error = new AirlockError('statement_blocked', verdict.reason, { guardrail: verdict.guardrail });
+        return refuse(grant, planned, index, error, 'blocked', { guardrail: verdict.guardrail });
+      }
+      if (verdict.action === 'approve') {
+        const admitted = await options.gate.admit({
+          grant,
+          statement: plan.statement,
+          paramsHash: plan.paramsHash,
+          guardrail: verdict.guardrail,
+          reason: verdict.reason,
+          approvers: expandApprovers(verdict.approvers, policy.approverGroups),
+          required: verdict.required,
+        });
+        if (!admitted.run) {
+          const held = new AirlockError(
+            admitted.approval.status === 'pending' ? 'approval_required' : 'statement_blocked',
+            admitted.approval.status === 'pending'
+              ? `held for approval by guardrail "${verdict.guardrail}": a human must approve this exact statement; send it again once approved`
+              : `the approval for this statement was ${admitted.approval.status}`,
+            admitted.approval.status === 'pending' ? { approval: admitted.approval, guardrail: verdict.guardrail } : { guardrail: verdict.guardrail },
+          );
+          return refuse(grant, planned, index, held, admitted.approval.status === 'pending' ? 'held' : 'blocked', { guardrail: verdict.guardrail, approvalId: admitted.approval.id });
+        }
+        approvals[index] = admitted.approvalId;
+      }
+    }
+    return execute(grant, planned, profile.readOnly, approvals, 'transaction' in body);
+  }
+
+  async function execute(grant: GrantRecord, planned: Planned[], readOnly: boolean, approvals: string[], asTransaction: boolean): Promise<QueryResponse> {
+    const windowLeftMs = Date.parse(grant.expiresAt!) - now().getTime();
+    if (windowLeftMs <= 0) throw new AirlockError('grant_expired', 'the grant window has ended');
+    const timeoutMs = Math.max(1, Math.min(policy.limits.statementTimeout * 1000, windowLeftMs));
+    const windowBound = timeoutMs === windowLeftMs;
+    const target = {
+      grantId: grant.id,
+      host: grant.target!.host,
+      port: grant.target!.port,
+      database: grant.target!.database,
+      user: grant.role,
+      password: derivePassword(options.roleKey, grant.id),
+      expiresAt: new Date(grant.expiresAt!),
+      maxSessions: policy.connections[grant.connection]!.profiles[grant.access]!.connectionLimit,
+    };
+
+    return options.sessions.withSession(target, async (client) => {
+      await client.query(readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+      let current = 0;
+      try {
+        await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`);
+        const outputs: Array<{ executed: Executed; plan: MaskingPlan; rows: unknown[][] }> = [];
+        for (const [index, plan] of planned.entries()) {
+          current = index;
+          const executed = await runOne(client, plan);
+          const masking = await catalogRunner.run(runnerFor(client), () =>
+            buildMaskingPlan({ fields: executed.fields, statement: plan.statement, masking: policy.masking, catalog }),
+          );
+          const rows = applyMaskingPlan(masking, executed.rows, { hashKey: options.maskingKey, detectors: policy.masking.detectors });
+          outputs.push({ executed, plan: masking, rows });
+        }
+        const results: QueryResult[] = [];
+        for (const [index, output] of outputs.entries()) {
+          const event = await statementEvent(grant, planned[index]!, {
+            decision: 'executed',
+            rowCount: output.executed.rowCount,
+            durationMs: output.executed.durationMs,
+            truncated: output.executed.truncated,
+            maskedColumns: output.plan.columns.filter((c) => c.strategy).map((c) => c.name),
+            ...(approvals[index] ? { approvalId: approvals[index] } : {}),
+          });
+          results.push({
+            columns: await Promise.all(
+              output.executed.fields.map(async (field, i) => ({
+                name: field.name,
+                type: await typeName(field.dataTypeID, runnerFor(client)),
+                masked: output.plan.columns[i]?.strategy ?? null,
+              })),
+            ),
+            rows: output.rows,
+            rowCount: output.executed.rowCount,
+            truncated: output.executed.truncated,
+            auditId: event.id,
+          });
+        }
+        await client.query('COMMIT');
+        return asTransaction ? { results } : results[0]!;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw await failure(grant, planned, current, error, windowBound);
+      }
+    });
+  }
+
+  /** Audits a failed run (every statement of it) and turns the cause into the API's error. */
+  async function failure(grant: GrantRecord, planned: Planned[], culprit: number, error: unknown, windowBound: boolean): Promise<AirlockError> {
+    const sqlstate = (error as { code?: unknown }).code;
+    let result: AirlockError;
+    if (isAirlockError(error)) result = error;
+    else if (typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate) && !sqlstate.startsWith('08') && sqlstate !== '57P01') {
+      if (sqlstate === '57014' && windowBound) result = new AirlockError('grant_expired', 'the grant window ended while the statement ran; it was cancelled', { sqlstate });
+      else result = new AirlockError('db_error', (error as Error).message, { sqlstate });
+    } else {
+      const fresh = await options.store.get(grant.id).catch(() => null);
+      if (fresh?.status === 'revoked') result = new AirlockError('grant_revoked', 'the grant was revoked while the statement ran');
+      else if (fresh && !isLive(fresh, now())) result = new AirlockError('grant_expired', 'the grant window ended while the statement ran');
+      else result = new AirlockError('unavailable', 'Postgres is unavailable; nothing was committed', {}, { cause: error });
+    }
+    if (result.code === 'unavailable' && isAuditFailure(error)) throw result;
+    for (const [index, plan] of planned.entries()) {
+      await statementEvent(grant, plan, {
+        decision: 'failed',
+        error: { code: result.code, ...(index === culprit && typeof sqlstate === 'string' ? { sqlstate } : {}), ...(index !== culprit ? { message: 'the transaction was rolled back' } : {}) },
+      });
+    }
+    return result;
+  }
+
+  async function runOne(client: PgClient, plan: Planned): Promise<Executed> {
+    const started = performance.now();
+    const maxRows = policy.limits.maxRows;
+    const maxBytes = policy.limits.maxResultBytes;
+    const useCursor = plan.statement.command === 'SelectStmt' && !plan.statement.writes;
+    if (!useCursor) {
+      const result = await client.query({ text: plan.statement.sql, values: plan.params, rowMode: 'array' });
+      const all = (result.rows ?? []) as unknown[][];
+      const { rows, truncated } = capRows(all, maxRows, maxBytes);
+      return { fields: result.fields ?? [], rows, rowCount: result.rowCount ?? all.length, truncated, durationMs: elapsed(started) };
+    }
+    // A cursor reads at most maxRows + 1 rows, so a huge result never reaches this process whole.
+    await client.query({ text: `DECLARE airlock_result NO SCROLL CURSOR FOR ${plan.statement.sql}\n`, values: plan.params });
+    let fields: Executed['fields'] = [];
+    const rows: unknown[][] = [];
+    let bytes = 0;
+    let truncated = false;
+    for (;;) {
+      const chunk = await client.query({ text: `FETCH FORWARD ${Math.min(CURSOR_CHUNK, maxRows + 1 - rows.length)} FROM airlock_result`, rowMode: 'array' });
+      fields = chunk.fields;
+      for (const row of chunk.rows as unknown[][]) {
+        bytes += rowBytes(row);
+        if (rows.length >= maxRows || bytes > maxBytes) {
+          truncated = true;
+          break;
+        }
+        rows.push(row);
+      }
+      if (truncated || chunk.rows.length === 0 || rows.length > maxRows) break;
+      if (chunk.rows.length < Math.min(CURSOR_CHUNK, maxRows + 1)) break;
+    }
+    await client.query('CLOSE airlock_result');
+    return { fields, rows, rowCount: rows.length, truncated, durationMs: elapsed(started) };
+  }
+
+  return { authenticate, run };
+}
+
+function runnerFor(client: PgClient): CatalogQuery {
+  return async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows as unknown[][];
+}
+
+function capRows(all: unknown[][], maxRows: number, maxBytes: number): { rows: unknown[][]; truncated: boolean } {
+  const rows: unknown[][] = [];
+  let bytes = 0;
+  for (const row of all) {
+    bytes += rowBytes(row);
+    if (rows.length >= maxRows || bytes > maxBytes) return { rows, truncated: true };
+    rows.push(row);
+  }
+  return { rows, truncated: false };
+}
+
+function rowBytes(row: unknown[]): number {
+  let bytes = 8;
+  for (const value of row) {
+    if (value === null || value === undefined) bytes += 4;
+    else if (typeof value === 'string') bytes += value.length;
+    else if (typeof value === 'object') bytes += value instanceof Date ? 24 : JSON.stringify(value)?.length ?? 8;
+    else bytes += 8;
+  }
+  return bytes;
+}
+
+function isAuditFailure(error: unknown): boolean {
+  return isAirlockError(error, 'unavailable') && /audit/i.test(error.message);
+}
+
+const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;

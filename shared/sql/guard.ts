@@ -1,0 +1,121 @@
+// Decides whether one parsed statement may run: built-in rules, then the grant's access, then policy guardrails.
+// It must never look at SQL text: only the ParsedStatement the real parser produced.
+
+import type { Guardrail, StatementKind } from '../policy/schema.ts';
+import type { ParsedStatement, RelationRef } from './parse.ts';
+
+export type Verdict =
+  | { action: 'allow' }
+  | { action: 'block'; guardrail: string; reason: string }
+  | { action: 'approve'; guardrail: string; approvers: string[]; required: number; reason: string };
+
+export interface CheckOptions {
+  /** The grant's profile is read-only: only pure reads pass. */
+  readOnly: boolean;
+  /** The policy's guardrails, in file order; the first match decides. */
+  guardrails: Guardrail[];
+}
+
+/** Kinds that are refused whatever the policy says, with the built-in guardrail that refuses them. */
+const BLOCKED_KINDS: ReadonlyArray<[StatementKind, string, string]> = [
+  ['privilege', 'builtin:privilege', 'privilege and role changes are never run through Airlock'],
+  ['transaction', 'builtin:transaction', 'transaction control is not accepted in a statement; send a "transaction" list instead'],
+  ['do', 'builtin:do', 'DO blocks are opaque to the guard and are never run'],
+  ['copy', 'builtin:copy', 'COPY is not available: the query endpoint streams neither STDIN/STDOUT nor server files'],
+  ['set', 'builtin:set', 'session settings cannot be changed: the grant controls them'],
+];
+
+const ROLE_SETTINGS: ReadonlySet<string> = new Set(['role', 'session_authorization']);
+
+/** Read or write server files, reach outside the database, signal the server, or run SQL the guard cannot see. */
+const FORBIDDEN_FUNCTIONS: ReadonlySet<string> = new Set([
+  'pg_stat_file', 'lo_import', 'lo_export', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_reload_conf',
+  'pg_rotate_logfile', 'pg_promote', 'pg_logdir_ls', 'pg_switch_wal', 'pg_switch_xlog', 'pg_backup_start',
+  'pg_backup_stop', 'pg_start_backup', 'pg_stop_backup', 'pg_log_backend_memory_contexts',
+  'pg_replication_slot_advance', 'pg_sync_replication_slots', 'pg_logical_emit_message',
+  'pg_import_system_collations',
+]);
+const FORBIDDEN_PREFIXES: readonly string[] = [
+  'pg_read_', 'pg_ls_', 'pg_file_', 'dblink', 'pg_create_', 'pg_drop_replication_slot', 'pg_copy_',
+  'pg_logical_slot_', 'pg_replication_origin_', 'pg_wal_replay_', 'pg_background_',
+  // These run a query string (or dump a whole table) the guard and the masking planner never see.
+  'query_to_xml', 'cursor_to_xml', 'table_to_xml', 'schema_to_xml', 'database_to_xml',
+];
+/** Schemas whose functions schedule or run SQL elsewhere (pg_cron). */
+const FORBIDDEN_SCHEMAS: readonly string[] = ['cron'];
+
+/** Kinds a read-only grant may run; SHOW (`other`) is allowed too, it reads a setting. */
+const READ_KINDS: ReadonlySet<StatementKind> = new Set(['select', 'explain']);
+
+export function checkStatement(stmt: ParsedStatement, options: CheckOptions): Verdict {
+  return builtin(stmt) ?? access(stmt, options.readOnly) ?? guardrails(stmt, options.guardrails) ?? { action: 'allow' };
+}
+
+function block(guardrail: string, reason: string): Verdict {
+  return { action: 'block', guardrail, reason };
+}
+
+function builtin(stmt: ParsedStatement): Verdict | undefined {
+  for (const [kind, guardrail, reason] of BLOCKED_KINDS) {
+    if (stmt.kinds.includes(kind)) return block(guardrail, reason);
+  }
+  for (const setting of stmt.settings) {
+    if (setting === null) return block('builtin:role', 'set_config with a computed parameter name could change the role');
+    if (ROLE_SETTINGS.has(setting)) return block('builtin:role', `changing ${setting} is never allowed`);
+  }
+  if (stmt.command === 'LoadStmt') return block('builtin:load', 'LOAD loads server code and is never run');
+  for (const name of stmt.functions) {
+    const parts = name.split('.');
+    const base = parts[parts.length - 1] ?? name;
+    if (base === 'set_config') return block('builtin:set', 'session settings cannot be changed: the grant controls them');
+    const forbidden =
+      FORBIDDEN_FUNCTIONS.has(base) ||
+      FORBIDDEN_PREFIXES.some((prefix) => base.startsWith(prefix)) ||
+      (parts.length > 1 && FORBIDDEN_SCHEMAS.includes(parts[parts.length - 2] ?? ''));
+    if (forbidden) return block('builtin:function', `${name}() reaches outside the database or runs unseen SQL and is never allowed`);
+  }
+  return undefined;
+}
+
+function access(stmt: ParsedStatement, readOnly: boolean): Verdict | undefined {
+  if (!readOnly) return undefined;
+  if (!READ_KINDS.has(stmt.kind) && stmt.command !== 'VariableShowStmt') {
+    return block('access:read', `a read-only grant cannot run ${describe(stmt)}`);
+  }
+  if (stmt.writes) return block('access:read', 'a read-only grant cannot run a statement that writes or locks');
+  return undefined;
+}
+
+function describe(stmt: ParsedStatement): string {
+  const names: Record<string, string> = { PrepareStmt: 'PREPARE', ExecuteStmt: 'EXECUTE', CallStmt: 'CALL' };
+  return names[stmt.command] ?? `${stmt.kind} statements`;
+}
+
+function guardrails(stmt: ParsedStatement, list: Guardrail[]): Verdict | undefined {
+  const guardrail = list.find((g) => matches(stmt, g));
+  if (!guardrail) return undefined;
+  const name = guardrail.name;
+  const why = `guardrail "${name}" matches this ${stmt.kinds.filter((k) => guardrail.statements.includes(k)).join('/')} statement${guardrail.when === 'no-where' ? ' without WHERE' : ''}`;
+  if (guardrail.action === 'block') return block(name, `${why} and blocks it`);
+  const approvers = guardrail.approvers ?? [];
+  // The policy schema requires approvers on approve guardrails; without any, nobody could approve.
+  if (approvers.length === 0) return block(name, `${why} but names no approvers`);
+  return { action: 'approve', guardrail: name, approvers, required: guardrail.required, reason: `${why} and needs approval` };
+}
+
+function matches(stmt: ParsedStatement, guardrail: Guardrail): boolean {
+  if (!guardrail.statements.some((kind) => stmt.kinds.includes(kind))) return false;
+  // An empty `tables` list is read as "any table": a guardrail should not silently match nothing.
+  if (guardrail.tables?.length && !guardrail.tables.some((table) => stmt.relations.some((relation) => tableMatches(table, relation)))) {
+    return false;
+  }
+  return guardrail.when !== 'no-where' || !stmt.hasWhere;
+}
+
+/** `schema.table` matches that relation (unqualified relations are `public`); a bare `table` matches it in any schema. */
+function tableMatches(table: string, relation: RelationRef): boolean {
+  const [first, second] = table.toLowerCase().split('.');
+  const name = relation.name.toLowerCase();
+  if (second === undefined) return first === name;
+  return first === (relation.schema ?? 'public').toLowerCase() && second === name;
+}

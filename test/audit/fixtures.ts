@@ -1,0 +1,32 @@
+// Helpers for the audit tests: a log on fresh tables of the real local dynalite, and a command recorder.
+// Must never stand in for the store: every log here talks to dynalite over the DynamoDB wire protocol.
+
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createDynamoAuditLog, type AuditLog } from '../../shared/audit/index.ts';
+import { dynamo, freshTables } from '../support/infra.ts';
+
+export interface SentCommand {
+  name: string;
+  input: Record<string, unknown>;
+}
+
+/** Records every command the client sends (name and input), after the SDK has accepted it. */
+export function recordCommands(client: DynamoDBClient): SentCommand[] {
+  const sent: SentCommand[] = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push({ name: String(context.commandName), input: args.input as Record<string, unknown> });
+      return next(args);
+    },
+    { step: 'initialize', name: 'recordAuditCommands' },
+  );
+  return sent;
+}
+
+export async function freshAuditTable(): Promise<string> {
+  return (await freshTables()).audit;
+}
+
+export function auditLog(table: string, client: DynamoDBClient = dynamo(), now?: () => Date): AuditLog {
+  return createDynamoAuditLog({ client, table, ...(now ? { now } : {}) });
+}

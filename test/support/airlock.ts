@@ -1,0 +1,102 @@
+// A real Airlock for a test file: the assembled app served over HTTP on a free port, against the
+// shared embedded infrastructure, with fresh tables, a policy of the test's choosing and a movable clock.
+
+import { serve, type ServerType } from '@hono/node-server';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { parsePolicyText } from '../../shared/policy/load.ts';
+import type { Policy } from '../../shared/policy/schema.ts';
+import { assembleAirlock, type Airlock } from '../../shared/http/airlock.ts';
+import { localizePolicy } from '../../local/stack.ts';
+import { dynamo, freshTables, infra, secrets, wire } from './infra.ts';
+import type { TableNames } from '../../shared/store/tables.ts';
+
+export const DEMO_POLICY_TEXT = readFileSync(new URL('../../airlock.policy.yaml', import.meta.url), 'utf8');
+
+export interface TestClock {
+  now: () => Date;
+  advance(seconds: number): void;
+}
+
+export function testClock(start = new Date()): TestClock {
+  let offsetMs = start.getTime() - Date.now();
+  return { now: () => new Date(Date.now() + offsetMs), advance: (seconds) => (offsetMs += seconds * 1000) };
+}
+
+export interface TestAirlock {
+  baseUrl: string;
+  airlock: Airlock;
+  policy: Policy;
+  tables: TableNames;
+  clock: TestClock;
+  /** An identity token from the stack's dev issuer. */
+  token(sub: string, groups?: string[], extra?: { email?: string; ttlSeconds?: number }): Promise<string>;
+  /** fetch against the stack, JSON in and out. */
+  call(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+export async function startTestAirlock(options: { policyText?: string; clock?: TestClock } = {}): Promise<TestAirlock> {
+  const clock = options.clock ?? testClock();
+  const tables = await freshTables();
+  let server: ServerType | undefined;
+  const port = await new Promise<number>((resolve) => {
+    // Reserve the port first: the policy must name the issuer URL before the app exists.
+    const probe = serve({ fetch: () => new Response(null, { status: 503 }), port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
+      probe.close(() => resolve(info.port));
+    });
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const policy = localizePolicy(parsePolicyText(options.policyText ?? DEMO_POLICY_TEXT, 'test policy'), baseUrl);
+  const airlock = await assembleAirlock({
+    policy,
+    secrets: secrets(),
+    dynamo: dynamo(),
+    tables,
+    wire: wire(),
+    parts: { api: true, query: true },
+    now: clock.now,
+    dev: { baseUrl, outboxDir: join(infra().dataDir, 'outbox', tables.grants) },
+  });
+  server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: airlock.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+
+  const call: TestAirlock['call'] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    if (opts.body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+    });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // HTML pages and empty bodies stay text.
+    }
+    return { status: response.status, body, headers: response.headers };
+  };
+
+  return {
+    baseUrl,
+    airlock,
+    policy,
+    tables,
+    clock,
+    async token(sub, groups = [], extra = {}) {
+      const result = await call('POST', '/dev/token', { body: { sub, groups, ...extra } });
+      if (result.status !== 200) throw new Error(`dev token: ${result.status} ${JSON.stringify(result.body)}`);
+      return result.body.token as string;
+    },
+    call,
+    async close() {
+      await new Promise<void>((resolve) => server!.close(() => resolve()));
+      await airlock.close();
+    },
+  };
+}
