@@ -43,6 +43,8 @@ export interface GrantServiceOptions {
   /** Issuer of grant tokens: the public URL. */
   issuer: string;
   approvals?: ApprovalNotifier;
+  /** This deployment's role prefix; the same one the role admins were made with. */
+  rolePrefix?: string;
   now?: () => Date;
 }
 
@@ -56,6 +58,7 @@ export type GrantService = ReturnType<typeof createGrantService>;
 
 export function createGrantService(options: GrantServiceOptions) {
   const { policy, store, audit } = options;
+  const rolePrefix = options.rolePrefix ?? ROLE_PREFIX;
   const now = options.now ?? (() => new Date());
   const iso = (date: Date) => date.toISOString();
   const ttlFrom = (date: Date) => Math.floor(date.getTime() / 1000) + RETENTION_SECONDS;
@@ -173,7 +176,7 @@ export function createGrantService(options: GrantServiceOptions) {
         approvalDeadline: needsApproval ? iso(deadline) : null,
         approval: needsApproval ? { approvers: decision.approvers, required: decision.required } : null,
         decisions: [],
-        role: roleNameFor(id),
+        role: roleNameFor(id, rolePrefix),
         target: null,
         sweep: 'pending',
         dueAt: iso(deadline),
@@ -242,12 +245,15 @@ export function createGrantService(options: GrantServiceOptions) {
       for (const connection of Object.keys(policy.connections)) {
         try {
           const admin = await options.roles(connection);
-          const roles = (await admin.listRoles()).filter((info) => info.role.startsWith(ROLE_PREFIX));
-          const grants = await store.getMany(roles.map((info) => grantIdOfRole(info.role)).filter((id): id is string => id !== null));
+          // Only roles named exactly as this deployment names them; anything else is not ours to drop.
+          const roles = (await admin.listRoles()).flatMap((info) => {
+            const id = grantIdOfRole(info.role, rolePrefix);
+            return id === null ? [] : [{ ...info, id }];
+          });
+          const grants = await store.getMany(roles.map((info) => info.id));
           const current = now();
           const orphans = roles.filter((info) => {
-            const id = grantIdOfRole(info.role);
-            const grant = id === null ? undefined : grants.get(id);
+            const grant = grants.get(info.id);
             if (!grant) return true;
             if (grant.status === 'pending') return grant.dueAt !== undefined && Date.parse(grant.dueAt) <= current.getTime();
             return !isLive(grant, current);
@@ -271,9 +277,10 @@ export function createGrantService(options: GrantServiceOptions) {
 }
 
 /** The grant a role was minted for, or null when the name is not one `roleNameFor` makes. */
-export function grantIdOfRole(role: string): string | null {
-  const id = role.slice(ROLE_PREFIX.length, role.lastIndexOf('_'));
-  return /^[0-9a-z]{20}$/.test(id) && roleNameFor(id) === role ? id : null;
+export function grantIdOfRole(role: string, prefix: string = ROLE_PREFIX): string | null {
+  if (!role.startsWith(prefix)) return null;
+  const id = role.slice(prefix.length, role.lastIndexOf('_'));
+  return /^[0-9a-z]{20}$/.test(id) && roleNameFor(id, prefix) === role ? id : null;
 }
 
 async function inBatches<T>(items: T[], width: number, work: (item: T) => Promise<void>): Promise<void> {

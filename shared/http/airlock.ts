@@ -32,6 +32,8 @@ export interface AirlockConfig {
   /** Which halves this process serves: the API function, the query function, or both (local). */
   parts: { api: boolean; query: boolean };
   now?: () => Date;
+  /** Role prefix of this deployment (`airlock_<tag>_`) when several share a database; default `airlock_`. */
+  rolePrefix?: string;
   /** Local mode only: the dev issuer at `${baseUrl}/dev`. */
   dev?: { baseUrl: string; outboxDir: string };
 }
@@ -54,13 +56,15 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
 
   const identityIssuers = [...policy.identity.issuers];
   let grants: GrantService | undefined;
-  if (config.parts.api) {
+  const admins = config.parts.api ? createConnectionAdmins({ policy, secrets, wire: config.wire, rolePrefix: config.rolePrefix }) : undefined;
+  if (admins) {
     const signingKeys = await loadSigningKeys(await readSecret(secrets, SECRET_NAMES.signingKeys, SigningKeysSecret));
     grants = createGrantService({
       policy,
       store,
       audit,
-      roles: createConnectionAdmins({ policy, secrets, wire: config.wire }),
+      roles: admins.get,
+      rolePrefix: config.rolePrefix,
       target: (connection) => connectionTarget(policy, secrets, connection),
       roleKey: queryKeys.roleKey,
       signingKeys,
@@ -103,6 +107,9 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       if (!grants) throw new Error('the sweeper runs with the API half');
       return grants.sweep();
     },
-    close: () => sessions.closeAll(),
+    close: async () => {
+      await sessions.closeAll();
+      await admins?.close();
+    },
   };
 }

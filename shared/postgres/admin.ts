@@ -5,7 +5,11 @@ import { AirlockError } from '../errors.ts';
 import type { Policy } from '../policy/schema.ts';
 import { DatabaseSecret, readSecret, type SecretSource } from '../secrets/source.ts';
 import { connectClient, type DatabaseTarget, type WireOptions } from './driver.ts';
+import { createClientPool } from './pool.ts';
 import { createRoleAdmin, type RoleAdmin } from './roles.ts';
+
+/** Admin sessions kept open per connection, so minting a role does not pay for a login. */
+const ADMIN_SESSIONS = 4;
 
 export function adminTargetFrom(secret: DatabaseSecret): DatabaseTarget {
   return { host: secret.host, port: secret.port, user: secret.username, password: secret.password, database: secret.dbname };
@@ -23,16 +27,32 @@ async function adminSecret(policy: Policy, secrets: SecretSource, connection: st
   return readSecret(secrets, config.adminSecret, DatabaseSecret);
 }
 
-export function createConnectionAdmins(options: { policy: Policy; secrets: SecretSource; wire: WireOptions }): (connection: string) => Promise<RoleAdmin> {
+export interface ConnectionAdmins {
+  get(connection: string): Promise<RoleAdmin>;
+  close(): Promise<void>;
+}
+
+export function createConnectionAdmins(options: { policy: Policy; secrets: SecretSource; wire: WireOptions; rolePrefix?: string }): ConnectionAdmins {
   const admins = new Map<string, RoleAdmin>();
-  return async (connection) => {
+  const pools: Array<{ close(): Promise<void> }> = [];
+  const get = async (connection: string) => {
     let admin = admins.get(connection);
     if (!admin) {
-      admin = createRoleAdmin({
+      const pool = createClientPool({
         connect: async () => connectClient(adminTargetFrom(await adminSecret(options.policy, options.secrets, connection)), options.wire),
+        max: ADMIN_SESSIONS,
       });
+      pools.push(pool);
+      admin = createRoleAdmin({ connect: () => pool.acquire(), release: (client, broken) => pool.release(client, broken), prefix: options.rolePrefix });
       admins.set(connection, admin);
     }
     return admin;
+  };
+  return {
+    get,
+    close: async () => {
+      await Promise.all(pools.splice(0).map((pool) => pool.close()));
+      admins.clear();
+    },
   };
 }

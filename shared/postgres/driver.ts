@@ -22,6 +22,8 @@ export interface DatabaseTarget {
 
 export type PgClient = Client;
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export function createClient(target: DatabaseTarget, wire: WireOptions, extra: Partial<ClientConfig> = {}): Client {
   const client = new Client({ ...target, ...extra });
   const config = client.neonConfig;
@@ -38,12 +40,21 @@ export function createClient(target: DatabaseTarget, wire: WireOptions, extra: P
 }
 
 /** Connects, turning a failure to reach the database into `unavailable`. */
-export async function connectClient(target: DatabaseTarget, wire: WireOptions, extra: Partial<ClientConfig> = {}): Promise<Client> {
+export async function connectClient(target: DatabaseTarget, wire: WireOptions, extra: Partial<ClientConfig> = {}, timeoutMs = CONNECT_TIMEOUT_MS): Promise<Client> {
   const client = createClient(target, wire, extra);
   client.on('error', () => {}); // a dropped socket surfaces on the next query; never crash the process
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await client.connect();
+    // A refused WebSocket upgrade never settles connect(): bound it.
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   } catch (error) {
+    clearTimeout(timer);
     await closeClient(client);
     throw connectFailure(error);
   }

@@ -4,11 +4,16 @@
 import { createHash } from 'node:crypto';
 import { AirlockError, unavailable } from '../errors.ts';
 import type { Profile } from '../policy/schema.ts';
-import type { PgClient } from './driver.ts';
+import { closeClient, type PgClient } from './driver.ts';
 import { scramVerifier } from './password.ts';
 import { quoteIdent, quoteLiteral } from './quote.ts';
 
 export const ROLE_PREFIX = 'airlock_';
+/**
+ * SCRAM iterations of a temporary role's verifier. Iterations only slow down guessing low-entropy
+ * passwords; these are 256-bit HMAC outputs, and every login would otherwise pay ~130 ms of PBKDF2.
+ */
+const ROLE_SCRAM_ITERATIONS = 16;
 const ROLE_NAME = /^airlock_[a-z0-9_]{1,55}$/;
 const DEFAULT_IDLE_IN_TRANSACTION_SECONDS = 60;
 /** Predefined roles that reach the server's files or shell: never a temporary role's to have. */
@@ -37,36 +42,53 @@ export interface RoleAdmin {
   mintRole(spec: RoleSpec): Promise<{ role: string; created: boolean }>;
   /** Blocks logins, ends the role's sessions, drops what it owns and the role; `existed` is false when it was already gone. */
   revokeRole(role: string): Promise<{ existed: boolean; terminated: number }>;
-  /** Every role whose name starts with ROLE_PREFIX. */
+  /** Every role whose name starts with this deployment's prefix. */
   listRoles(): Promise<RoleInfo[]>;
 }
 
 /** `airlock_<readable part of the grant id>_<hash>`: the same grant always maps to the same role, two grants never share one. */
-export function roleNameFor(grantId: string): string {
+export function roleNameFor(grantId: string, prefix: string = ROLE_PREFIX): string {
+  assertPrefix(prefix);
   if (grantId.length === 0) throw new AirlockError('invalid_request', 'a role name needs a grant id');
   const readable = grantId.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 24);
   const digest = createHash('sha256').update(grantId).digest('hex').slice(0, 12);
-  return `${ROLE_PREFIX}${readable ? `${readable}_` : ''}${digest}`;
+  return `${prefix}${readable ? `${readable}_` : ''}${digest}`;
 }
 
-export function createRoleAdmin(options: { connect: () => Promise<PgClient> }): RoleAdmin {
+/** `airlock_`, or `airlock_<tag>_` for a deployment that shares its database with another one. */
+export function assertPrefix(prefix: string): void {
+  if (!/^airlock_(?:[a-z0-9]{1,12}_)?$/.test(prefix)) throw new AirlockError('invalid_config', `invalid role prefix "${prefix}" (airlock_ or airlock_<tag>_)`);
+}
+
+export interface RoleAdminOptions {
+  connect: () => Promise<PgClient>;
+  /** Gives a client back for reuse (default: close it); `broken` clients must not be reused. */
+  release?: (client: PgClient, broken: boolean) => void;
+  /** This deployment's role prefix (default `airlock_`); listRoles sees only roles under it. */
+  prefix?: string;
+}
+
+export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
+  const prefix = options.prefix ?? ROLE_PREFIX;
+  assertPrefix(prefix);
+  const release = options.release ?? ((client: PgClient) => void closeClient(client));
   const withClient = async <T>(action: string, work: (client: PgClient) => Promise<T>): Promise<T> => {
     const client = await options.connect();
-    let result: T;
+    let broken = false;
     try {
-      result = await work(client);
+      return await work(client);
     } catch (error) {
-      // After a dropped connection the driver's end() never settles: close without waiting for it.
-      void client.end().catch(() => {});
+      const code = (error as { code?: unknown }).code;
+      broken = typeof code !== 'string' || code.startsWith('08') || code === '57P01';
       throw databaseFailure(error, action);
+    } finally {
+      release(client, broken);
     }
-    await client.end().catch(() => {});
-    return result;
   };
 
   return {
     async mintRole(spec) {
-      const role = roleNameFor(spec.grantId);
+      const role = roleNameFor(spec.grantId, prefix);
       assertRoleName(role);
       const plan = mintPlan(role, spec);
       return withClient('create roles', async (client) => {
@@ -118,7 +140,7 @@ export function createRoleAdmin(options: { connect: () => Promise<PgClient> }): 
         const result = await client.query<{ role: string; valid_until: Date | null; can_login: boolean }>(
           `SELECT rolname AS role, CASE WHEN isfinite(rolvaliduntil) THEN rolvaliduntil END AS valid_until, rolcanlogin AS can_login
              FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolname`,
-          [ROLE_PREFIX],
+          [prefix],
         );
         return result.rows.map((row) => ({ role: row.role, validUntil: row.valid_until, canLogin: row.can_login }));
       });
@@ -148,7 +170,7 @@ function mintPlan(role: string, spec: RoleSpec): MintPlan {
   const login = [
     'LOGIN',
     profile.noInherit ? 'NOINHERIT' : 'INHERIT',
-    `PASSWORD ${quoteLiteral(scramVerifier(spec.password))}`,
+    `PASSWORD ${quoteLiteral(scramVerifier(spec.password, { iterations: ROLE_SCRAM_ITERATIONS }))}`,
     `VALID UNTIL ${quoteLiteral(spec.validUntil.toISOString())}`,
     `CONNECTION LIMIT ${connectionLimit}`,
   ].join(' ');

@@ -1,22 +1,13 @@
 // Agent-side connections: a few Postgres sessions per grant, logged in as the grant's role, reused in
 // a warm process and closed when the window ends. It never connects as anyone but the grant's role.
 
-import type { DatabaseTarget, PgClient, WireOptions } from './driver.ts';
-import { closeClient, connectClient } from './driver.ts';
+import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from './driver.ts';
+import { createClientPool, type ClientPool } from './pool.ts';
 
 export interface GrantSessionTarget extends DatabaseTarget {
   grantId: string;
   expiresAt: Date;
   maxSessions: number;
-}
-
-interface GrantPool {
-  target: GrantSessionTarget;
-  idle: PgClient[];
-  size: number;
-  waiters: Array<(client: PgClient | Error) => void>;
-  timer: NodeJS.Timeout;
-  closed: boolean;
 }
 
 export interface SessionPool {
@@ -28,79 +19,42 @@ export interface SessionPool {
 
 export function createSessionPool(options: { wire: WireOptions; now?: () => Date }): SessionPool {
   const now = options.now ?? (() => new Date());
-  const pools = new Map<string, GrantPool>();
-  const broken = new WeakSet<PgClient>();
+  const pools = new Map<string, { pool: ClientPool; timer: NodeJS.Timeout }>();
 
-  const poolFor = (target: GrantSessionTarget): GrantPool => {
-    let pool = pools.get(target.grantId);
-    if (!pool) {
-      const delay = Math.max(0, Math.min(target.expiresAt.getTime() - now().getTime(), 2 ** 31 - 1));
-      const timer = setTimeout(() => void close(target.grantId), delay);
-      timer.unref();
-      pool = { target, idle: [], size: 0, waiters: [], timer, closed: false };
-      pools.set(target.grantId, pool);
-    }
+  const poolFor = (target: GrantSessionTarget): ClientPool => {
+    const existing = pools.get(target.grantId);
+    if (existing) return existing.pool;
+    const { grantId, expiresAt, maxSessions, ...login } = target;
+    const pool = createClientPool({ connect: () => connectClient(login, options.wire), max: maxSessions });
+    // The window's end closes the grant's sessions even if no request comes to notice it.
+    const delay = Math.max(0, Math.min(expiresAt.getTime() - now().getTime(), 2 ** 31 - 1));
+    const timer = setTimeout(() => void close(grantId), delay);
+    timer.unref();
+    pools.set(grantId, { pool, timer });
     return pool;
   };
 
-  const acquire = async (pool: GrantPool): Promise<PgClient> => {
-    const idle = pool.idle.pop();
-    if (idle) return idle;
-    if (pool.size < pool.target.maxSessions) {
-      pool.size++;
-      try {
-        const { grantId: _g, expiresAt: _e, maxSessions: _m, ...target } = pool.target;
-        const client = await connectClient(target, options.wire);
-        client.on('error', () => broken.add(client));
-        client.on('end', () => broken.add(client));
-        return client;
-      } catch (error) {
-        pool.size--;
-        throw error;
-      }
-    }
-    return new Promise<PgClient>((resolve, reject) => {
-      pool.waiters.push((client) => (client instanceof Error ? reject(client) : resolve(client)));
-    });
-  };
-
-  const release = (pool: GrantPool, client: PgClient, failed: boolean) => {
-    if (failed || broken.has(client) || pool.closed) {
-      pool.size--;
-      void closeClient(client);
-      const waiter = pool.waiters.shift();
-      // A waiter gets a fresh session instead of the broken one.
-      if (waiter) acquire(pool).then(waiter, waiter);
-      return;
-    }
-    const waiter = pool.waiters.shift();
-    if (waiter) waiter(client);
-    else pool.idle.push(client);
-  };
-
   async function close(grantId: string): Promise<void> {
-    const pool = pools.get(grantId);
-    if (!pool) return;
+    const entry = pools.get(grantId);
+    if (!entry) return;
     pools.delete(grantId);
-    pool.closed = true;
-    clearTimeout(pool.timer);
-    for (const waiter of pool.waiters.splice(0)) waiter(new Error('the grant ended'));
-    await Promise.all(pool.idle.splice(0).map((client) => closeClient(client)));
+    clearTimeout(entry.timer);
+    await entry.pool.close();
   }
 
   return {
     async withSession(target, work) {
       const pool = poolFor(target);
-      const client = await acquire(pool);
-      let failed = false;
+      const client = await pool.acquire();
+      let broken = false;
       try {
         return await work(client);
       } catch (error) {
         // A statement error leaves the session usable; a lost connection does not.
-        failed = broken.has(client) || !(error as { code?: string }).code;
+        broken = typeof (error as { code?: unknown }).code !== 'string';
         throw error;
       } finally {
-        release(pool, client, failed);
+        pool.release(client, broken);
       }
     },
     close,

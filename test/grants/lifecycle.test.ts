@@ -6,7 +6,7 @@ import { startTestAirlock, DEMO_POLICY_TEXT, type TestAirlock } from '../support
 import { adminClient, adminTarget, secrets, wire } from '../support/infra.ts';
 import { closeClient, connectClient } from '../../shared/postgres/driver.ts';
 import { derivePassword } from '../../shared/postgres/password.ts';
-import { roleNameFor } from '../../shared/postgres/roles.ts';
+import { newId } from '../../shared/ids.ts';
 import { QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
 
 // A second identity provider, configured only in the policy file: its own key, JWKS over real HTTP.
@@ -63,7 +63,7 @@ async function roleRow(role: string) {
 }
 
 async function connectAs(grantId: string) {
-  return connectClient({ ...(await adminTarget()), user: roleNameFor(grantId), password: derivePassword(roleKey, grantId) }, wire());
+  return connectClient({ ...(await adminTarget()), user: stack.roleOf(grantId), password: derivePassword(roleKey, grantId) }, wire());
 }
 
 async function requestRead(token: string, ttl: number | string = 600) {
@@ -78,7 +78,7 @@ describe('POST /v1/grants', () => {
     const { grant } = response.body;
     expect(grant).toMatchObject({ status: 'active', subject: 'agent:demo', connection: 'shop', access: 'read', rule: 'agents-read', ttlSeconds: 600 });
     expect(typeof response.body.token).toBe('string');
-    const row = await roleRow(roleNameFor(grant.id));
+    const row = await roleRow(stack.roleOf(grant.id));
     expect(row?.rolcanlogin).toBe(true);
     expect(row?.rolvaliduntil.toISOString()).toBe(grant.expiresAt);
     expect(Date.parse(grant.expiresAt) - Date.parse(grant.activatedAt)).toBeLessThanOrEqual(600_000);
@@ -175,7 +175,7 @@ describe('reading and revoking grants', () => {
     const revoked = await stack.call('DELETE', `/v1/grants/${grant.id}`, { token });
     expect(revoked.status).toBe(200);
     expect(revoked.body.grant.status).toBe('revoked');
-    expect(await roleRow(roleNameFor(grant.id))).toBeUndefined();
+    expect(await roleRow(stack.roleOf(grant.id))).toBeUndefined();
     await expect(session.query('SELECT 1')).rejects.toBeDefined();
     await closeClient(session);
 
@@ -206,18 +206,18 @@ describe('the sweeper', () => {
     expect(response.status).toBe(201);
     const { grant } = response.body;
     const admin = await adminClient();
-    await admin.query(`GRANT CREATE ON SCHEMA public TO "${roleNameFor(grant.id)}"`);
+    await admin.query(`GRANT CREATE ON SCHEMA public TO "${stack.roleOf(grant.id)}"`);
     await admin.end();
     const session = await connectAs(grant.id);
     await session.query(`CREATE TABLE "scratch_${grant.id}" (id int)`);
 
     await stack.airlock.sweep();
-    expect(await roleRow(roleNameFor(grant.id))).toBeDefined();
+    expect(await roleRow(stack.roleOf(grant.id))).toBeDefined();
 
     stack.clock.advance(121);
     const report = await stack.airlock.sweep();
     expect(report.expired).toBeGreaterThanOrEqual(1);
-    expect(await roleRow(roleNameFor(grant.id))).toBeUndefined();
+    expect(await roleRow(stack.roleOf(grant.id))).toBeUndefined();
     await expect(session.query('SELECT 1')).rejects.toBeDefined();
     await closeClient(session);
     const after = await stack.call('GET', `/v1/grants/${grant.id}`, { token });
@@ -226,13 +226,17 @@ describe('the sweeper', () => {
     stack.clock.advance(-121);
   });
 
-  it('reaps an airlock_ role that no grant accounts for', async () => {
+  it('reaps a role of its own naming that no grant accounts for, and leaves other roles alone', async () => {
+    const orphan = stack.roleOf(newId()); // as if the process died between minting and storing
+    const foreign = `airlock_someoneelse_${newId()}`;
     const admin = await adminClient();
-    await admin.query(`CREATE ROLE airlock_orphan0000000000000001 LOGIN`);
-    await admin.end();
+    await admin.query(`CREATE ROLE "${orphan}" LOGIN; CREATE ROLE "${foreign}" LOGIN`);
     const report = await stack.airlock.sweep();
     expect(report.orphansReaped).toBeGreaterThanOrEqual(1);
-    expect(await roleRow('airlock_orphan0000000000000001')).toBeUndefined();
+    expect(await roleRow(orphan)).toBeUndefined();
+    expect(await roleRow(foreign)).toBeDefined();
+    await admin.query(`DROP ROLE "${foreign}"`);
+    await closeClient(admin);
   });
 
   it('runs safely twice at once', async () => {
@@ -244,6 +248,6 @@ describe('the sweeper', () => {
     expect(a.errors + b.errors).toBe(0);
     const events = (await stack.call('GET', `/v1/grants/${grant.id}/audit`, { token })).body.events;
     expect(events.filter((e: { type: string }) => e.type === 'grant.expired')).toHaveLength(1);
-    expect(await roleRow(roleNameFor(grant.id))).toBeUndefined();
+    expect(await roleRow(stack.roleOf(grant.id))).toBeUndefined();
   });
 });

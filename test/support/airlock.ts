@@ -11,6 +11,7 @@ import { assembleAirlock, type Airlock } from '../../shared/http/airlock.ts';
 import { localizePolicy } from '../../local/stack.ts';
 import { dynamo, freshTables, infra, secrets, wire } from './infra.ts';
 import type { TableNames } from '../../shared/store/tables.ts';
+import { roleNameFor } from '../../shared/postgres/roles.ts';
 
 export const DEMO_POLICY_TEXT = readFileSync(new URL('../../airlock.policy.yaml', import.meta.url), 'utf8');
 
@@ -26,6 +27,8 @@ export function testClock(start = new Date()): TestClock {
 
 export interface TestAirlock {
   baseUrl: string;
+  /** The role of a grant of this stack. */
+  roleOf(grantId: string): string;
   airlock: Airlock;
   policy: Policy;
   tables: TableNames;
@@ -40,6 +43,8 @@ export interface TestAirlock {
 export async function startTestAirlock(options: { policyText?: string; clock?: TestClock } = {}): Promise<TestAirlock> {
   const clock = options.clock ?? testClock();
   const tables = await freshTables();
+  // Stacks share one Postgres: each reaps only roles under its own prefix.
+  const rolePrefix = `airlock_${tables.grants.slice(2, 10).replace(/[^a-z0-9]/g, '')}_`;
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve) => {
     // Reserve the port first: the policy must name the issuer URL before the app exists.
@@ -57,6 +62,7 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
     wire: wire(),
     parts: { api: true, query: true },
     now: clock.now,
+    rolePrefix,
     dev: { baseUrl, outboxDir: join(infra().dataDir, 'outbox', tables.grants) },
   });
   server = await new Promise<ServerType>((resolve) => {
@@ -84,6 +90,7 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
 
   return {
     baseUrl,
+    roleOf: (grantId) => roleNameFor(grantId, rolePrefix),
     airlock,
     policy,
     tables,
