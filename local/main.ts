@@ -5,6 +5,8 @@ import { isAirlockError } from '../shared/errors.ts';
 import { parseLocalConfig } from './config.ts';
 import { startLocalStack } from './stack.ts';
 
+// The local stack runs on Node ≥ 20; the SDK's notice about its own future Node 22 floor is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const started = Date.now();
 const verbose = process.env.AIRLOCK_LOG === 'debug';
 
@@ -25,6 +27,10 @@ try {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGHUP', () => void stop('SIGHUP'));
+  // `npm start` does not pass SIGTERM on to us: when our parent goes away, stop rather than linger.
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && void stop('parent exited'), 1000).unref();
 } catch (error) {
   const message = isAirlockError(error) ? error.message : error instanceof Error ? error.message : String(error);
   console.error(`airlock: could not start: ${message}`);

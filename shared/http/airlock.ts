@@ -17,6 +17,7 @@ import { createApp, type AirlockApp, type Routes } from './app.ts';
 import { devRoutes } from './dev.ts';
 import { grantRoutes } from './grants.ts';
 import { queryRoutes } from './query.ts';
+import { openApiRoutes } from './openapi.ts';
 import { loadVerificationKeys } from '../identity/grant-token.ts';
 import { connectionTarget } from '../postgres/admin.ts';
 import { createSessionPool } from '../postgres/sessions.ts';
@@ -74,6 +75,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
     const identity = createIdentityVerifier({ issuers: identityIssuers, now });
     groups.push(grantRoutes({ policy, identity, grants, audit }));
     groups.push((app) => app.get('/.well-known/jwks.json', (c) => c.json(signingKeys.publicJwks)));
+    groups.push(openApiRoutes(policy.publicUrl));
     if (config.dev) {
       const privateJwks = await readSecret(secrets, SECRET_NAMES.devIssuer, SigningKeysSecret);
       groups.push(devRoutes({ issuer: createDevIssuer({ issuer: `${config.dev.baseUrl}/dev`, privateJwks, now }) }));

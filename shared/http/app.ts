@@ -23,7 +23,11 @@ export function createApp(options: AppOptions, ...groups: Routes[]): AirlockApp 
   app.use(
     bodyLimit({
       maxSize: options.maxBodyBytes,
-      onError: (c) => errorResponse(c, new AirlockError('too_large', `the request body is over ${options.maxBodyBytes} bytes`)),
+      onError: (c) => {
+        // The rest of the body is never read, so this connection cannot carry another request.
+        c.header('Connection', 'close');
+        return errorResponse(c, new AirlockError('too_large', `the request body is over ${options.maxBodyBytes} bytes`));
+      },
     }),
   );
   app.get('/healthz', (c) => c.json({ ok: true }));
