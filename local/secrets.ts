@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createFileSecretSource, readSecret, DatabaseSecret, QueryKeysSecret, SigningKeysSecret, GrantJwksSecret, SECRET_NAMES } from '../shared/secrets/index.ts';
@@ -26,21 +26,29 @@ export async function ensureLocalSecrets(path: string, pgPort: number): Promise<
     await writeFile(path, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
   }
   await chmod(path, 0o600);
+  await followPort(path, pgPort);
   const source = createFileSecretSource(path);
-  const admin = await readSecret(source, LOCAL_ADMIN_SECRET, DatabaseSecret);
-  if (admin.port !== pgPort) {
-    // The data dir was first started on another port: keep the secret true to where Postgres listens now.
-    const { readFile } = await import('node:fs/promises');
-    const all = JSON.parse(await readFile(path, 'utf8')) as Record<string, Record<string, unknown>>;
-    all[LOCAL_ADMIN_SECRET] = { ...all[LOCAL_ADMIN_SECRET], port: pgPort };
-    await writeFile(path, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
-    return ensureLocalSecrets(path, pgPort);
-  }
-  // Validate every key now, so a missing or corrupt key stops the start with a clear message.
+  // Validate every secret now, so a missing or corrupt one stops the start with a clear message.
+  await readSecret(source, LOCAL_ADMIN_SECRET, DatabaseSecret);
   await readSecret(source, SECRET_NAMES.signingKeys, SigningKeysSecret);
   await readSecret(source, SECRET_NAMES.grantJwks, GrantJwksSecret);
   await readSecret(source, SECRET_NAMES.queryKeys, QueryKeysSecret);
+  await readSecret(source, SECRET_NAMES.devIssuer, SigningKeysSecret);
   return source;
+}
+
+/** A data dir started again on another AIRLOCK_PG_PORT: keep the admin secret true to where Postgres listens. */
+async function followPort(path: string, pgPort: number): Promise<void> {
+  let all: Record<string, unknown>;
+  try {
+    all = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return; // the secret source reports the broken file
+  }
+  const admin = all[LOCAL_ADMIN_SECRET];
+  if (typeof admin !== 'object' || admin === null || (admin as { port?: unknown }).port === pgPort) return;
+  all[LOCAL_ADMIN_SECRET] = { ...admin, port: pgPort };
+  await writeFile(path, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
 }
 
 function token(bytes: number): string {
