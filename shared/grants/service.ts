@@ -84,8 +84,13 @@ export function createGrantService(options: GrantServiceOptions) {
   async function activate(id: string, by: GrantDecision[]): Promise<GrantRecord> {
     const grant = await store.get(id);
     if (!grant) throw new AirlockError('not_found', `no grant ${id}`);
+    return activateRecord(grant, by);
+  }
+
+  /** Mints the role, then moves pending → active; a lost race leaves the winner's single role. */
+  async function activateRecord(grant: GrantRecord, by: GrantDecision[]): Promise<GrantRecord> {
     if (grant.status === 'active') return grant;
-    if (grant.status !== 'pending') throw new AirlockError('conflict', `grant ${id} is ${grant.status}`);
+    if (grant.status !== 'pending') throw new AirlockError('conflict', `grant ${grant.id} is ${grant.status}`);
 
     const activatedAt = now();
     const expiresAt = new Date(Math.floor(activatedAt.getTime() / 1000) * 1000 + grant.ttlSeconds * 1000);
@@ -182,19 +187,22 @@ export function createGrantService(options: GrantServiceOptions) {
         dueAt: iso(deadline),
         ttl: ttlFrom(deadline),
       };
-      await audit.append({
-        grantId: id,
-        type: 'grant.requested',
-        subject: principal.subject,
-        details: { connection: input.connection, access: input.access, ttlSeconds: decision.ttlSeconds, requestedTtlSeconds: input.ttlSeconds, reason: input.reason, rule: decision.rule.name, needsApproval },
-      });
-      await store.create(grant);
+      // Both must succeed before anything else happens; neither depends on the other.
+      await Promise.all([
+        audit.append({
+          grantId: id,
+          type: 'grant.requested',
+          subject: principal.subject,
+          details: { connection: input.connection, access: input.access, ttlSeconds: decision.ttlSeconds, requestedTtlSeconds: input.ttlSeconds, reason: input.reason, rule: decision.rule.name, needsApproval },
+        }),
+        store.create(grant),
+      ]);
       if (needsApproval) {
         if (!options.approvals) throw new AirlockError('unavailable', 'approvals are not configured');
         await options.approvals.grantNeedsApproval(grant, principal);
         return { grant };
       }
-      const active = await activate(id, [{ by: 'policy', decision: 'approved', at: iso(requestedAt), reason: `rule ${decision.rule.name}` }]);
+      const active = await activateRecord(grant, [{ by: 'policy', decision: 'approved', at: iso(requestedAt), reason: `rule ${decision.rule.name}` }]);
       return { grant: active, token: await tokenFor(active) };
     },
 

@@ -72,6 +72,14 @@ export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
   const prefix = options.prefix ?? ROLE_PREFIX;
   assertPrefix(prefix);
   const release = options.release ?? ((client: PgClient) => void closeClient(client));
+  // Profile roles are re-checked at most once a minute per database, not on every mint.
+  const checkedMemberships = new Map<string, number>();
+  const checkMembershipsOnce = async (client: PgClient, memberOf: string[]) => {
+    const key = memberOf.join(',');
+    if ((checkedMemberships.get(key) ?? 0) > Date.now()) return;
+    await checkMemberships(client, memberOf);
+    checkedMemberships.set(key, Date.now() + MEMBERSHIP_CHECK_TTL_MS);
+  };
   const withClient = async <T>(action: string, work: (client: PgClient) => Promise<T>): Promise<T> => {
     const client = await options.connect();
     let broken = false;
@@ -92,24 +100,29 @@ export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
       assertRoleName(role);
       const plan = mintPlan(role, spec);
       return withClient('create roles', async (client) => {
-        await checkMemberships(client, plan.memberOf);
-        return inTransaction(client, async () => {
-          await lockRole(client, role);
-          await client.query('SAVEPOINT create_role');
+        await checkMembershipsOnce(client, plan.memberOf);
+        // One round trip to open: a lost mint fails closed (less access), so it need not wait for
+        // the WAL flush; revocation below always commits synchronously.
+        await client.query(`BEGIN; SET LOCAL synchronous_commit = off; ${lockStatement(role)}; SAVEPOINT create_role`);
+        try {
           let created = true;
           try {
-            await client.query(plan.create);
+            await client.query([plan.create, ...plan.configure].join(';\n'));
           } catch (error) {
             // 23505: a CREATE outside our lock committed while ours waited on pg_authid's unique index.
             if (!['42710', '23505'].includes(sqlstateOf(error) ?? '')) throw error;
             await client.query('ROLLBACK TO SAVEPOINT create_role');
             await resetExistingRole(client, role, plan);
+            await client.query(plan.configure.join(';\n'));
             created = false;
           }
-          await client.query(plan.configure.join(';\n'));
           await grantDatabaseAccess(client, role);
+          await client.query('COMMIT');
           return { role, created };
-        });
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw error;
+        }
       });
     },
 
@@ -186,6 +199,8 @@ function mintPlan(role: string, spec: RoleSpec): MintPlan {
     ],
   };
 }
+
+const MEMBERSHIP_CHECK_TTL_MS = 60_000;
 
 /** memberOf comes from the reviewed policy, but a typo there must not hand out a superuser. */
 async function checkMemberships(client: PgClient, memberOf: string[]): Promise<void> {
@@ -294,6 +309,11 @@ function positiveInteger(value: number, what: string): number {
 /** Mints and drops of one role take the same transaction lock, so concurrent retries see each other's work. */
 async function lockRole(client: PgClient, role: string): Promise<void> {
   await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`airlock:role:${role}`]);
+}
+
+/** The same lock as lockRole, as text for a batch; the role name has passed assertRoleName. */
+function lockStatement(role: string): string {
+  return `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`airlock:role:${role}`)}, 0))`;
 }
 
 function sqlstateOf(error: unknown): string | undefined {
