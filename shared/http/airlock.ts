@@ -22,7 +22,10 @@ import { loadVerificationKeys } from '../identity/grant-token.ts';
 import { connectionTarget } from '../postgres/admin.ts';
 import { createSessionPool } from '../postgres/sessions.ts';
 import { createQueryService } from '../query/service.ts';
-import type { StatementGate } from '../query/gate.ts';
+import { createApprovalDecisions, createApprovalRequests, createApprovalStore, createOutboxMailer, missingMailer, type Mailer } from '../approvals/index.ts';
+import { approvalRoutes } from './approvals.ts';
+import { outboxRoutes } from './outbox.ts';
+import { mcpRoutes } from './mcp.ts';
 
 export interface AirlockConfig {
   policy: Policy;
@@ -37,6 +40,8 @@ export interface AirlockConfig {
   rolePrefix?: string;
   /** Local mode only: the dev issuer at `${baseUrl}/dev`. */
   dev?: { baseUrl: string; outboxDir: string };
+  /** Sends approval emails (SES in AWS); default: the `.eml` outbox in local mode, else none (approvals fail closed). */
+  mailer?: Mailer;
 }
 
 export interface Airlock {
@@ -54,12 +59,17 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   const queryKeys = await readSecret(secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
   const publicJwks = await readSecret(secrets, SECRET_NAMES.grantJwks, GrantJwksSecret);
   const groups: Routes[] = [];
+  const approvalStore = createApprovalStore({ client: config.dynamo, table: config.tables.approvals });
+  // Only the API half holds the signing key and sends mail; a query-only process records holds,
+  // and the API side's sweeper signs and sends their links.
+  const signingKeys = config.parts.api ? await loadSigningKeys(await readSecret(secrets, SECRET_NAMES.signingKeys, SigningKeysSecret)) : undefined;
+  const mailer = config.mailer ?? (config.dev ? createOutboxMailer({ dir: config.dev.outboxDir, from: policy.mail.from, now }) : missingMailer);
+  const approvals = createApprovalRequests({ policy, store: approvalStore, sender: signingKeys ? { mailer, signingKeys } : undefined, now });
 
   const identityIssuers = [...policy.identity.issuers];
   let grants: GrantService | undefined;
   const admins = config.parts.api ? createConnectionAdmins({ policy, secrets, wire: config.wire, rolePrefix: config.rolePrefix }) : undefined;
-  if (admins) {
-    const signingKeys = await loadSigningKeys(await readSecret(secrets, SECRET_NAMES.signingKeys, SigningKeysSecret));
+  if (admins && signingKeys) {
     grants = createGrantService({
       policy,
       store,
@@ -70,22 +80,23 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       roleKey: queryKeys.roleKey,
       signingKeys,
       issuer: policy.publicUrl,
+      approvals,
       now,
     });
     const identity = createIdentityVerifier({ issuers: identityIssuers, now });
     groups.push(grantRoutes({ policy, identity, grants, audit }));
+    const decisions = createApprovalDecisions({ publicUrl: policy.publicUrl, store: approvalStore, grantStore: store, grants, audit, signingKeys, codeKey: queryKeys.roleKey, now });
+    groups.push(approvalRoutes({ decisions }));
     groups.push((app) => app.get('/.well-known/jwks.json', (c) => c.json(signingKeys.publicJwks)));
     groups.push(openApiRoutes(policy.publicUrl));
     if (config.dev) {
       const privateJwks = await readSecret(secrets, SECRET_NAMES.devIssuer, SigningKeysSecret);
       groups.push(devRoutes({ issuer: createDevIssuer({ issuer: `${config.dev.baseUrl}/dev`, privateJwks, now }) }));
+      groups.push(outboxRoutes({ dir: config.dev.outboxDir }));
     }
   }
   const sessions = createSessionPool({ wire: config.wire, now });
   if (config.parts.query) {
-    const holdOnly: StatementGate = {
-      admit: async (held) => ({ run: false, approval: { id: held.paramsHash.slice(0, 20), status: 'pending' } }),
-    };
     const query = createQueryService({
       policy,
       store,
@@ -95,10 +106,12 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       roleKey: queryKeys.roleKey,
       maskingKey: queryKeys.maskingKey,
       sessions,
-      gate: holdOnly,
+      gate: approvals.gate,
       now,
     });
     groups.push(queryRoutes({ query }));
+    // MCP composes both halves in-process (grants by identity, statements through the same query path).
+    if (grants) groups.push(mcpRoutes({ policy, identity: createIdentityVerifier({ issuers: identityIssuers, now }), grants, query }));
   }
 
   const app = createApp({ maxBodyBytes: policy.limits.maxBodyBytes }, ...groups);
@@ -107,7 +120,9 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
     grants,
     sweep: async () => {
       if (!grants) throw new Error('the sweeper runs with the API half');
-      return grants.sweep();
+      const report = await grants.sweep();
+      await approvals.notifyPending().catch(() => report.errors++);
+      return report;
     },
     close: async () => {
       await sessions.closeAll();

@@ -34,8 +34,11 @@ export const TABLES: Record<TableDefinition['key'], TableDefinition> = {
   approvals: {
     key: 'approvals',
     hashKey: 'id',
-    attributes: { id: 'S' },
-    indexes: [],
+    attributes: { id: 'S', unnotified: 'S', createdAt: 'S' },
+    indexes: [
+      // Sparse: holds the query side recorded and nobody has emailed yet; the API side sends them.
+      { name: 'byUnnotified', hashKey: 'unnotified', rangeKey: 'createdAt' },
+    ],
     ttl: 'ttl',
   },
 };

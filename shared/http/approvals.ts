@@ -1,0 +1,96 @@
+// /v1/approvals/{token}: the approver's confirmation page (GET, changes nothing) and decision (POST).
+// Answers are HTML pages, errors included, always with the no-referrer / no-store / strict CSP headers.
+
+import { approvalsGiven } from '../approvals/model.ts';
+import { DecisionForm, type ApprovalDecisions, type DecisionOutcome } from '../approvals/decisions.ts';
+import { confirmPage, PAGE_HEADERS, refusalPage, resultPage } from '../approvals/page.ts';
+import { AirlockError } from '../errors.ts';
+import type { Routes } from './app.ts';
+import { STATUS, toAirlockError } from './errors.ts';
+
+const REFUSAL_TITLES: Partial<Record<number, string>> = {
+  400: 'This link or form is not valid',
+  403: 'You cannot decide on this request',
+  404: 'Not found',
+  410: 'This link can no longer be used',
+  413: 'The form is too large',
+};
+
+function page(status: number, html: string): Response {
+  return new Response(html, { status, headers: PAGE_HEADERS });
+}
+
+function refusal(cause: unknown): Response {
+  const error = toAirlockError(cause);
+  const status = STATUS[error.code];
+  if (status >= 500) {
+    console.error(`[airlock] approval page: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`);
+    const message = error.code === 'unavailable' ? error.message : 'Something went wrong; nothing was decided. Try the link again later.';
+    return page(status, refusalPage('Airlock could not complete this', message));
+  }
+  return page(status, refusalPage(REFUSAL_TITLES[status] ?? 'Refused', error.message));
+}
+
+function outcomePage(result: DecisionOutcome): Response {
+  const { request } = result;
+  switch (result.outcome) {
+    case 'recorded':
+      return page(200, resultPage('Approval recorded', `Your approval is recorded: ${approvalsGiven(request)} of ${request.required} needed. The others have their own links.`, request));
+    case 'denied':
+      return page(200, resultPage('Denied', `You denied this request; ${request.requester.subject} has been refused.`, request));
+    case 'approved':
+      return page(
+        200,
+        resultPage(
+          'Approved',
+          result.grant
+            ? `Approved: ${request.requester.subject} now has ${request.access} access to ${request.connection} until ${result.grant.expiresAt ?? ''}.`
+            : `Approved: ${request.requester.subject} may now run this exact statement once, by sending it again.`,
+          request,
+        ),
+      );
+  }
+}
+
+async function readForm(request: Request): Promise<DecisionForm> {
+  const type = request.headers.get('content-type') ?? '';
+  if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type.trim())) {
+    throw new AirlockError('invalid_request', 'expected a form submission');
+  }
+  let form: FormData;
+  try {
+    form = await request.formData();
+  } catch {
+    throw new AirlockError('invalid_request', 'the form could not be read');
+  }
+  const field = (name: string) => {
+    const value = form.get(name);
+    return typeof value === 'string' ? value : undefined;
+  };
+  const parsed = DecisionForm.safeParse({ decision: field('decision'), reason: field('reason'), confirm: field('confirm') });
+  if (!parsed.success) throw new AirlockError('invalid_request', 'choose Approve or Deny, type the code shown on the page, and keep the reason under 500 characters; nothing was decided');
+  return parsed.data;
+}
+
+export function approvalRoutes(options: { decisions: ApprovalDecisions }): Routes {
+  const { decisions } = options;
+  return (app) => {
+    app.get('/v1/approvals/:token', async (c) => {
+      try {
+        const view = await decisions.view(c.req.param('token'));
+        return page(200, confirmPage(view.request, view.approver, view.code));
+      } catch (error) {
+        return refusal(error);
+      }
+    });
+
+    app.post('/v1/approvals/:token', async (c) => {
+      try {
+        const form = await readForm(c.req.raw);
+        return outcomePage(await decisions.decide(c.req.param('token'), form));
+      } catch (error) {
+        return refusal(error);
+      }
+    });
+  };
+}

@@ -1,0 +1,50 @@
+// Local mode only: GET /dev/outbox lists the emails Airlock wrote (JSON, or HTML for a browser) and
+// GET /dev/outbox/{id} shows one. Never mounted in AWS; it reads only the outbox folder.
+
+import type { Context } from 'hono';
+import { listOutbox, readOutboxMessage, type OutboxMessage } from '../approvals/outbox.ts';
+import { escapeHtml, htmlPage, PAGE_HEADERS } from '../approvals/page.ts';
+import { AirlockError } from '../errors.ts';
+import type { Routes } from './app.ts';
+
+const wantsHtml = (c: Context) => /\btext\/html\b/i.test(c.req.header('accept') ?? '');
+
+function html(body: string): Response {
+  return new Response(body, { status: 200, headers: PAGE_HEADERS });
+}
+
+function messagePage(message: OutboxMessage): string {
+  const links = message.links.map((link) => `<li><a href="${escapeHtml(link)}">${escapeHtml(link)}</a></li>`).join('\n');
+  return htmlPage(
+    message.subject || '(no subject)',
+    `<dl>
+<dt>To</dt><dd>${escapeHtml(message.to.join(', '))}</dd>
+<dt>Sent</dt><dd>${escapeHtml(message.at)}</dd>
+</dl>
+<pre>${escapeHtml(message.text)}</pre>
+<h2>Links</h2>
+<ul>
+${links || '<li>(none)</li>'}
+</ul>
+<p><a href="/dev/outbox">All messages</a></p>`,
+  );
+}
+
+export function outboxRoutes(options: { dir: string }): Routes {
+  return (app) => {
+    app.get('/dev/outbox', async (c) => {
+      const messages = await listOutbox(options.dir);
+      if (!wantsHtml(c)) return c.json({ messages });
+      const items = messages
+        .map((m) => `<li><a href="/dev/outbox/${escapeHtml(m.id)}">${escapeHtml(m.subject || '(no subject)')}</a> — to ${escapeHtml(m.to.join(', '))}, ${escapeHtml(m.at)}</li>`)
+        .join('\n');
+      return html(htmlPage('Outbox', `<p>${messages.length} message${messages.length === 1 ? '' : 's'}, newest first.</p>\n<ul>\n${items}\n</ul>`));
+    });
+
+    app.get('/dev/outbox/:id', async (c) => {
+      const message = await readOutboxMessage(options.dir, c.req.param('id'));
+      if (!message) throw new AirlockError('not_found', 'no such message in the outbox');
+      return wantsHtml(c) ? html(messagePage(message)) : c.json({ message });
+    });
+  };
+}
