@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureLocalSecrets, LOCAL_ADMIN_SECRET } from './secrets.ts';
 import { startLocalPostgres } from './postgres.ts';
-import { startWsProxy } from './ws-proxy.ts';
+import { startWsProxy } from '../shared/wsproxy/proxy.ts';
 import { startLocalDynamo } from './dynamo.ts';
 import { seedShop } from './seed.ts';
 import { closeClient, connectClient, type WireOptions } from '../shared/postgres/driver.ts';

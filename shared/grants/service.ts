@@ -203,6 +203,8 @@ export function createGrantService(options: GrantServiceOptions) {
         return { grant };
       }
       const active = await activateRecord(grant, [{ by: 'policy', decision: 'approved', at: iso(requestedAt), reason: `rule ${decision.rule.name}` }]);
+      // A window of a few seconds can end while its role is minted under load: no token for a past window (not a 500).
+      if (!isLive(active, now())) throw new AirlockError('grant_expired', `grant ${id}'s ${active.ttlSeconds} s window ended while it was being activated; ask for a longer ttl`);
       return { grant: active, token: await tokenFor(active) };
     },
 

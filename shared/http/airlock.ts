@@ -21,7 +21,7 @@ import { openApiRoutes } from './openapi.ts';
 import { loadVerificationKeys } from '../identity/grant-token.ts';
 import { connectionTarget } from '../postgres/admin.ts';
 import { createSessionPool } from '../postgres/sessions.ts';
-import { createQueryService } from '../query/service.ts';
+import { createQueryService, type QueryProfile } from '../query/service.ts';
 import { createApprovalDecisions, createApprovalRequests, createApprovalStore, createOutboxMailer, missingMailer, type Mailer } from '../approvals/index.ts';
 import { approvalRoutes } from './approvals.ts';
 import { outboxRoutes } from './outbox.ts';
@@ -42,6 +42,8 @@ export interface AirlockConfig {
   dev?: { baseUrl: string; outboxDir: string };
   /** Sends approval emails (SES in AWS); default: the `.eml` outbox in local mode, else none (approvals fail closed). */
   mailer?: Mailer;
+  /** Per-phase timings of the query path (benchmarks). */
+  queryProfile?: QueryProfile;
 }
 
 export interface Airlock {
@@ -107,6 +109,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       maskingKey: queryKeys.maskingKey,
       sessions,
       gate: approvals.gate,
+      profile: config.queryProfile,
       now,
     });
     groups.push(queryRoutes({ query }));

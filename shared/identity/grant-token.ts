@@ -82,7 +82,11 @@ function unauthenticated(message: string): AirlockError {
 /** `grant_expired` only when jose got as far as `exp`, i.e. after the signature, typ, aud and iss held. */
 function grantTokenError(error: unknown): AirlockError {
   if (error instanceof AirlockError) return error;
-  if (error instanceof errors.JWTExpired && error.claim === 'exp') return new AirlockError('grant_expired', 'the grant token has expired');
+  if (error instanceof errors.JWTExpired && error.claim === 'exp') {
+    // jose checks `exp` only after the signature and every other claim held, so the payload is genuine:
+    // the query side records the late attempt on that grant (the cause is never rendered).
+    return new AirlockError('grant_expired', 'the grant token has expired', {}, { cause: { grantId: error.payload[GRANT_ID_CLAIM], subject: error.payload.sub } });
+  }
   if (error instanceof errors.JWSSignatureVerificationFailed) return unauthenticated('the grant token signature is invalid');
   if (error instanceof errors.JOSEAlgNotAllowed) return unauthenticated('the grant token algorithm is not accepted');
   if (error instanceof errors.JWTClaimValidationFailed) {

@@ -25,18 +25,18 @@ WHERE c.oid = ANY($1::oid[])`;
 
 // Every base-table column a view's rewrite rule references, following nested views and matviews.
 // pg_depend does not say which view column uses which base column, so each view column is taken to
-// use all of them. A whole-relation dependency (refobjsubid 0) counts as every column only when the
-// rule has a whole-row Var (`:varattno 0`): every referenced relation also gets one, used or not.
+// use all of them. A rule with a whole-row Var (`:varattno 0`) reads every column of what it depends on:
+// pg_depend keeps no whole-relation entry once a column of that relation is also named (`c.id, row_to_json(c)`).
 const VIEW_DEPENDENCIES = `
 WITH RECURSIVE dep(root, relid, attnum) AS (
-  SELECT r.ev_class, d.refobjid, d.refobjsubid::int4
+  SELECT r.ev_class, d.refobjid, CASE WHEN strpos(r.ev_action::text, ':varattno 0 ') > 0 THEN 0 ELSE d.refobjsubid::int4 END
   FROM pg_catalog.pg_rewrite r
   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
    AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> r.ev_class
   WHERE r.ev_class = ANY($1::oid[])
     AND (d.refobjsubid > 0 OR strpos(r.ev_action::text, ':varattno 0 ') > 0)
   UNION
-  SELECT dep.root, d.refobjid, d.refobjsubid::int4
+  SELECT dep.root, d.refobjid, CASE WHEN strpos(r.ev_action::text, ':varattno 0 ') > 0 THEN 0 ELSE d.refobjsubid::int4 END
   FROM dep
   JOIN pg_catalog.pg_rewrite r ON r.ev_class = dep.relid
   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid

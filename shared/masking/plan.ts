@@ -44,7 +44,12 @@ export interface StatementFacts {
   columns: Array<{ table: string | null; name: string }>;
   /** `t.*`, `row_to_json(t)`, `SELECT *` (null): the qualifier as written. */
   wholeRowRefs: Array<string | null>;
+  /** The parser's node name, e.g. `FetchStmt`: FETCH and EXECUTE return rows another statement defined. */
+  command?: string;
 }
+
+/** Their rows come from a cursor or prepared statement declared earlier, whose references are not known here. */
+const ROWS_DEFINED_ELSEWHERE: ReadonlySet<string> = new Set(['FetchStmt', 'ExecuteStmt']);
 
 export interface MaskingPlanColumn {
   name: string;
@@ -80,7 +85,9 @@ export async function buildMaskingPlan(input: {
     const originOf = (field: ResultField): ColumnOrigin[] => origins.get(`${field.tableID}:${field.columnID}`) ?? [];
 
     const needsLineage = fields.some((field) => field.tableID === 0 || originOf(field).length === 0);
-    const lineageSensitive = needsLineage && statementTouchesSensitive(statement, await catalog.relationsInfo(statement.relations), sensitive);
+    const lineageSensitive =
+      needsLineage &&
+      (ROWS_DEFINED_ELSEWHERE.has(statement.command ?? '') || statementTouchesSensitive(statement, await catalog.relationsInfo(statement.relations), sensitive));
 
     const columns = fields.map((field): MaskingPlanColumn => {
       const found = field.tableID === 0 ? [] : originOf(field);

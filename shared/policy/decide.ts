@@ -16,9 +16,10 @@ export type Decision =
   | { outcome: 'approval'; rule: Rule; ttlSeconds: number; clamped: boolean; approvers: string[]; required: number };
 
 export function decide(policy: Policy, request: AccessRequest, principal: Principal): Decision {
-  const connection = policy.connections[request.connection];
+  // Own keys only: a requested `__proto__` or `constructor` must not find Object.prototype's.
+  const connection = Object.hasOwn(policy.connections, request.connection) ? policy.connections[request.connection] : undefined;
   if (!connection) return { outcome: 'denied', reason: `unknown connection "${request.connection}"` };
-  if (!connection.profiles[request.access]) {
+  if (!Object.hasOwn(connection.profiles, request.access)) {
     return { outcome: 'denied', reason: `connection "${request.connection}" has no access "${request.access}"` };
   }
   const rule = policy.rules.find(

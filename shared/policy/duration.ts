@@ -6,7 +6,8 @@ const DURATION = /^(\d{1,7})(s|m|h|d)$/;
 
 /** Seconds for `30m`, `"90"` or `90`; `undefined` when it is not a duration. */
 export function parseDuration(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isInteger(value) && value > 0 ? value : undefined;
+  // Safe integers only: 1e308 is an integer too, but no date or audit record can carry it.
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value > 0 ? value : undefined;
   if (typeof value !== 'string') return undefined;
   if (/^\d{1,9}$/.test(value)) return Number(value) > 0 ? Number(value) : undefined;
   const match = DURATION.exec(value);

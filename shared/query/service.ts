@@ -11,6 +11,7 @@ import type { GrantStore } from '../grants/store.ts';
 import { verifyGrantToken, type GrantTokenVerifierKeys } from '../identity/grant-token.ts';
 import { applyMaskingPlan, buildMaskingPlan, type MaskingPlan } from '../masking/plan.ts';
 import { createCatalogLookup, type CatalogQuery } from '../masking/catalog.ts';
+import { maskDatabaseMessage } from '../masking/message.ts';
 import { expandApprovers, type Policy } from '../policy/schema.ts';
 import type { PgClient } from '../postgres/driver.ts';
 import { derivePassword } from '../postgres/password.ts';
@@ -20,7 +21,12 @@ import { parseOne, type ParsedStatement } from '../sql/parse.ts';
 import type { StatementGate } from './gate.ts';
 import { typeName } from './types.ts';
 
-const Param = z.json();
+/** Deeper JSON is refused before z.json(), whose recursion would overflow the stack (a 500, not a 400). */
+const MAX_PARAM_DEPTH = 32;
+const Param = z
+  .unknown()
+  .refine((value) => nestedWithin(value, MAX_PARAM_DEPTH), { message: `a parameter may nest at most ${MAX_PARAM_DEPTH} levels`, abort: true })
+  .pipe(z.json());
 const Statement = z.strictObject({ sql: z.string().min(1).max(100_000), params: z.array(Param).max(1000).optional() });
 export const QueryBody = z.union([Statement, z.strictObject({ transaction: z.array(Statement).min(1).max(50) })]);
 export type QueryBody = z.infer<typeof QueryBody>;
@@ -40,7 +46,14 @@ export interface QueryServiceOptions {
   maskingKey: string;
   sessions: SessionPool;
   gate: StatementGate;
+  /** Receives the CPU (µs) and wall time (ms) of each phase of a request: for benchmarks and tracing. */
+  profile?: QueryProfile;
   now?: () => Date;
+}
+
+export type QueryPhase = 'auth' | 'grant' | 'parse' | 'execute' | 'mask' | 'audit';
+export interface QueryProfile {
+  record(phase: QueryPhase, cpuMicros: number, wallMs: number): void;
 }
 
 interface Planned {
@@ -74,20 +87,52 @@ export function createQueryService(options: QueryServiceOptions) {
   // Binds the exact text too: fingerprints ignore literals, so `id = 1` and `id = 2` share one.
   const bindingHash = (sql: string, params: unknown[]) => createHmac('sha256', options.maskingKey).update(JSON.stringify([sql, params])).digest('hex');
 
+  const profile = options.profile;
+  async function phase<T>(name: QueryPhase, work: () => T | Promise<T>): Promise<T> {
+    if (!profile) return work();
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      const used = process.cpuUsage(cpu);
+      profile.record(name, used.user + used.system, performance.now() - started);
+    }
+  }
+
   /** The live grant behind a grant token; revocation and expiry take effect on the next request. */
   async function authenticate(token: string): Promise<GrantRecord> {
-    const claims = await verifyGrantToken(options.verifierKeys, token, { now, issuer: options.issuer });
-    const grant = await options.store.get(claims.grantId);
-    if (!grant || grant.subject !== claims.subject) throw new AirlockError('unauthenticated', 'the grant token does not match a grant');
-    if (grant.status === 'revoked') {
-      await options.sessions.close(grant.id);
-      throw new AirlockError('grant_revoked', 'the grant was revoked');
+    let claims: { subject: string; grantId: string };
+    try {
+      claims = await phase('auth', () => verifyGrantToken(options.verifierKeys, token, { now, issuer: options.issuer }));
+    } catch (error) {
+      // A genuine token whose window has passed: the attempt goes on that grant's record.
+      const ended = isAirlockError(error, 'grant_expired') ? (error.cause as { grantId?: string; subject?: string } | undefined) : undefined;
+      if (ended?.grantId) {
+        const grant = await options.store.get(ended.grantId).catch(() => null);
+        if (grant && grant.subject === ended.subject) await recordAttempt(grant, error as AirlockError);
+      }
+      throw error;
     }
-    if (!isLive(grant, now())) {
+    const grant = await phase('grant', () => options.store.get(claims.grantId));
+    if (!grant || grant.subject !== claims.subject) throw new AirlockError('unauthenticated', 'the grant token does not match a grant');
+    const ended =
+      grant.status === 'revoked'
+        ? new AirlockError('grant_revoked', 'the grant was revoked')
+        : !isLive(grant, now())
+          ? new AirlockError('grant_expired', 'the grant window has ended')
+          : undefined;
+    if (ended) {
       await options.sessions.close(grant.id);
-      throw new AirlockError('grant_expired', 'the grant window has ended');
+      await recordAttempt(grant, ended);
+      throw ended;
     }
     return grant;
+  }
+
+  /** A statement sent after the window: nothing runs; the attempt is recorded (best effort — refusing needs no record). */
+  async function recordAttempt(grant: GrantRecord, error: AirlockError): Promise<void> {
+    await statementEvent(grant, {}, { decision: 'blocked', error: { code: error.code, message: error.message } }).catch(() => {});
   }
 
   function statementEvent(grant: GrantRecord, planned: Partial<Planned> & { statement?: ParsedStatement }, details: Record<string, unknown>) {
@@ -114,7 +159,7 @@ export function createQueryService(options: QueryServiceOptions) {
       const own = index === culprit;
       await statementEvent(grant, planned, {
         decision,
-        error: own ? { code: error.code, message: error.message } : { code: error.code, message: 'another statement of the transaction was refused' },
+        error: own ? auditedError(error) : { code: error.code, message: 'another statement of the transaction was refused' },
         ...(own ? extra : {}),
       });
     }
@@ -126,7 +171,7 @@ export function createQueryService(options: QueryServiceOptions) {
     const plans: Array<Partial<Planned>> = items.map((item) => ({ sql: item.sql, params: item.params ?? [] }));
     for (const [index, item] of items.entries()) {
       try {
-        const statement = await parseOne(item.sql);
+        const statement = await phase('parse', () => parseOne(item.sql));
         plans[index] = { ...plans[index], statement, paramsHash: bindingHash(statement.sql, item.params ?? []) };
       } catch (error) {
         if (!isAirlockError(error) || error.code === 'unavailable') throw error;
@@ -135,11 +180,11 @@ export function createQueryService(options: QueryServiceOptions) {
     }
     const planned = plans as Planned[];
 
-    const profile = policy.connections[grant.connection]?.profiles[grant.access];
-    if (!profile || !grant.target) throw new AirlockError('unavailable', 'the grant’s connection is not configured here');
+    const grantProfile = policy.connections[grant.connection]?.profiles[grant.access];
+    if (!grantProfile || !grant.target) throw new AirlockError('unavailable', 'the grant’s connection is not configured here');
     const approvals: string[] = [];
     for (const [index, plan] of planned.entries()) {
-      const verdict = checkStatement(plan.statement, { readOnly: profile.readOnly, guardrails: policy.guardrails });
+      const verdict = await phase('parse', () => checkStatement(plan.statement, { readOnly: grantProfile.readOnly, guardrails: policy.guardrails }));
       if (verdict.action === 'block') {
         const error = new AirlockError('statement_blocked', verdict.reason, { guardrail: verdict.guardrail });
         return refuse(grant, planned, index, error, 'blocked', { guardrail: verdict.guardrail });
@@ -167,7 +212,7 @@ export function createQueryService(options: QueryServiceOptions) {
         approvals[index] = admitted.approvalId;
       }
     }
-    return execute(grant, planned, profile.readOnly, approvals, 'transaction' in body);
+    return execute(grant, planned, grantProfile.readOnly, approvals, 'transaction' in body);
   }
 
   async function execute(grant: GrantRecord, planned: Planned[], readOnly: boolean, approvals: string[], asTransaction: boolean): Promise<QueryResponse> {
@@ -186,31 +231,52 @@ export function createQueryService(options: QueryServiceOptions) {
       maxSessions: policy.connections[grant.connection]!.profiles[grant.access]!.connectionLimit,
     };
 
-    return options.sessions.withSession(target, async (client) => {
-      await client.query(readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+    let began = false;
+    try {
+      return await options.sessions.withSession(target, async (client) => {
+        // One round trip opens the transaction and bounds it by the window.
+        await phase('execute', () => client.query(`${readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`));
+        began = true;
+        return runInTransaction(client);
+      });
+    } catch (error) {
+      if (began) throw error;
+      // No session could be had: a window that ended since the token check (role locked, dropped, sessions cut) is no outage.
+      const fresh = await options.store.get(grant.id).catch(() => null);
+      const ended =
+        fresh?.status === 'revoked'
+          ? new AirlockError('grant_revoked', 'the grant was revoked before the statement could run')
+          : fresh && !isLive(fresh, now())
+            ? new AirlockError('grant_expired', 'the grant window ended before the statement could run')
+            : undefined;
+      throw await failure(grant, planned, 0, ended ?? error, windowBound);
+    }
+
+    async function runInTransaction(client: PgClient): Promise<QueryResponse> {
       let current = 0;
       try {
-        await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`);
         const outputs: Array<{ executed: Executed; plan: MaskingPlan; rows: unknown[][] }> = [];
         for (const [index, plan] of planned.entries()) {
           current = index;
-          const executed = await runOne(client, plan);
-          const masking = await catalogRunner.run(runnerFor(client), () =>
-            buildMaskingPlan({ fields: executed.fields, statement: plan.statement, masking: policy.masking, catalog }),
-          );
-          const rows = applyMaskingPlan(masking, executed.rows, { hashKey: options.maskingKey, detectors: policy.masking.detectors });
+          const executed = await phase('execute', () => runOne(client, plan, index));
+          const { masking, rows } = await phase('mask', async () => {
+            const masking = await catalogRunner.run(runnerFor(client), () =>
+              buildMaskingPlan({ fields: executed.fields, statement: plan.statement, masking: policy.masking, catalog }),
+            );
+            return { masking, rows: applyMaskingPlan(masking, executed.rows, { hashKey: options.maskingKey, detectors: policy.masking.detectors }) };
+          });
           outputs.push({ executed, plan: masking, rows });
         }
         const results: QueryResult[] = [];
         for (const [index, output] of outputs.entries()) {
-          const event = await statementEvent(grant, planned[index]!, {
+          const event = await phase('audit', () => statementEvent(grant, planned[index]!, {
             decision: 'executed',
             rowCount: output.executed.rowCount,
             durationMs: output.executed.durationMs,
             truncated: output.executed.truncated,
             maskedColumns: output.plan.columns.filter((c) => c.strategy).map((c) => c.name),
             ...(approvals[index] ? { approvalId: approvals[index] } : {}),
-          });
+          }));
           results.push({
             columns: await Promise.all(
               output.executed.fields.map(async (field, i) => ({
@@ -225,13 +291,13 @@ export function createQueryService(options: QueryServiceOptions) {
             auditId: event.id,
           });
         }
-        await client.query('COMMIT');
+        await phase('execute', () => client.query('COMMIT'));
         return asTransaction ? { results } : results[0]!;
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {});
         throw await failure(grant, planned, current, error, windowBound);
       }
-    });
+    }
   }
 
   /** Audits a failed run (every statement of it) and turns the cause into the API's error. */
@@ -239,9 +305,10 @@ export function createQueryService(options: QueryServiceOptions) {
     const sqlstate = (error as { code?: unknown }).code;
     let result: AirlockError;
     if (isAirlockError(error)) result = error;
-    else if (typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate) && !sqlstate.startsWith('08') && sqlstate !== '57P01') {
+    // 08P01 is the server refusing what was sent (e.g. more params than placeholders), not a lost connection.
+    else if (typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate) && (!sqlstate.startsWith('08') || sqlstate === '08P01') && sqlstate !== '57P01') {
       if (sqlstate === '57014' && windowBound) result = new AirlockError('grant_expired', 'the grant window ended while the statement ran; it was cancelled', { sqlstate });
-      else result = new AirlockError('db_error', (error as Error).message, { sqlstate });
+      else result = new AirlockError('db_error', databaseMessage(error as Error, planned), { sqlstate });
     } else {
       const fresh = await options.store.get(grant.id).catch(() => null);
       if (fresh?.status === 'revoked') result = new AirlockError('grant_revoked', 'the grant was revoked while the statement ran');
@@ -258,7 +325,17 @@ export function createQueryService(options: QueryServiceOptions) {
     return result;
   }
 
-  async function runOne(client: PgClient, plan: Planned): Promise<Executed> {
+  /** Postgres's message, unless it may quote a value from a row: masking must hold for errors too. */
+  function databaseMessage(error: Error, planned: Planned[]): string {
+    return maskDatabaseMessage(error.message, {
+      positioned: typeof (error as { position?: unknown }).position === 'string',
+      sql: planned.map((plan) => plan.sql),
+      params: planned.flatMap((plan) => plan.params),
+      detectors: policy.masking.detectors,
+    });
+  }
+
+  async function runOne(client: PgClient, plan: Planned, index: number): Promise<Executed> {
     const started = performance.now();
     const maxRows = policy.limits.maxRows;
     const maxBytes = policy.limits.maxResultBytes;
@@ -270,13 +347,15 @@ export function createQueryService(options: QueryServiceOptions) {
       return { fields: result.fields ?? [], rows, rowCount: result.rowCount ?? all.length, truncated, durationMs: elapsed(started) };
     }
     // A cursor reads at most maxRows + 1 rows, so a huge result never reaches this process whole.
-    await client.query({ text: `DECLARE airlock_result NO SCROLL CURSOR FOR ${plan.statement.sql}\n`, values: plan.params });
+    // One cursor per statement of the transaction; COMMIT or ROLLBACK closes them all.
+    const cursor = `airlock_result_${index}`;
+    await client.query({ text: `DECLARE ${cursor} NO SCROLL CURSOR FOR ${plan.statement.sql}\n`, values: plan.params });
     let fields: Executed['fields'] = [];
     const rows: unknown[][] = [];
     let bytes = 0;
     let truncated = false;
     for (;;) {
-      const chunk = await client.query({ text: `FETCH FORWARD ${Math.min(CURSOR_CHUNK, maxRows + 1 - rows.length)} FROM airlock_result`, rowMode: 'array' });
+      const chunk = await client.query({ text: `FETCH FORWARD ${Math.min(CURSOR_CHUNK, maxRows + 1 - rows.length)} FROM ${cursor}`, rowMode: 'array' });
       fields = chunk.fields;
       for (const row of chunk.rows as unknown[][]) {
         bytes += rowBytes(row);
@@ -289,11 +368,28 @@ export function createQueryService(options: QueryServiceOptions) {
       if (truncated || chunk.rows.length === 0 || rows.length > maxRows) break;
       if (chunk.rows.length < Math.min(CURSOR_CHUNK, maxRows + 1)) break;
     }
-    await client.query('CLOSE airlock_result');
     return { fields, rows, rowCount: rows.length, truncated, durationMs: elapsed(started) };
   }
 
   return { authenticate, run };
+}
+
+/** A parser message quotes the SQL near the error, which may be a literal: the audit log keeps only where. */
+function auditedError(error: AirlockError): Record<string, unknown> {
+  if (error.code === 'sql_syntax') return { code: error.code, position: error.details.position ?? null };
+  return { code: error.code, message: error.message };
+}
+
+/** Whether no array or object in `value` sits deeper than `max` levels; iterative, so any depth is safe to check. */
+function nestedWithin(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  for (let entry = stack.pop(); entry; entry = stack.pop()) {
+    const [item, depth] = entry;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= max) return false;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return true;
 }
 
 function runnerFor(client: PgClient): CatalogQuery {

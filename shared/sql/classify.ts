@@ -237,7 +237,11 @@ class TreeWalk {
       default:
         break;
     }
-    if (isObject(fields.alias) && typeof fields.alias.aliasname === 'string') this.rangeNames.add(fields.alias.aliasname);
+    if (isObject(fields.alias) && typeof fields.alias.aliasname === 'string') {
+      this.rangeNames.add(fields.alias.aliasname);
+      // `customers AS c(i, n, e)` renames columns: `e` is email under a name the statement never spells.
+      if (asArray(fields.alias.colnames).length > 0) this.wholeRowRefs.add(fields.alias.aliasname);
+    }
     if (type.endsWith('Stmt')) this.statement(type, fields, runs);
     const explainedOnly = type === 'ExplainStmt' && !explainAnalyzes(fields);
     for (const [key, child] of Object.entries(fields)) {

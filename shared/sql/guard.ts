@@ -34,6 +34,8 @@ const FORBIDDEN_FUNCTIONS: ReadonlySet<string> = new Set([
   'pg_backup_stop', 'pg_start_backup', 'pg_stop_backup', 'pg_log_backend_memory_contexts',
   'pg_replication_slot_advance', 'pg_sync_replication_slots', 'pg_logical_emit_message',
   'pg_import_system_collations',
+  // Both run a query given as text (ts_rewrite in its two-argument form): its rows escape masking.
+  'ts_stat', 'ts_rewrite',
 ]);
 const FORBIDDEN_PREFIXES: readonly string[] = [
   'pg_read_', 'pg_ls_', 'pg_file_', 'dblink', 'pg_create_', 'pg_drop_replication_slot', 'pg_copy_',
@@ -43,6 +45,15 @@ const FORBIDDEN_PREFIXES: readonly string[] = [
 ];
 /** Schemas whose functions schedule or run SQL elsewhere (pg_cron). */
 const FORBIDDEN_SCHEMAS: readonly string[] = ['cron'];
+
+/**
+ * Catalogs closed to PUBLIC that pg_read_all_data opens anyway: password verifiers, remote credentials,
+ * and column statistics, whose samples (most common values, histograms) carry row values past masking.
+ */
+const FORBIDDEN_CATALOGS: ReadonlySet<string> = new Set([
+  'pg_authid', 'pg_shadow', 'pg_user_mapping', 'pg_subscription',
+  'pg_statistic', 'pg_statistic_ext_data', 'pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs',
+]);
 
 /** Kinds a read-only grant may run; SHOW (`other`) is allowed too, it reads a setting. */
 const READ_KINDS: ReadonlySet<StatementKind> = new Set(['select', 'explain']);
@@ -64,6 +75,9 @@ function builtin(stmt: ParsedStatement): Verdict | undefined {
     if (ROLE_SETTINGS.has(setting)) return block('builtin:role', `changing ${setting} is never allowed`);
   }
   if (stmt.command === 'LoadStmt') return block('builtin:load', 'LOAD loads server code and is never run');
+  // Unqualified too: pg_catalog is searched first unless search_path names it later.
+  const catalog = stmt.relations.find((relation) => (relation.schema === null || relation.schema === 'pg_catalog') && FORBIDDEN_CATALOGS.has(relation.name));
+  if (catalog) return block('builtin:catalog', `${catalog.name} holds credentials or samples of column values and is never read through Airlock`);
   for (const name of stmt.functions) {
     const parts = name.split('.');
     const base = parts[parts.length - 1] ?? name;

@@ -33,7 +33,10 @@ export interface ParsedStatement {
   relations: RelationRef[];
   /** Column references (qualifier as written); a bare name that is also a range name is in wholeRowRefs too. */
   columns: Array<{ table: string | null; name: string }>;
-  /** `*` (null), `t.*`, `(t).*` and bare `t` used as a value, where t names a table, alias or CTE. */
+  /**
+   * `*` (null), `t.*`, `(t).*` and bare `t` used as a value, where t names a table, alias or CTE; and
+   * `t` of `… AS t(a, b)`, whose column aliases hide which columns they rename.
+   */
   wholeRowRefs: Array<string | null>;
   /** Every function called, lower-case, schema-qualified as written. */
   functions: string[];

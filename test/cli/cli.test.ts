@@ -173,7 +173,7 @@ describe('airlock CLI', () => {
 
     const replayed = await airlock(['replay', grantId!], { token });
     expect(replayed.stdout).toMatch(/revoked by agent:cli: window closed, role dropped/);
-    expect(replayed.stdout).toContain('3 statements: 3 ran, 0 held, 0 blocked, 0 failed'); // the refused query never ran
+    expect(replayed.stdout).toContain('4 statements: 3 ran, 0 held, 1 blocked, 0 failed'); // the refused query never ran, and is on the record
   }, 90_000);
 
   it('--wait shows what it waits for, through a human approval, then the grant is usable', async () => {

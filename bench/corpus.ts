@@ -1,0 +1,23 @@
+// Twenty statements of the kind agents send: lookups, joins, aggregates, CTEs, windows, JSON.
+export const QUERY_CORPUS: readonly string[] = [
+  'SELECT 1',
+  'SELECT id, name, country FROM customers WHERE id = $1',
+  "SELECT count(*) FROM orders WHERE status = 'paid'",
+  'SELECT status, count(*), sum(total) FROM orders GROUP BY status ORDER BY 2 DESC',
+  'SELECT c.name, o.total FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.total > 500 ORDER BY o.total DESC LIMIT 20',
+  "SELECT date_trunc('month', created_at) AS month, sum(total) FROM orders GROUP BY 1 ORDER BY 1",
+  'WITH big AS (SELECT customer_id, sum(total) AS spent FROM orders GROUP BY customer_id) SELECT c.name, big.spent FROM big JOIN customers c ON c.id = big.customer_id ORDER BY spent DESC LIMIT 10',
+  'SELECT name, total, rank() OVER (PARTITION BY country ORDER BY total DESC) FROM orders o JOIN customers c ON c.id = o.customer_id',
+  "SELECT * FROM customers WHERE email LIKE '%@example.com' LIMIT 50",
+  'SELECT country, count(*) FROM customers GROUP BY country HAVING count(*) > 50',
+  'SELECT id FROM orders WHERE customer_id IN (SELECT id FROM customers WHERE country = $1)',
+  'SELECT json_agg(o) FROM (SELECT id, total FROM orders ORDER BY id LIMIT 10) o',
+  'SELECT c.id, (SELECT max(total) FROM orders o WHERE o.customer_id = c.id) AS biggest FROM customers c LIMIT 25',
+  "SELECT id, status FROM orders WHERE created_at > now() - interval '30 days'",
+  'SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY total) FROM orders',
+  'SELECT c.country, avg(o.total)::numeric(10,2) FROM customers c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.country',
+  'SELECT name FROM customers UNION SELECT status FROM orders',
+  'EXPLAIN SELECT * FROM orders WHERE customer_id = 42',
+  'SELECT id, total FROM orders ORDER BY id DESC LIMIT 5 OFFSET 10',
+  "SELECT to_char(created_at, 'YYYY-MM-DD') AS day, count(*) FROM orders GROUP BY 1 ORDER BY 1 DESC LIMIT 7",
+];

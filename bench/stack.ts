@@ -1,0 +1,100 @@
+// The benchmarks' own local stack: embedded infrastructure in a throw-away dir, one Airlock served
+// over HTTP, and small helpers to time things. Never part of `npm test`.
+
+import { serve, type ServerType } from '@hono/node-server';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureTables, localTableNames } from '../local/dynamo.ts';
+import { startLocalInfra, type LocalInfra } from '../local/infra.ts';
+import { localizePolicy } from '../local/stack.ts';
+import { assembleAirlock, type Airlock, type AirlockConfig } from '../shared/http/airlock.ts';
+import { loadPolicyFile } from '../shared/policy/load.ts';
+import type { Policy } from '../shared/policy/schema.ts';
+import { createDynamoClient } from '../shared/store/dynamo.ts';
+
+export interface BenchStack {
+  baseUrl: string;
+  infra: LocalInfra;
+  airlock: Airlock;
+  policy: Policy;
+  clock: { now: () => Date; advance(seconds: number): void };
+  post(path: string, token: string | undefined, body: unknown): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startBenchStack(extra: Partial<AirlockConfig> = {}): Promise<BenchStack> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'airlock-bench-'));
+  const infra = await startLocalInfra({ dataDir, pgPort: await freePort(), memoryStore: true });
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const policy = localizePolicy(await loadPolicyFile(new URL('../airlock.policy.yaml', import.meta.url).pathname), baseUrl);
+  const dynamo = createDynamoClient({ region: 'local', endpoint: infra.dynamoEndpoint });
+  const tables = localTableNames('bench');
+  await ensureTables(dynamo, tables);
+  let offsetMs = 0;
+  const clock = { now: () => new Date(Date.now() + offsetMs), advance: (seconds: number) => (offsetMs += seconds * 1000) };
+  const airlock = await assembleAirlock({
+    policy, secrets: infra.secrets, dynamo, tables, wire: infra.wire, parts: { api: true, query: true },
+    now: clock.now, dev: { baseUrl, outboxDir: join(dataDir, 'outbox') }, ...extra,
+  });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: airlock.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const post = async (path: string, token: string | undefined, body: unknown) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: await response.json() };
+  };
+  return {
+    baseUrl, infra, airlock, policy, clock, post,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await airlock.close();
+      await infra.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Stats { n: number; p50: number; p95: number; p99: number; mean: number }
+
+export function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return { n: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length) };
+}
+
+/** Runs `task` `count` times with `width` lanes; returns per-call wall times (ms) and the total. */
+export async function measure(count: number, width: number, task: (i: number) => Promise<void>): Promise<{ samples: number[]; totalMs: number }> {
+  const samples: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < count) {
+        const i = next++;
+        const t0 = performance.now();
+        await task(i);
+        samples.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { samples, totalMs: performance.now() - started };
+}
+
+export const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;

@@ -1,0 +1,17 @@
+// The query function: POST /v1/query only. It can derive role passwords and verify grant tokens, but
+// holds no admin credential and no signing key, and may only append to the audit log.
+
+import { parseOne } from '../shared/sql/index.ts';
+import { parseFunctionConfig } from './config.ts';
+import { buildAirlock, httpHandler, warmAirlock } from './runtime.ts';
+
+const config = parseFunctionConfig(process.env);
+const airlock = warmAirlock(async () => {
+  const built = await buildAirlock(config, { parts: { api: false, query: true } });
+  await parseOne('SELECT 1'); // compile the parser's WASM now rather than on the first statement
+  return built;
+});
+
+await airlock.get().catch(() => {});
+
+export const handler = httpHandler(airlock);

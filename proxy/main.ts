@@ -1,0 +1,11 @@
+// The WebSocket→TCP proxy as a service (container, EC2, Fargate) next to an RDS, Aurora or self-hosted
+// Postgres. It forwards only to WSPROXY_TARGETS, never elsewhere; see docs/deploy.md.
+
+import { startWsProxy } from '../shared/wsproxy/proxy.ts';
+import { proxyOptions } from './config.ts';
+
+const proxy = await startWsProxy(proxyOptions(process.env));
+console.log(`wsproxy: listening on ${proxy.address}`);
+const stop = () => void proxy.close().then(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

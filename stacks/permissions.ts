@@ -1,0 +1,74 @@
+// Who may do what: each function's IAM statements as plain data, applied by stacks/airlock.ts and
+// checked by test/deploy/permissions.test.ts. Never grants the query function an admin secret, the
+// signing key, or any audit write but a conditional PutItem; never uses SST `link` (it grants dynamodb:*).
+
+export type FunctionName = 'api' | 'query' | 'sweeper';
+
+/** One IAM statement in SST's `permissions` shape; `R` is a string here and a Pulumi Output in the stack. */
+export interface Statement<R = string> {
+  effect?: 'allow' | 'deny';
+  actions: string[];
+  resources: R[];
+  conditions?: Array<{ test: string; variable: string; values: string[] }>;
+}
+
+export interface PermissionTargets<R = string> {
+  tables: { grants: R; grantsIndexes: R; audit: R; approvals: R; approvalsIndexes: R };
+  secrets: { signingKeys: R; grantJwks: R; queryKeys: R; /** ARN patterns of the policy's admin secrets. */ admin: R[] };
+  email: { /** SES identities of the account (sandbox checks recipients too). */ identities: R; configurationSet: R; from: string };
+}
+
+/**
+ * What no function may do to the audit table. IAM cannot require `attribute_not_exists` on PutItem
+ * (condition expressions are not IAM context), so every other way to change an item is denied outright;
+ * BatchWriteItem goes too because its puts cannot carry a condition at all.
+ */
+export const AUDIT_TAMPERING = [
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:PartiQLInsert',
+  'dynamodb:PartiQLUpdate',
+  'dynamodb:PartiQLDelete',
+  'dynamodb:UpdateTimeToLive',
+  'dynamodb:UpdateTable',
+  'dynamodb:DeleteTable',
+];
+
+/** Writes the query function must never make to grants: it reads a grant, it never changes one. */
+const GRANT_WRITES = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:PartiQLInsert', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete'];
+
+export function functionPermissions<R>(t: PermissionTargets<R>): Record<FunctionName, Statement<R>[]> {
+  const auditAppend: Statement<R>[] = [
+    // ReturnValues NONE: a put may not read back what it would replace.
+    { actions: ['dynamodb:PutItem'], resources: [t.tables.audit], conditions: [{ test: 'StringEqualsIfExists', variable: 'dynamodb:ReturnValues', values: ['NONE'] }] },
+    { actions: ['dynamodb:Query'], resources: [t.tables.audit] },
+    { effect: 'deny', actions: AUDIT_TAMPERING, resources: [t.tables.audit] },
+  ];
+  const broker: Statement<R>[] = [
+    { actions: ['secretsmanager:GetSecretValue'], resources: [t.secrets.signingKeys, t.secrets.grantJwks, t.secrets.queryKeys, ...t.secrets.admin] },
+    { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], resources: [t.tables.grants, t.tables.grantsIndexes] },
+    { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [t.tables.approvals] },
+    // The sweeper mails approvals the query side recorded (byUnnotified).
+    { actions: ['dynamodb:Query'], resources: [t.tables.approvalsIndexes] },
+    ...auditAppend,
+    {
+      actions: ['ses:SendEmail'],
+      resources: [t.email.identities, t.email.configurationSet],
+      conditions: [{ test: 'StringEquals', variable: 'ses:FromAddress', values: [t.email.from] }],
+    },
+  ];
+  return {
+    api: broker,
+    sweeper: broker,
+    query: [
+      { actions: ['secretsmanager:GetSecretValue'], resources: [t.secrets.grantJwks, t.secrets.queryKeys] },
+      { effect: 'deny', actions: ['secretsmanager:*'], resources: [t.secrets.signingKeys, ...t.secrets.admin] },
+      { actions: ['dynamodb:GetItem'], resources: [t.tables.grants] },
+      { effect: 'deny', actions: GRANT_WRITES, resources: [t.tables.grants, t.tables.grantsIndexes] },
+      // Statement approvals: hold a statement, see it approved, consume the approval once.
+      { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [t.tables.approvals] },
+      ...auditAppend,
+    ],
+  };
+}

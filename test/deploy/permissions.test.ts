@@ -1,0 +1,191 @@
+import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseFunctionConfig } from '../../functions/config.ts';
+import { deployWarnings, functionEnvironment, loadStackConfig, secretArnPattern } from '../../stacks/config.ts';
+import { AUDIT_TAMPERING, functionPermissions, type Statement } from '../../stacks/permissions.ts';
+import { allowed, applies, iamMatches as matches } from '../support/iam.ts';
+
+// Made-up but well-formed ARNs for every target, and concrete resources to ask about.
+const account = 'arn:aws:secretsmanager:eu-west-1:123456789012';
+const table = (name: string) => `arn:aws:dynamodb:eu-west-1:123456789012:table/airlock-prod-${name}`;
+const ARN = {
+  grants: table('GrantsTable'),
+  audit: table('AuditTable'),
+  approvals: table('ApprovalsTable'),
+  signingKeys: `${account}:secret:airlock/prod/signing-keys-Ab12Cd`,
+  grantJwks: `${account}:secret:airlock/prod/grant-jwks-Ef34Gh`,
+  queryKeys: `${account}:secret:airlock/prod/query-keys-Ij56Kl`,
+  shopAdmin: `${account}:secret:airlock/shop/admin-Mn78Op`,
+  crmAdmin: `${account}:secret:airlock/crm/admin-Qr90St`,
+  otherSecret: `${account}:secret:payments/stripe-Uv12Wx`,
+  sesIdentity: 'arn:aws:ses:eu-west-1:123456789012:identity/airlock@example.com',
+  sesConfigSet: 'arn:aws:ses:eu-west-1:123456789012:configuration-set/airlock-prod-MailConfig',
+};
+const FROM = 'airlock@example.com';
+
+const permissions = functionPermissions({
+  tables: { grants: ARN.grants, grantsIndexes: `${ARN.grants}/index/*`, audit: ARN.audit, approvals: ARN.approvals, approvalsIndexes: `${ARN.approvals}/index/*` },
+  secrets: {
+    signingKeys: ARN.signingKeys,
+    grantJwks: ARN.grantJwks,
+    queryKeys: ARN.queryKeys,
+    admin: ['airlock/shop/admin', 'airlock/crm/admin'].map((name) => secretArnPattern(account, name)),
+  },
+  email: { identities: 'arn:aws:ses:eu-west-1:123456789012:identity/*', configurationSet: ARN.sesConfigSet, from: FROM },
+});
+
+const SECRET_ACTIONS = ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:ListSecretVersionIds'];
+
+/** Everything the design forbids the query function, as violations (an empty list is a pass). */
+function queryViolations(statements: Statement[]): string[] {
+  const violations: string[] = [];
+  for (const resource of [ARN.signingKeys, ARN.shopAdmin, ARN.crmAdmin, ARN.otherSecret]) {
+    for (const action of SECRET_ACTIONS) if (allowed(statements, action, resource)) violations.push(`${action} on ${resource}`);
+  }
+  for (const action of AUDIT_TAMPERING) {
+    if (allowed(statements, action, ARN.audit)) violations.push(`${action} on audit`);
+  }
+  for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
+    if (allowed(statements, action, ARN.grants)) violations.push(`${action} on grants`);
+  }
+  if (allowed(statements, 'ses:SendEmail', ARN.sesIdentity)) violations.push('ses:SendEmail');
+  // Declared, not only effective: no allow may even name an admin secret or the signing key.
+  for (const s of statements.filter((s) => (s.effect ?? 'allow') === 'allow')) {
+    for (const resource of s.resources) {
+      if ([ARN.signingKeys, ARN.shopAdmin].some((arn) => matches(resource, arn))) violations.push(`an allow names ${resource}`);
+    }
+  }
+  return violations;
+}
+
+describe('least privilege: the query function', () => {
+  const query = permissions.query;
+
+  it('reads only the public grant keys and the query keys', () => {
+    expect(allowed(query, 'secretsmanager:GetSecretValue', ARN.grantJwks)).toBe(true);
+    expect(allowed(query, 'secretsmanager:GetSecretValue', ARN.queryKeys)).toBe(true);
+    expect(queryViolations(query)).toEqual([]);
+  });
+
+  it('reads grants and appends to the audit log, and nothing more', () => {
+    expect(allowed(query, 'dynamodb:GetItem', ARN.grants)).toBe(true);
+    expect(allowed(query, 'dynamodb:PutItem', ARN.audit)).toBe(true);
+    expect(allowed(query, 'dynamodb:Query', ARN.audit)).toBe(true);
+    expect(allowed(query, 'dynamodb:Query', `${ARN.grants}/index/bySubject`)).toBe(false);
+    expect(allowed(query, 'dynamodb:Scan', ARN.grants)).toBe(false);
+  });
+
+  it('its audit PutItem may not return what it would replace', () => {
+    const put = query.find((s) => (s.effect ?? 'allow') === 'allow' && applies(s, 'dynamodb:PutItem', ARN.audit));
+    expect(put?.conditions).toEqual([{ test: 'StringEqualsIfExists', variable: 'dynamodb:ReturnValues', values: ['NONE'] }]);
+  });
+
+  it('the check catches a query function given an admin secret, the signing key, or audit update/delete', () => {
+    const give = (extra: Statement[], drop: (s: Statement) => boolean = () => false) => queryViolations([...query.filter((s) => !drop(s)), ...extra]);
+    const isDeny = (s: Statement) => s.effect === 'deny';
+    expect(give([{ actions: ['secretsmanager:GetSecretValue'], resources: [secretArnPattern(account, 'airlock/shop/admin')] }])).toContain(
+      `an allow names ${secretArnPattern(account, 'airlock/shop/admin')}`,
+    );
+    expect(give([{ actions: ['secretsmanager:GetSecretValue'], resources: ['*'] }], isDeny)).toContain(`secretsmanager:GetSecretValue on ${ARN.shopAdmin}`);
+    expect(give([{ actions: ['secretsmanager:GetSecretValue'], resources: [ARN.signingKeys] }], isDeny)).toContain(`secretsmanager:GetSecretValue on ${ARN.signingKeys}`);
+    expect(give([{ actions: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], resources: [ARN.audit] }], isDeny)).toEqual(['dynamodb:UpdateItem on audit', 'dynamodb:DeleteItem on audit']);
+    expect(give([{ actions: ['dynamodb:*'], resources: [ARN.audit] }], isDeny)).toContain('dynamodb:BatchWriteItem on audit');
+  });
+});
+
+describe('least privilege: the API function and the sweeper', () => {
+  it.each(['api', 'sweeper'] as const)('%s reads the admin secrets the policy names and the signing key', (name) => {
+    const statements = permissions[name];
+    for (const arn of [ARN.shopAdmin, ARN.crmAdmin, ARN.signingKeys, ARN.grantJwks, ARN.queryKeys]) {
+      expect(allowed(statements, 'secretsmanager:GetSecretValue', arn), arn).toBe(true);
+    }
+    expect(allowed(statements, 'secretsmanager:GetSecretValue', ARN.otherSecret)).toBe(false);
+    // The six-character suffix is exact: another secret that starts with the same name is not included.
+    expect(allowed(statements, 'secretsmanager:GetSecretValue', `${account}:secret:airlock/shop/admin-old-Mn78Op`)).toBe(false);
+    expect(allowed(statements, 'secretsmanager:PutSecretValue', ARN.signingKeys)).toBe(false);
+  });
+
+  it.each(['api', 'sweeper'] as const)('%s reads and writes grants and approvals, and only appends to audit', (name) => {
+    const statements = permissions[name];
+    for (const action of ['GetItem', 'PutItem', 'UpdateItem', 'Query']) expect(allowed(statements, `dynamodb:${action}`, ARN.grants), action).toBe(true);
+    for (const index of ['bySubject', 'byDue']) expect(allowed(statements, 'dynamodb:Query', `${ARN.grants}/index/${index}`)).toBe(true);
+    for (const action of ['GetItem', 'PutItem']) expect(allowed(statements, `dynamodb:${action}`, ARN.approvals), action).toBe(true);
+    expect(allowed(statements, 'dynamodb:Query', `${ARN.approvals}/index/byUnnotified`)).toBe(true);
+    expect(allowed(statements, 'dynamodb:PutItem', ARN.audit)).toBe(true);
+    expect(allowed(statements, 'dynamodb:Query', ARN.audit)).toBe(true);
+    for (const action of AUDIT_TAMPERING) expect(allowed(statements, action, ARN.audit), action).toBe(false);
+    expect(allowed(statements, 'dynamodb:DeleteItem', ARN.grants)).toBe(false);
+  });
+
+  it.each(['api', 'sweeper'] as const)('%s sends approval mail, only as the policy sender', (name) => {
+    expect(allowed(permissions[name], 'ses:SendEmail', ARN.sesIdentity)).toBe(true);
+    expect(allowed(permissions[name], 'ses:SendEmail', ARN.sesConfigSet)).toBe(true);
+    const send = permissions[name].find((s) => s.actions.includes('ses:SendEmail'));
+    expect(send?.conditions).toEqual([{ test: 'StringEquals', variable: 'ses:FromAddress', values: [FROM] }]);
+  });
+
+  it('no function is allowed a whole service or every resource', () => {
+    for (const [name, statements] of Object.entries(permissions)) {
+      for (const s of statements.filter((s) => (s.effect ?? 'allow') === 'allow')) {
+        expect(s.actions.filter((action) => action.includes('*')), name).toEqual([]);
+        expect(s.resources.filter((resource) => resource === '*'), name).toEqual([]);
+      }
+    }
+  });
+});
+
+describe('the stack applies these permissions', () => {
+  it('gives every function its statements from stacks/permissions.ts and never uses `link` or managed policies', async () => {
+    const stack = await readFile(new URL('../../stacks/airlock.ts', import.meta.url), 'utf8');
+    expect(stack).toMatch(/permissions: permissions\[name\]/);
+    expect(stack).not.toMatch(/\blink:|\bpolicies:|\brole:/);
+    expect(stack.match(/new sst\.aws\.Function\(/g)).toHaveLength(1);
+    expect([...stack.matchAll(/fn\('(\w+)', '(\w+)'/g)].map((m) => m[2])).toEqual(['api', 'query', 'sweeper']);
+    expect(stack).toMatch(/http\.route\('POST \/v1\/query', query\.arn\)/);
+  });
+
+  it('sets exactly the environment the functions parse', () => {
+    const env = functionEnvironment({
+      stage: 'prod',
+      tables: { grants: 'airlock-prod-GrantsTable', audit: 'airlock-prod-AuditTable', approvals: 'airlock-prod-ApprovalsTable' },
+      secrets: { signingKeys: 'airlock/prod/signing-keys', grantJwks: 'airlock/prod/grant-jwks', queryKeys: 'airlock/prod/query-keys' },
+      policy: 'airlock.policy.yaml',
+      wsProxy: 'wsproxy.example.com',
+      rolePrefix: 'airlock_prod_',
+    });
+    const config = parseFunctionConfig({ ...env, AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: 'airlock-prod-Query' }, '/var/task');
+    expect(config).toMatchObject({
+      stage: 'prod',
+      policyPath: '/var/task/airlock.policy.yaml',
+      tables: { grants: 'airlock-prod-GrantsTable', audit: 'airlock-prod-AuditTable', approvals: 'airlock-prod-ApprovalsTable' },
+      secretNames: { 'airlock/signing-keys': 'airlock/prod/signing-keys', 'airlock/grant-jwks': 'airlock/prod/grant-jwks', 'airlock/query-keys': 'airlock/prod/query-keys' },
+      wire: { wsProxy: 'wsproxy.example.com', secureWebSocket: true },
+      rolePrefix: 'airlock_prod_',
+    });
+    expect(config.test).toBeUndefined();
+  });
+
+  it('lists the admin secrets from the policy file it ships, and refuses a sender SES cannot use', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'airlock-stack-'));
+    try {
+      const demo = await readFile(new URL('../../airlock.policy.yaml', import.meta.url), 'utf8');
+      await writeFile(join(dir, 'demo.yaml'), demo);
+      await expect(loadStackConfig({ AIRLOCK_POLICY_FILE: 'demo.yaml' }, dir)).rejects.toThrow(/set mail.from/);
+      const policy = demo.replace('version: 1', 'version: 1\nmail: { from: airlock@example.com }').replace(
+        'connections:',
+        'connections:\n  crm: { adminSecret: airlock/crm/admin, profiles: { read: { readOnly: true } } }',
+      );
+      await writeFile(join(dir, 'prod.yaml'), policy);
+      const config = await loadStackConfig({ AIRLOCK_POLICY_FILE: 'prod.yaml', AIRLOCK_MAIL_IDENTITY: 'example.com' }, dir);
+      expect(config.adminSecrets).toEqual(['airlock/crm/admin', 'airlock/shop/admin']);
+      expect(config.mail).toEqual({ from: 'airlock@example.com', identity: 'example.com', dns: true });
+      // The demo policy is local: every setting that breaks behind API Gateway and Lambda is named.
+      expect(deployWarnings(config.policy).map((warning) => warning.split(' ')[0])).toEqual(['publicUrl', 'limits.statementTimeout', 'limits.maxResultBytes', 'identity.issuers']);
+      await expect(loadStackConfig({ AIRLOCK_POLICY_FILE: 'prod.yaml', AIRLOCK_MAIL_IDENTITY: 'other.org' }, dir)).rejects.toThrow(/neither the SES identity/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
