@@ -50,6 +50,33 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = dep.relid AND NOT a.attisdropped
  AND (a.attnum = dep.attnum OR (dep.attnum = 0 AND a.attnum > 0))`;
 
+// Views (through nested views) whose rules call a function defined in the database, not a built-in:
+// its body may read anything, and neither pg_depend nor the result's field origins can say what.
+const VIEWS_CALLING_FUNCTIONS = `
+WITH RECURSIVE views(root, relid) AS (
+  SELECT v, v FROM unnest($1::oid[]) AS v
+  UNION
+  SELECT views.root, d.refobjid
+  FROM views
+  JOIN pg_catalog.pg_rewrite r ON r.ev_class = views.relid
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+   AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> r.ev_class
+  JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('v', 'm')
+)
+SELECT DISTINCT views.root::int8
+FROM views
+JOIN pg_catalog.pg_rewrite r ON r.ev_class = views.relid
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+ AND d.refclassid = 'pg_catalog.pg_proc'::regclass
+JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')`;
+
+const DATABASE_FUNCTIONS = `
+SELECT EXISTS (
+  SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  WHERE p.proname = ANY($1::text[]) AND n.nspname NOT IN ('pg_catalog', 'information_schema'))`;
+
 // A relation named without a schema is looked up in every schema: the grant role's search_path is not known here.
 const RELATIONS_BY_NAME = `
 SELECT wanted.ord::int4, c.oid::int8
@@ -112,6 +139,10 @@ export function createCatalogLookup(
         const entry = loaded.get(integer(row[0]));
         entry?.dependsOn?.push({ schema: text(row[1]), table: text(row[2]), column: text(row[3]), via: `${entry.schema}.${entry.name}` });
       }
+      for (const row of await run(VIEWS_CALLING_FUNCTIONS, [views])) {
+        const entry = loaded.get(integer(row[0]));
+        entry?.dependsOn?.push({ schema: entry.schema, table: entry.name, column: '*', via: `${entry.schema}.${entry.name}`, opaque: true });
+      }
     }
     const expires = now().getTime() + ttl;
     for (const [oid, entry] of loaded) {
@@ -121,7 +152,23 @@ export function createCatalogLookup(
     return found;
   }
 
+  const functionsChecked = new Map<string, { opaque: boolean; expires: number }>();
+
   return {
+    async callsDatabaseFunctions(names) {
+      // The name's last part: `s.lookup` and `lookup` both count; a built-in shadowed by a database function counts too.
+      const wanted = [...new Set(names.map((name) => name.slice(name.lastIndexOf('.') + 1)))].sort();
+      if (wanted.length === 0) return false;
+      const key = wanted.join(',');
+      const cached = fresh(functionsChecked.get(key));
+      if (cached) return cached.opaque;
+      const [row] = await run(DATABASE_FUNCTIONS, [wanted]);
+      const opaque = row?.[0] === true;
+      if (functionsChecked.size >= MAX_CACHED) functionsChecked.clear();
+      functionsChecked.set(key, { opaque, expires: now().getTime() + ttl });
+      return opaque;
+    },
+
     async resolve(fields) {
       const entries = await relations(fields.map((field) => field.tableID).filter((oid) => oid !== 0));
       const origins = new Map<string, ColumnOrigin[]>();

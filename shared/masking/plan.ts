@@ -20,6 +20,8 @@ export interface ColumnOrigin {
   column: string;
   /** Set when this is a base column reached through a view or materialized view (`schema.view`). */
   via?: string;
+  /** The view calls a function defined in the database: what it returns cannot be traced, so it counts as sensitive. */
+  opaque?: boolean;
 }
 
 export interface CatalogLookup {
@@ -36,12 +38,19 @@ export interface CatalogLookup {
   relationsInfo(
     relations: ReadonlyArray<{ schema: string | null; name: string }>,
   ): Promise<Array<{ schema: string; name: string; columns: string[]; dependsOn: ColumnOrigin[] }>>;
+  /**
+   * Whether any of these functions (names as written, lower-case) is defined in the database rather
+   * than built in: its body may read a sensitive column, and Postgres reports no origin for its result.
+   */
+  callsDatabaseFunctions(names: readonly string[]): Promise<boolean>;
 }
 
 /** What the SQL analysis (shared/sql) says a statement references. */
 export interface StatementFacts {
   relations: Array<{ schema: string | null; name: string }>;
   columns: Array<{ table: string | null; name: string }>;
+  /** Every function called, lower-case, schema-qualified as written. */
+  functions?: string[];
   /** `t.*`, `row_to_json(t)`, `SELECT *` (null): the qualifier as written. */
   wholeRowRefs: Array<string | null>;
   /** The parser's node name, e.g. `FetchStmt`: FETCH and EXECUTE return rows another statement defined. */
@@ -87,7 +96,9 @@ export async function buildMaskingPlan(input: {
     const needsLineage = fields.some((field) => field.tableID === 0 || originOf(field).length === 0);
     const lineageSensitive =
       needsLineage &&
-      (ROWS_DEFINED_ELSEWHERE.has(statement.command ?? '') || statementTouchesSensitive(statement, await catalog.relationsInfo(statement.relations), sensitive));
+      (ROWS_DEFINED_ELSEWHERE.has(statement.command ?? '') ||
+        statementTouchesSensitive(statement, await catalog.relationsInfo(statement.relations), sensitive) ||
+        (await catalog.callsDatabaseFunctions(statement.functions ?? [])));
 
     const columns = fields.map((field): MaskingPlanColumn => {
       const found = field.tableID === 0 ? [] : originOf(field);
@@ -96,6 +107,7 @@ export async function buildMaskingPlan(input: {
       }
       const direct = strongest(found.filter((origin) => origin.via === undefined), sensitive);
       if (direct) return { name: field.name, masked: direct, strategy: direct, detectors: false, reason: 'origin' };
+      if (found.some((origin) => origin.opaque)) return { name: field.name, masked: 'redact', strategy: 'redact', detectors: false, reason: 'view' };
       const throughView = strongest(found.filter((origin) => origin.via !== undefined), sensitive);
       if (throughView) return { name: field.name, masked: throughView, strategy: throughView, detectors: false, reason: 'view' };
       return unmasked(field.name);
@@ -143,7 +155,7 @@ function statementTouchesSensitive(
   for (const relation of statement.relations) addSensitiveOf(relation.schema, relation.name);
   for (const relation of relations) {
     addSensitiveOf(relation.schema, relation.name);
-    if (relation.dependsOn.some((origin) => sensitive.has(originKey(origin)))) return true;
+    if (relation.dependsOn.some((origin) => origin.opaque || sensitive.has(originKey(origin)))) return true;
   }
   if (names.size === 0) return false;
   if (statement.wholeRowRefs.length > 0) return true;

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,12 +11,19 @@ import { functionPermissions, type FunctionName } from '../../stacks/permissions
 import { allowed } from '../support/iam.ts';
 import { freshTables, infra } from '../support/infra.ts';
 
-// Each bundle is built into a temp dir (no node_modules above it) and started in a fresh Node process.
+// Each bundle is built into a temp dir and started in a fresh Node process. Beside it is only what the
+// Lambda runtime provides (the AWS SDK v3): anything else a bundle failed to include cannot resolve.
 let outdir: string;
 let bundles: Map<string, BuiltBundle>;
 
 beforeAll(async () => {
   outdir = await mkdtemp(join(tmpdir(), 'airlock-bundles-'));
+  await mkdir(join(outdir, 'node_modules'));
+  await symlink(fileURLToPath(new URL('../../node_modules/@aws-sdk', import.meta.url)), join(outdir, 'node_modules', '@aws-sdk'));
+  // The SDK's own dependencies come with it in the runtime; here they sit beside it in node_modules.
+  for (const scope of ['@smithy', '@aws-crypto']) {
+    await symlink(fileURLToPath(new URL(`../../node_modules/${scope}`, import.meta.url)), join(outdir, 'node_modules', scope)).catch(() => {});
+  }
   bundles = new Map((await buildBundles({ outdir })).map((bundle) => [bundle.name, bundle]));
 }, 60_000);
 

@@ -65,6 +65,10 @@ function fakeCatalog(overrides: Partial<CatalogLookup> = {}) {
         return found && (relation.schema === null || relation.schema === found.schema) ? [found] : [];
       });
     },
+    // Functions in schema `app` stand for functions defined in the database; everything else is built in.
+    async callsDatabaseFunctions(names) {
+      return names.some((name) => name.startsWith('app.'));
+    },
     ...overrides,
   };
   return { catalog, calls };
@@ -168,6 +172,13 @@ describe('lineage', () => {
   it('redacts a column whose origin the catalog cannot resolve (fail closed)', async () => {
     const result = await plan([field('mystery', 99999, 1), customersField('name')], facts({ columns: [{ table: null, name: 'ssn' }] }));
     expect(summary(result)).toEqual(['mystery:redact:lineage', 'name:-:none']);
+  });
+
+  it('redacts the result of a function defined in the database: its body may read anything', async () => {
+    const statement = facts({ relations: [], columns: [], functions: ['app.lookup'] });
+    expect(summary(await plan([field('lookup')], statement))).toEqual(['lookup:redact:lineage']);
+    const builtIn = facts({ relations: [], columns: [], functions: ['lower', 'now'] });
+    expect(summary(await plan([field('lower')], builtIn))).toEqual(['lower:-:none']);
   });
 
   it('knows sensitive tables from the policy even when the catalog does not', async () => {
