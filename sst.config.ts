@@ -1,5 +1,5 @@
 /// <reference path="./.sst/platform/config.d.ts" />
-// Airlock on AWS: `sst deploy --stage <stage>`. The infrastructure lives in stacks/ (see docs/deploy.md).
+// Airlock on AWS: `sst deploy --stage <stage>`. The infrastructure lives in stacks/ (see the README, "Deploy to AWS").
 
 export default $config({
   app(input) {

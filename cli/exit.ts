@@ -1,7 +1,7 @@
 // Exit codes and the CLI's one error type: every failure leaves with a message, a hint and a code
 // a script can branch on. Must never print a token or a stack trace.
 
-/** Documented in cli/README.md; scripts depend on these numbers. */
+/** Documented in the README (Exit codes); scripts depend on these numbers. */
 export const EXIT = {
   ok: 0,
   error: 1,

@@ -1,5 +1,5 @@
 // The WebSocket→TCP proxy as a service (container, EC2, Fargate) next to an RDS, Aurora or self-hosted
-// Postgres. It forwards only to WSPROXY_TARGETS, never elsewhere; see docs/deploy.md.
+// Postgres. It forwards only to WSPROXY_TARGETS, never elsewhere; see the README, "The WebSocket proxy".
 
 import { startWsProxy } from '../shared/wsproxy/proxy.ts';
 import { proxyOptions } from './config.ts';

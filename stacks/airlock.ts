@@ -105,7 +105,7 @@ export async function airlockStack() {
     MailIdentity: config.mail.identity,
     GrantsTable: grants.name,
     AuditTable: audit.name,
-    // Key rotation recycles these (docs/deploy.md): keys are read once per cold start.
+    // Key rotation recycles these (README, "Rotating the signing key"): keys are read once per cold start.
     ApiFunction: api.name,
     QueryFunction: query.name,
     SweeperFunction: sweeper.name,
