@@ -4,7 +4,14 @@
 import dynalite from 'dynalite';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  type DynamoDBClient,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
 import { TABLES, type TableDefinition, type TableNames } from '../shared/store/tables.ts';
 
 export interface LocalDynamo {
@@ -22,8 +29,12 @@ export async function startLocalDynamo(options: { path?: string; port?: number }
   return {
     endpoint: `http://127.0.0.1:${port}`,
     close: async () => {
-      server.closeAllConnections?.();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Requests in flight finish first: dynalite throws (uncaught) when one writes to a closed database.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), 2000);
+      await closed;
+      clearTimeout(force);
       // dynalite keeps its LevelDB open on the server object; close it so a restart can reopen it.
       const db = (server as unknown as { db?: { close?: (cb: () => void) => void } }).db;
       if (db?.close) await new Promise<void>((resolve) => db.close!(() => resolve()));
@@ -35,10 +46,22 @@ export function localTableNames(prefix = 'airlock'): TableNames {
   return { grants: `${prefix}-grants`, audit: `${prefix}-audit`, approvals: `${prefix}-approvals` };
 }
 
-/** Creates every table that is missing; existing tables are left as they are. */
+/** Creates every table that is missing and turns on its TTL where the store has TTL; existing tables keep their keys. */
 export async function ensureTables(client: DynamoDBClient, names: TableNames): Promise<void> {
   for (const definition of Object.values(TABLES)) {
     await ensureTable(client, names[definition.key], definition);
+    if (definition.ttl) await ensureTimeToLive(client, names[definition.key], definition.ttl);
+  }
+}
+
+/** dynalite has no TTL (it answers UnknownOperationException): nothing to turn on there, and code never relies on TTL. */
+async function ensureTimeToLive(client: DynamoDBClient, name: string, attribute: string): Promise<void> {
+  try {
+    const { TimeToLiveDescription: current } = await client.send(new DescribeTimeToLiveCommand({ TableName: name }));
+    if ((current?.TimeToLiveStatus === 'ENABLED' || current?.TimeToLiveStatus === 'ENABLING') && current.AttributeName === attribute) return;
+    await client.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: attribute, Enabled: true } }));
+  } catch (error) {
+    if ((error as { name?: string }).name !== 'UnknownOperationException') throw error;
   }
 }
 

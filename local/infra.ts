@@ -21,6 +21,8 @@ export interface LocalInfra {
   proxyAddress: string;
   dynamoEndpoint: string;
   seeded: boolean;
+  /** Just the embedded Postgres, stopped and started again while everything else keeps running (fault tests). */
+  postgres: { stop(): Promise<void>; start(): Promise<void> };
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,7 @@ export async function startLocalInfra(options: LocalInfraOptions): Promise<Local
       proxyAddress: proxy.address,
       dynamoEndpoint: dynamo.endpoint,
       seeded,
+      postgres: { stop: () => pg.stop(), start: () => pg.start() },
       stop,
     };
   } catch (error) {

@@ -15,6 +15,8 @@ export interface LocalPostgres {
   /** true when this start created the cluster (so the demo data must be seeded). */
   created: boolean;
   stop(): Promise<void>;
+  /** Starts the same cluster again after stop() (fault tests: Postgres going away under a running Airlock). */
+  start(): Promise<void>;
 }
 
 export interface LocalPostgresOptions {
@@ -51,6 +53,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     adminPassword: options.adminPassword,
     created,
     stop: () => pg.stop(),
+    start: () => pg.start(),
   };
 }
 

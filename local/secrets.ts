@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createFileSecretSource, readSecret, DatabaseSecret, QueryKeysSecret, SigningKeysSecret, GrantJwksSecret, SECRET_NAMES } from '../shared/secrets/index.ts';
@@ -25,7 +25,7 @@ export async function ensureLocalSecrets(path: string, pgPort: number): Promise<
     };
     await writeFile(path, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
   }
-  await chmod(path, 0o600);
+  // An existing file readable by others is refused (by the file source), not quietly tightened: its keys may have leaked.
   await followPort(path, pgPort);
   const source = createFileSecretSource(path);
   // Validate every secret now, so a missing or corrupt one stops the start with a clear message.

@@ -1,5 +1,6 @@
 // Starts one real local infrastructure for the whole run (embedded Postgres with the demo data,
 // the WebSocket proxy, dynalite) in a throw-away data dir on free ports; tests isolate by names.
+// The `dynamodb-local` project (AIRLOCK_TEST_STORE) gets the same Postgres, with Amazon's DynamoDB Local as its store.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,9 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { startLocalInfra, type LocalInfra } from '../local/infra.ts';
+import { startDynamoDbLocal, type DynamoDbLocal } from './support/dynamodb-local.ts';
+
+export type TestStore = 'dynalite' | 'dynamodb-local';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -16,6 +20,8 @@ declare module 'vitest' {
       pgPort: number;
       proxyAddress: string;
       dynamoEndpoint: string;
+      /** Which DynamoDB implementation `dynamoEndpoint` is. */
+      store: TestStore;
     };
   }
 }
@@ -31,22 +37,55 @@ export async function freePort(): Promise<number> {
   });
 }
 
-let infra: LocalInfra | undefined;
-let dataDir: string | undefined;
+/**
+ * Every project runs this setup in the same process, but each imports its own copy of this module:
+ * the run's infrastructure lives on globalThis so that Postgres and DynamoDB Local start once per run.
+ */
+interface SharedRun {
+  dataDir: Promise<string>;
+  infra: Promise<LocalInfra>;
+  dynamoDbLocal?: Promise<DynamoDbLocal>;
+  users: number;
+}
+const RUN = Symbol.for('airlock.test.run');
+const registry = globalThis as { [RUN]?: SharedRun };
+
+function sharedRun(): SharedRun {
+  if (!registry[RUN]) {
+    const dataDir = mkdtemp(join(tmpdir(), 'airlock-test-'));
+    const infra = dataDir.then(async (dir) => startLocalInfra({ dataDir: dir, pgPort: await freePort(), memoryStore: true }));
+    registry[RUN] = { dataDir, infra, users: 0 };
+  }
+  return registry[RUN];
+}
+
+function storeOf(project: TestProject): TestStore {
+  const store = project.config.env?.AIRLOCK_TEST_STORE ?? 'dynalite';
+  if (store !== 'dynalite' && store !== 'dynamodb-local') throw new Error(`AIRLOCK_TEST_STORE must be dynalite or dynamodb-local, not "${store}"`);
+  return store;
+}
 
 export async function setup(project: TestProject) {
-  dataDir = await mkdtemp(join(tmpdir(), 'airlock-test-'));
-  infra = await startLocalInfra({ dataDir, pgPort: await freePort(), memoryStore: true });
+  const run = sharedRun();
+  run.users++;
+  const store = storeOf(project);
+  const infra = await run.infra;
+  const dynamoEndpoint = store === 'dynamodb-local' ? (await (run.dynamoDbLocal ??= freePort().then(startDynamoDbLocal))).endpoint : infra.dynamoEndpoint;
   project.provide('infra', {
-    dataDir,
+    dataDir: infra.dataDir,
     secretsPath: infra.secretsPath,
     pgPort: infra.pgPort,
     proxyAddress: infra.proxyAddress,
-    dynamoEndpoint: infra.dynamoEndpoint,
+    dynamoEndpoint,
+    store,
   });
 }
 
 export async function teardown() {
-  await infra?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  const run = registry[RUN];
+  if (!run || --run.users > 0) return;
+  delete registry[RUN];
+  await run.dynamoDbLocal?.then((store) => store.stop(), () => {});
+  await run.infra.then((infra) => infra.stop(), () => {});
+  await run.dataDir.then((dir) => rm(dir, { recursive: true, force: true }), () => {});
 }

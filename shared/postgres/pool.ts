@@ -33,8 +33,12 @@ export function createClientPool(options: { connect: () => Promise<PgClient>; ma
   return {
     async acquire() {
       if (closed) throw new Error('the pool is closed');
-      const client = idle.pop();
-      if (client) return client;
+      // An idle session whose connection dropped meanwhile (Postgres restarted, backend terminated) is closed, not handed out.
+      for (let client = idle.pop(); client; client = idle.pop()) {
+        if (!failed.has(client)) return client;
+        size--;
+        void closeClient(client);
+      }
       if (size < options.max) return open();
       return new Promise<PgClient>((resolve, reject) => {
         waiters.push((next) => (next instanceof Error ? reject(next) : resolve(next)));

@@ -216,10 +216,21 @@ export function createQueryService(options: QueryServiceOptions) {
   }
 
   async function execute(grant: GrantRecord, planned: Planned[], readOnly: boolean, approvals: string[], asTransaction: boolean): Promise<QueryResponse> {
-    const windowLeftMs = Date.parse(grant.expiresAt!) - now().getTime();
-    if (windowLeftMs <= 0) throw new AirlockError('grant_expired', 'the grant window has ended');
-    const timeoutMs = Math.max(1, Math.min(policy.limits.statementTimeout * 1000, windowLeftMs));
-    const windowBound = timeoutMs === windowLeftMs;
+    let windowBound = false;
+    /** The timeout of what runs next: the time left in the window measured now, not before a session was had (it would run past the end). */
+    const nextTimeout = (): number => {
+      const windowLeftMs = Date.parse(grant.expiresAt!) - now().getTime();
+      if (windowLeftMs <= 0) throw new AirlockError('grant_expired', 'the grant window has ended');
+      const timeoutMs = Math.min(policy.limits.statementTimeout * 1000, windowLeftMs);
+      windowBound = timeoutMs === windowLeftMs;
+      return Math.max(1, Math.floor(timeoutMs));
+    };
+    try {
+      nextTimeout();
+    } catch (error) {
+      // The window ended while the statement was parsed and checked: refused, and recorded like any other.
+      throw await failure(grant, planned, 0, error, windowBound);
+    }
     const target = {
       grantId: grant.id,
       host: grant.target!.host,
@@ -235,7 +246,7 @@ export function createQueryService(options: QueryServiceOptions) {
     try {
       return await options.sessions.withSession(target, async (client) => {
         // One round trip opens the transaction and bounds it by the window.
-        await phase('execute', () => client.query(`${readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`));
+        await phase('execute', () => client.query(`${readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${nextTimeout()}`));
         began = true;
         return runInTransaction(client);
       });
@@ -258,6 +269,8 @@ export function createQueryService(options: QueryServiceOptions) {
         const outputs: Array<{ executed: Executed; plan: MaskingPlan; rows: unknown[][] }> = [];
         for (const [index, plan] of planned.entries()) {
           current = index;
+          // Each statement gets its own statement_timeout: the next one is bounded by what is left of the window.
+          if (index > 0) await client.query(`SET LOCAL statement_timeout = ${nextTimeout()}`);
           const executed = await phase('execute', () => runOne(client, plan, index));
           const { masking, rows } = await phase('mask', async () => {
             const masking = await catalogRunner.run(runnerFor(client), () =>

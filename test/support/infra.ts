@@ -1,5 +1,6 @@
 // What tests get from the shared infrastructure: the secrets, an admin connection to `shop`,
 // the DynamoDB client and fresh, uniquely named tables, so test files never step on each other.
+// The store is dynalite or Amazon's DynamoDB Local, by vitest project (see vitest.config.ts).
 
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
@@ -11,6 +12,8 @@ import type { TableNames } from '../../shared/store/tables.ts';
 import { LOCAL_ADMIN_SECRET } from '../../local/secrets.ts';
 
 export const infra = () => inject('infra');
+/** The DynamoDB implementation this project runs on: dynalite, or Amazon's DynamoDB Local. */
+export const store = () => inject('infra').store;
 export const wire = (): WireOptions => ({ wsProxy: infra().proxyAddress, secureWebSocket: false });
 export const secrets = (): SecretSource => createFileSecretSource(infra().secretsPath);
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
