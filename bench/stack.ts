@@ -2,6 +2,8 @@
 // over HTTP, and small helpers to time things. Never part of `npm test`.
 
 import { serve, type ServerType } from '@hono/node-server';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,7 @@ export interface BenchStack {
   policy: Policy;
   clock: { now: () => Date; advance(seconds: number): void };
   post(path: string, token: string | undefined, body: unknown): Promise<{ status: number; body: any }>;
+  storeEndpoint: string;
   close(): Promise<void>;
 }
 
@@ -40,7 +43,9 @@ export async function startBenchStack(extra: Partial<AirlockConfig> = {}): Promi
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const policy = localizePolicy(await loadPolicyFile(new URL('../airlock.policy.yaml', import.meta.url).pathname), baseUrl);
-  const dynamo = createDynamoClient({ region: 'local', endpoint: infra.dynamoEndpoint });
+  // The store runs in its own process, as DynamoDB does in AWS: its CPU is not the broker's.
+  const store = await startStoreProcess();
+  const dynamo = createDynamoClient({ region: 'local', endpoint: store.endpoint });
   const tables = localTableNames('bench');
   await ensureTables(dynamo, tables);
   let offsetMs = 0;
@@ -52,6 +57,7 @@ export async function startBenchStack(extra: Partial<AirlockConfig> = {}): Promi
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: airlock.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
   });
+  (server as import('node:http').Server).keepAliveTimeout = 65_000;
   const post = async (path: string, token: string | undefined, body: unknown) => {
     const response = await fetch(`${baseUrl}${path}`, {
       method: 'POST',
@@ -61,10 +67,11 @@ export async function startBenchStack(extra: Partial<AirlockConfig> = {}): Promi
     return { status: response.status, body: await response.json() };
   };
   return {
-    baseUrl, infra, airlock, policy, clock, post,
+    baseUrl, infra, airlock, policy, clock, post, storeEndpoint: store.endpoint,
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await airlock.close();
+      store.child.kill();
       await infra.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
@@ -98,3 +105,16 @@ export async function measure(count: number, width: number, task: (i: number) =>
 }
 
 export const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+async function startStoreProcess(): Promise<{ endpoint: string; child: ChildProcess }> {
+  const port = await freePort();
+  const cli = createRequire(import.meta.url).resolve('dynalite/cli.js');
+  const child = spawn(process.execPath, [cli, '--host', '127.0.0.1', '--port', String(port), '--createTableMs', '0'], { stdio: 'ignore' });
+  const endpoint = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(endpoint, { method: 'POST' }).then(() => true, () => false)) return { endpoint, child };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill();
+  throw new Error('the store process did not start');
+}

@@ -93,6 +93,8 @@ function listen(airlock: Airlock, config: LocalConfig): Promise<ServerType> {
       void info;
       resolve(server);
     });
+    // Longer than clients' idle keep-alive, so a reused connection is never closed under a request.
+    (server as import('node:http').Server).keepAliveTimeout = 65_000;
     server.once('error', reject);
   });
 }

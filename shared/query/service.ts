@@ -72,6 +72,8 @@ interface Executed {
 }
 
 const CURSOR_CHUNK = 500;
+/** Verified grant tokens remembered per warm process (each until its own `exp`). */
+const VERIFIED_TOKENS = 10_000;
 
 export type QueryService = ReturnType<typeof createQueryService>;
 
@@ -100,11 +102,24 @@ export function createQueryService(options: QueryServiceOptions) {
     }
   }
 
+  // A token's signature and claims do not change: once verified, it is good until its `exp` (then it is
+  // verified again, and refused). Whether its grant is still live is read from the store on every request.
+  const verified = new Map<string, { subject: string; grantId: string; expiresAtMs: number }>();
+  const verifyToken = async (token: string) => {
+    const hit = verified.get(token);
+    if (hit && hit.expiresAtMs > now().getTime()) return hit;
+    const claims = await verifyGrantToken(options.verifierKeys, token, { now, issuer: options.issuer });
+    if (verified.size >= VERIFIED_TOKENS) verified.clear();
+    const entry = { subject: claims.subject, grantId: claims.grantId, expiresAtMs: claims.expiresAt.getTime() };
+    verified.set(token, entry);
+    return entry;
+  };
+
   /** The live grant behind a grant token; revocation and expiry take effect on the next request. */
   async function authenticate(token: string): Promise<GrantRecord> {
     let claims: { subject: string; grantId: string };
     try {
-      claims = await phase('auth', () => verifyGrantToken(options.verifierKeys, token, { now, issuer: options.issuer }));
+      claims = await phase('auth', () => verifyToken(token));
     } catch (error) {
       // A genuine token whose window has passed: the attempt goes on that grant's record.
       const ended = isAirlockError(error, 'grant_expired') ? (error.cause as { grantId?: string; subject?: string } | undefined) : undefined;
@@ -245,8 +260,6 @@ export function createQueryService(options: QueryServiceOptions) {
     let began = false;
     try {
       return await options.sessions.withSession(target, async (client) => {
-        // One round trip opens the transaction and bounds it by the window.
-        await phase('execute', () => client.query(`${readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${nextTimeout()}`));
         began = true;
         return runInTransaction(client);
       });
@@ -270,8 +283,9 @@ export function createQueryService(options: QueryServiceOptions) {
         for (const [index, plan] of planned.entries()) {
           current = index;
           // Each statement gets its own statement_timeout: the next one is bounded by what is left of the window.
-          if (index > 0) await client.query(`SET LOCAL statement_timeout = ${nextTimeout()}`);
-          const executed = await phase('execute', () => runOne(client, plan, index));
+          // The first goes out with the transaction's opening in one round trip where it can.
+          const opening = index === 0 ? `${readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${nextTimeout()}` : `SET LOCAL statement_timeout = ${nextTimeout()}`;
+          const executed = await phase('execute', () => runOne(client, plan, index, opening));
           const { masking, rows } = await phase('mask', async () => {
             const masking = await catalogRunner.run(runnerFor(client), () =>
               buildMaskingPlan({ fields: executed.fields, statement: plan.statement, masking: policy.masking, catalog }),
@@ -304,7 +318,13 @@ export function createQueryService(options: QueryServiceOptions) {
             auditId: event.id,
           });
         }
-        await phase('execute', () => client.query('COMMIT'));
+        if (readOnly) {
+          // A READ ONLY transaction has nothing to commit: the answer need not wait for it. The session's
+          // next statement queues behind this COMMIT on the same connection.
+          client.query('COMMIT').catch(() => {});
+        } else {
+          await phase('execute', () => client.query('COMMIT'));
+        }
         return asTransaction ? { results } : results[0]!;
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {});
@@ -348,11 +368,24 @@ export function createQueryService(options: QueryServiceOptions) {
     });
   }
 
-  async function runOne(client: PgClient, plan: Planned, index: number): Promise<Executed> {
+  async function runOne(client: PgClient, plan: Planned, index: number, opening: string): Promise<Executed> {
     const started = performance.now();
     const maxRows = policy.limits.maxRows;
     const maxBytes = policy.limits.maxResultBytes;
     const useCursor = plan.statement.command === 'SelectStmt' && !plan.statement.writes;
+    const cursor = `airlock_result_${index}`;
+    const declare = `DECLARE ${cursor} NO SCROLL CURSOR FOR ${plan.statement.sql}\n`;
+    const fetchNext = (have: number) => `FETCH FORWARD ${Math.min(CURSOR_CHUNK, maxRows + 1 - have)} FROM ${cursor}`;
+    let first: { fields: Executed['fields']; rows: unknown[][] } | undefined;
+    if (useCursor && plan.params.length === 0) {
+      // Without parameters the whole opening is one simple-query message: BEGIN, the timeout, the cursor
+      // over the parser's single statement, and its first rows. It is the last statement of the batch,
+      // so nothing can follow it.
+      const results = (await client.query({ text: `${opening}; ${declare}; ${fetchNext(0)}`, rowMode: 'array' })) as unknown as Array<{ fields: Executed['fields']; rows: unknown[][] }>;
+      first = results[results.length - 1];
+    } else {
+      await client.query(opening);
+    }
     if (!useCursor) {
       const result = await client.query({ text: plan.statement.sql, values: plan.params, rowMode: 'array' });
       const all = (result.rows ?? []) as unknown[][];
@@ -361,14 +394,14 @@ export function createQueryService(options: QueryServiceOptions) {
     }
     // A cursor reads at most maxRows + 1 rows, so a huge result never reaches this process whole.
     // One cursor per statement of the transaction; COMMIT or ROLLBACK closes them all.
-    const cursor = `airlock_result_${index}`;
-    await client.query({ text: `DECLARE ${cursor} NO SCROLL CURSOR FOR ${plan.statement.sql}\n`, values: plan.params });
+    if (!first) await client.query({ text: declare, values: plan.params });
     let fields: Executed['fields'] = [];
     const rows: unknown[][] = [];
     let bytes = 0;
     let truncated = false;
     for (;;) {
-      const chunk = await client.query({ text: `FETCH FORWARD ${Math.min(CURSOR_CHUNK, maxRows + 1 - rows.length)} FROM ${cursor}`, rowMode: 'array' });
+      const chunk = first ?? (await client.query({ text: fetchNext(rows.length), rowMode: 'array' }));
+      first = undefined;
       fields = chunk.fields;
       for (const row of chunk.rows as unknown[][]) {
         bytes += rowBytes(row);

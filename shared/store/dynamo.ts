@@ -4,6 +4,8 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { unavailable } from '../errors.ts';
 
 export interface DynamoOptions {
@@ -16,6 +18,8 @@ export function createDynamoClient(options: DynamoOptions): DynamoDBClient {
   return new DynamoDBClient({
     region: options.region,
     maxAttempts: 2,
+    // Every request reuses a connection: on the query path the store is called twice per statement.
+    requestHandler: { httpAgent: new HttpAgent({ keepAlive: true }), httpsAgent: new HttpsAgent({ keepAlive: true }) },
     ...(options.endpoint
       ? { endpoint: options.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
