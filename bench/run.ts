@@ -147,8 +147,11 @@ async function masking(s: BenchStack) {
     rowMode: 'array',
   });
   const catalog = createCatalogLookup(async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows as unknown[][]);
-  const statement = await parseOne('SELECT c.name, c.email, c.phone, c.card_number, c.ssn, c.country, c.created_at FROM customers c');
-  const plan = await buildMaskingPlan({ fields: result.fields, statement, masking: s.policy.masking, catalog });
+  // The plan of the plain statement (columns by origin: email, hash, last4, redact, and detectors on the rest).
+  const plain = 'SELECT c.name, c.email, c.phone, c.card_number, c.ssn, c.country, c.created_at FROM customers c LIMIT 1';
+  const fields = (await client.query({ text: plain, rowMode: 'array' })).fields;
+  const plan = await buildMaskingPlan({ fields, statement: await parseOne(plain), masking: s.policy.masking, catalog });
+  results.maskingPlan = plan.columns.map((column) => `${column.name}:${column.strategy ?? (column.detectors ? 'detectors' : 'none')}`);
   await closeClient(client);
   const rows = result.rows as unknown[][];
   const { maskingKey } = await readSecret(s.infra.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
