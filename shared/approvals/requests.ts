@@ -65,7 +65,8 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
 
   function statementHold(held: HeldStatement, id: string, generation: number, at: Date): ApprovalRequest {
     const { grant, statement } = held;
-    const timeout = new Date(at.getTime() + policy.limits.approvalTimeout * 1000);
+    // Whole seconds, like the links' exp, so a link and its request end at the same instant.
+    const timeout = new Date(Math.floor(at.getTime() / 1000) * 1000 + policy.limits.approvalTimeout * 1000);
     // An approval is worthless once the grant's window has closed, so its links expire no later.
     const deadline = grant.expiresAt && Date.parse(grant.expiresAt) < timeout.getTime() ? grant.expiresAt : iso(timeout);
     return {

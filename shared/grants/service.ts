@@ -163,7 +163,8 @@ export function createGrantService(options: GrantServiceOptions) {
       const requestedAt = now();
       const id = newId();
       const needsApproval = decision.outcome === 'approval';
-      const deadline = new Date(requestedAt.getTime() + (needsApproval ? policy.limits.approvalTimeout : ACTIVATION_GRACE_SECONDS) * 1000);
+      // Whole seconds, like a JWT's exp: an approval link expires at exactly the request's deadline.
+      const deadline = new Date(Math.floor(requestedAt.getTime() / 1000) * 1000 + (needsApproval ? policy.limits.approvalTimeout : ACTIVATION_GRACE_SECONDS) * 1000);
       const grant: GrantRecord = {
         id,
         status: 'pending',

@@ -15,6 +15,7 @@ import { maskDatabaseMessage } from '../masking/message.ts';
 import { expandApprovers, type Policy } from '../policy/schema.ts';
 import type { PgClient } from '../postgres/driver.ts';
 import { derivePassword } from '../postgres/password.ts';
+import { quoteLiteral } from '../postgres/quote.ts';
 import type { SessionPool } from '../postgres/sessions.ts';
 import { checkStatement } from '../sql/guard.ts';
 import { parseOne, type ParsedStatement } from '../sql/parse.ts';
@@ -72,6 +73,8 @@ interface Executed {
 }
 
 const CURSOR_CHUNK = 500;
+/** Raised by Postgres itself when a statement would start after the window (see windowCheck). */
+const WINDOW_ENDED = 'airlock: the grant window has ended';
 /** Verified grant tokens remembered per warm process (each until its own `exp`). */
 const VERIFIED_TOKENS = 10_000;
 
@@ -246,6 +249,15 @@ export function createQueryService(options: QueryServiceOptions) {
       // The window ended while the statement was parsed and checked: refused, and recorded like any other.
       throw await failure(grant, planned, 0, error, windowBound);
     }
+    // The timeout set from this process's clock bounds a statement by the window, but it is sent before the
+    // statement reaches Postgres: on a busy process a statement could start (and end) late. So Postgres
+    // measures the window on its own clock right before each statement: refused if it has ended, and the
+    // statement's timeout is what is left of it (never more than the policy's).
+    const windowCheck = [
+      `DO $airlock$ DECLARE left_ms bigint := floor(extract(epoch FROM (${quoteLiteral(grant.expiresAt!)}::timestamptz - clock_timestamp())) * 1000);`,
+      `BEGIN IF left_ms <= 0 THEN RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = ${quoteLiteral(WINDOW_ENDED)}; END IF;`,
+      `PERFORM pg_catalog.set_config('statement_timeout', least(left_ms, ${policy.limits.statementTimeout * 1000})::text, true); END $airlock$`,
+    ].join(' ');
     const target = {
       grantId: grant.id,
       host: grant.target!.host,
@@ -284,7 +296,8 @@ export function createQueryService(options: QueryServiceOptions) {
           current = index;
           // Each statement gets its own statement_timeout: the next one is bounded by what is left of the window.
           // The first goes out with the transaction's opening in one round trip where it can.
-          const opening = index === 0 ? `${readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${nextTimeout()}` : `SET LOCAL statement_timeout = ${nextTimeout()}`;
+          const bound = `SET LOCAL statement_timeout = ${nextTimeout()}; ${windowCheck}`;
+          const opening = index === 0 ? `${readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; ${bound}` : bound;
           const executed = await phase('execute', () => runOne(client, plan, index, opening));
           const { masking, rows } = await phase('mask', async () => {
             const masking = await catalogRunner.run(runnerFor(client), () =>
@@ -341,6 +354,7 @@ export function createQueryService(options: QueryServiceOptions) {
     // 08P01 is the server refusing what was sent (e.g. more params than placeholders), not a lost connection.
     else if (typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate) && (!sqlstate.startsWith('08') || sqlstate === '08P01') && sqlstate !== '57P01') {
       if (sqlstate === '57014' && windowBound) result = new AirlockError('grant_expired', 'the grant window ended while the statement ran; it was cancelled', { sqlstate });
+      else if (sqlstate === 'P0001' && (error as Error).message === WINDOW_ENDED) result = new AirlockError('grant_expired', 'the grant window ended before the statement could start');
       else result = new AirlockError('db_error', databaseMessage(error as Error, planned), { sqlstate });
     } else {
       const fresh = await options.store.get(grant.id).catch(() => null);

@@ -54,6 +54,24 @@ describe('the window end', () => {
     expect(late!.error).toMatchObject({ code: 'grant_expired' });
   });
 
+  it('Postgres itself refuses a statement that would start after the window, whatever Airlock’s clock says', async () => {
+    const grant = await openGrant(stack, { ttl: 2 });
+    // Airlock's clock lags Postgres's by a minute: every check in this process (and the session pool's own
+    // timer) still sees an open window once it has ended; the session opened now stays in the pool.
+    stack.clock.advance(-60);
+    try {
+      await expectWorks(grant);
+      await sleep(Math.max(0, Date.parse(grant.expiresAt) - Date.now()) + 200);
+      const response = await query(stack, grant.token, { sql: 'SELECT count(*) FROM customers' });
+      expect(response.status).toBe(401);
+      expect(response.body.error).toMatchObject({ code: 'grant_expired', message: 'the grant window ended before the statement could start' });
+    } finally {
+      stack.clock.advance(60);
+    }
+    const [, late] = await expectStatementEvents(stack, grant, ['executed', 'failed']);
+    expect(late!.error).toMatchObject({ code: 'grant_expired' });
+  });
+
   it('cuts off a statement still running at the window end and records it as failed', async () => {
     const grant = await openGrant(stack, { ttl: 3 });
     const windowLeftMs = Date.parse(grant.expiresAt) - Date.now();
