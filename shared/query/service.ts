@@ -296,7 +296,8 @@ export function createQueryService(options: QueryServiceOptions) {
           current = index;
           // Each statement gets its own statement_timeout: the next one is bounded by what is left of the window.
           // The first goes out with the transaction's opening in one round trip where it can.
-          const bound = `SET LOCAL statement_timeout = ${nextTimeout()}; ${windowCheck}`;
+          // standard_conforming_strings pinned on: how Postgres reads string literals must match the parser.
+          const bound = `SET LOCAL standard_conforming_strings = on; SET LOCAL statement_timeout = ${nextTimeout()}; ${windowCheck}`;
           const opening = index === 0 ? `${readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; ${bound}` : bound;
           const executed = await phase('execute', () => runOne(client, plan, index, opening));
           const { masking, rows } = await phase('mask', async () => {
@@ -390,32 +391,25 @@ export function createQueryService(options: QueryServiceOptions) {
     const cursor = `airlock_result_${index}`;
     const declare = `DECLARE ${cursor} NO SCROLL CURSOR FOR ${plan.statement.sql}\n`;
     const fetchNext = (have: number) => `FETCH FORWARD ${Math.min(CURSOR_CHUNK, maxRows + 1 - have)} FROM ${cursor}`;
-    let first: { fields: Executed['fields']; rows: unknown[][] } | undefined;
-    if (useCursor && plan.params.length === 0) {
-      // Without parameters the whole opening is one simple-query message: BEGIN, the timeout, the cursor
-      // over the parser's single statement, and its first rows. It is the last statement of the batch,
-      // so nothing can follow it.
-      const results = (await client.query({ text: `${opening}; ${declare}; ${fetchNext(0)}`, rowMode: 'array' })) as unknown as Array<{ fields: Executed['fields']; rows: unknown[][] }>;
-      first = results[results.length - 1];
-    } else {
-      await client.query(opening);
-    }
+    // Only Airlock's own text goes out as a simple query. The statement itself always travels in the extended
+    // protocol (`rows` forces it even without parameters): a simple-query message is split by the server's
+    // lexer, which session settings (standard_conforming_strings) can make disagree with the parser's.
+    await client.query(opening);
     if (!useCursor) {
-      const result = await client.query({ text: plan.statement.sql, values: plan.params, rowMode: 'array' });
+      const result = await extended(client, plan.statement.sql, plan.params);
       const all = (result.rows ?? []) as unknown[][];
       const { rows, truncated } = capRows(all, maxRows, maxBytes);
       return { fields: result.fields ?? [], rows, rowCount: result.rowCount ?? all.length, truncated, durationMs: elapsed(started) };
     }
     // A cursor reads at most maxRows + 1 rows, so a huge result never reaches this process whole.
     // One cursor per statement of the transaction; COMMIT or ROLLBACK closes them all.
-    if (!first) await client.query({ text: declare, values: plan.params });
+    await extended(client, declare, plan.params);
     let fields: Executed['fields'] = [];
     const rows: unknown[][] = [];
     let bytes = 0;
     let truncated = false;
     for (;;) {
-      const chunk = first ?? (await client.query({ text: fetchNext(rows.length), rowMode: 'array' }));
-      first = undefined;
+      const chunk = await client.query({ text: fetchNext(rows.length), rowMode: 'array' });
       fields = chunk.fields;
       for (const row of chunk.rows as unknown[][]) {
         bytes += rowBytes(row);
@@ -450,6 +444,12 @@ function nestedWithin(value: unknown, max: number): boolean {
     for (const child of Object.values(item)) stack.push([child, depth + 1]);
   }
   return true;
+}
+
+/** Sends a statement's own text in the extended protocol, with or without parameters: the driver uses it whenever `rows` is set. */
+function extended(client: PgClient, text: string, values: unknown[]) {
+  const config = { text, values, rowMode: 'array' as const, rows: CURSOR_CHUNK };
+  return client.query(config as { text: string; values: unknown[]; rowMode: 'array' });
 }
 
 function runnerFor(client: PgClient): CatalogQuery {

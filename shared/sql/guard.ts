@@ -78,6 +78,10 @@ function builtin(stmt: ParsedStatement): Verdict | undefined {
   // Unqualified too: pg_catalog is searched first unless search_path names it later.
   const catalog = stmt.relations.find((relation) => (relation.schema === null || relation.schema === 'pg_catalog') && FORBIDDEN_CATALOGS.has(relation.name));
   if (catalog) return block('builtin:catalog', `${catalog.name} holds credentials or samples of column values and is never read through Airlock`);
+  // pg_settings is writable by everyone: an UPDATE of it is set_config under another name.
+  if (stmt.writes && stmt.relations.some((relation) => (relation.schema === null || relation.schema === 'pg_catalog') && relation.name === 'pg_settings')) {
+    return block('builtin:set', 'session settings cannot be changed: the grant controls them');
+  }
   for (const name of stmt.functions) {
     const parts = name.split('.');
     const base = parts[parts.length - 1] ?? name;

@@ -213,6 +213,10 @@ describe('a write grant with the demo guardrails', () => {
     ['DO $$ BEGIN DELETE FROM orders; END $$', 'block:builtin:do'],
     ['COPY orders FROM STDIN', 'block:builtin:copy'],
     ['SET statement_timeout = 0', 'block:builtin:set'],
+    // pg_settings is writable by PUBLIC: an UPDATE of it changes the session like SET does.
+    ["UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'", 'block:builtin:set'],
+    ["UPDATE pg_catalog.pg_settings SET setting = '0' WHERE name = 'statement_timeout'", 'block:builtin:set'],
+    ["WITH s AS (UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings' RETURNING name) SELECT * FROM s", 'block:builtin:set'],
     ['COMMIT', 'block:builtin:transaction'],
     ["SELECT lo_import('/etc/passwd')", 'block:builtin:function'],
     ['CALL archive_orders()', 'allow'],
