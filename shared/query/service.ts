@@ -2,7 +2,7 @@
 // mask → audit before COMMIT. Nothing runs unaudited, unmasked rows never leave, and it fails closed.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import type { AuditLog } from '../audit/event.ts';
@@ -249,14 +249,16 @@ export function createQueryService(options: QueryServiceOptions) {
       // The window ended while the statement was parsed and checked: refused, and recorded like any other.
       throw await failure(grant, planned, 0, error, windowBound);
     }
-    // The timeout set from this process's clock bounds a statement by the window, but it is sent before the
-    // statement reaches Postgres: on a busy process a statement could start (and end) late. So Postgres
-    // measures the window on its own clock right before each statement: refused if it has ended, and the
-    // statement's timeout is what is left of it (never more than the policy's).
+    // The window, measured on Postgres's own clock before each statement: refused if it has ended; the
+    // statement's timeout is what is left of it (never more than the policy's); and on Postgres 17+ the
+    // whole transaction is cut off at the window's end (transaction_timeout), however late a message of
+    // a busy process arrives.
     const windowCheck = [
       `DO $airlock$ DECLARE left_ms bigint := floor(extract(epoch FROM (${quoteLiteral(grant.expiresAt!)}::timestamptz - clock_timestamp())) * 1000);`,
       `BEGIN IF left_ms <= 0 THEN RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = ${quoteLiteral(WINDOW_ENDED)}; END IF;`,
-      `PERFORM pg_catalog.set_config('statement_timeout', least(left_ms, ${policy.limits.statementTimeout * 1000})::text, true); END $airlock$`,
+      `PERFORM pg_catalog.set_config('statement_timeout', least(left_ms, ${policy.limits.statementTimeout * 1000})::text, true);`,
+      `IF current_setting('server_version_num')::int >= 170000 THEN PERFORM pg_catalog.set_config('transaction_timeout', left_ms::text, true); END IF;`,
+      `END $airlock$`,
     ].join(' ');
     const target = {
       grantId: grant.id,
@@ -356,6 +358,7 @@ export function createQueryService(options: QueryServiceOptions) {
     else if (typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate) && (!sqlstate.startsWith('08') || sqlstate === '08P01') && sqlstate !== '57P01') {
       if (sqlstate === '57014' && windowBound) result = new AirlockError('grant_expired', 'the grant window ended while the statement ran; it was cancelled', { sqlstate });
       else if (sqlstate === 'P0001' && (error as Error).message === WINDOW_ENDED) result = new AirlockError('grant_expired', 'the grant window ended before the statement could start');
+      else if (sqlstate === '25P04') result = new AirlockError('grant_expired', 'the grant window ended while the transaction ran; it was cut off', { sqlstate });
       else result = new AirlockError('db_error', databaseMessage(error as Error, planned), { sqlstate });
     } else {
       const fresh = await options.store.get(grant.id).catch(() => null);
@@ -392,8 +395,8 @@ export function createQueryService(options: QueryServiceOptions) {
     const declare = `DECLARE ${cursor} NO SCROLL CURSOR FOR ${plan.statement.sql}\n`;
     const fetchNext = (have: number) => `FETCH FORWARD ${Math.min(CURSOR_CHUNK, maxRows + 1 - have)} FROM ${cursor}`;
     // Only Airlock's own text goes out as a simple query. The statement itself always travels in the extended
-    // protocol (`rows` forces it even without parameters): a simple-query message is split by the server's
-    // lexer, which session settings (standard_conforming_strings) can make disagree with the parser's.
+    // protocol, even without parameters: a simple-query message is split by the server's lexer, which
+    // session settings (standard_conforming_strings) could make disagree with the parser's.
     await client.query(opening);
     if (!useCursor) {
       const result = await extended(client, plan.statement.sql, plan.params);
@@ -446,10 +449,13 @@ function nestedWithin(value: unknown, max: number): boolean {
   return true;
 }
 
-/** Sends a statement's own text in the extended protocol, with or without parameters: the driver uses it whenever `rows` is set. */
+/**
+ * Sends a statement's own text in the extended protocol, with or without parameters: a named statement
+ * (named by its text's hash, so a session parses each text once) always goes out as Parse/Bind/Execute/Sync.
+ */
 function extended(client: PgClient, text: string, values: unknown[]) {
-  const config = { text, values, rowMode: 'array' as const, rows: CURSOR_CHUNK };
-  return client.query(config as { text: string; values: unknown[]; rowMode: 'array' });
+  const name = `airlock_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+  return client.query({ name, text, values, rowMode: 'array' as const });
 }
 
 function runnerFor(client: PgClient): CatalogQuery {
