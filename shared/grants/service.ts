@@ -113,7 +113,7 @@ export function createGrantService(options: GrantServiceOptions) {
       sweep: 'active',
       dueAt: iso(expiresAt),
       ttl: ttlFrom(expiresAt),
-    });
+    }, { dueAfter: iso(activatedAt) }); // a request past its deadline is the sweeper's, which may be dropping this role
     if (!active) {
       const current = await store.get(grant.id);
       // A concurrent activation won: it minted the same role name, so there is still exactly one role.

@@ -11,7 +11,7 @@ export interface GrantStore {
   get(id: string): Promise<GrantRecord | null>;
   listBySubject(subject: string, limit?: number): Promise<GrantRecord[]>;
   /** Moves `id` from `from` to `to` and applies `patch`; returns null when the grant was not in `from`. */
-  transition(id: string, from: GrantStatus, to: GrantStatus, patch: Partial<GrantRecord>, extraCondition?: { expiresAtBefore?: string }): Promise<GrantRecord | null>;
+  transition(id: string, from: GrantStatus, to: GrantStatus, patch: Partial<GrantRecord>, extraCondition?: { expiresAtBefore?: string; dueAfter?: string }): Promise<GrantRecord | null>;
   /** Pending or active grants whose `dueAt` is at or before `before`. */
   listDue(sweep: 'pending' | 'active', before: string, limit?: number): Promise<GrantRecord[]>;
   getMany(ids: string[]): Promise<Map<string, GrantRecord>>;
@@ -75,6 +75,11 @@ export function createGrantStore(options: { client: DynamoDBClient; table: strin
         names['#expiresAt'] = 'expiresAt';
         values[':before'] = extraCondition.expiresAtBefore;
         condition += ' AND #expiresAt <= :before';
+      }
+      if (extraCondition?.dueAfter) {
+        names['#dueAt'] = 'dueAt';
+        values[':dueAfter'] = extraCondition.dueAfter;
+        condition += ' AND #dueAt > :dueAfter';
       }
       try {
         const output = await storeCall('the grants store', () =>
