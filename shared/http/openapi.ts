@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { GRANT_STATUSES } from '../grants/model.ts';
 import { QueryBody } from '../query/service.ts';
 import { GrantRequestBody } from './grants.ts';
+import { DecisionForm } from '../approvals/decisions.ts';
 import type { Routes } from './app.ts';
 
 const ErrorBody = z.object({
@@ -34,7 +35,16 @@ const QueryResult = z.object({
 const AuditEvents = z.object({ events: z.array(z.object({ id: z.string(), grantId: z.string(), seq: z.number().int(), at: z.string(), type: z.string(), subject: z.string(), prevHash: z.string(), hash: z.string() }).catchall(z.unknown())), verified: z.boolean() });
 
 type Schema = z.ZodType;
-interface Operation { summary: string; security?: 'identity' | 'grant'; body?: Schema; responses: Record<number, { description: string; schema?: Schema }> }
+interface Operation {
+  summary: string;
+  security?: 'identity' | 'grant';
+  body?: Schema;
+  /** The body's media type; JSON unless the route takes a form. */
+  bodyType?: string;
+  /** The success answer is an HTML page (approval links). */
+  html?: boolean;
+  responses: Record<number, { description: string; schema?: Schema }>;
+}
 
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((code) => [code, { description: 'error', schema: ErrorBody }]));
 
@@ -55,6 +65,17 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
     delete: { summary: 'Revoke: end the window now', security: 'identity', responses: { 200: { description: 'revoked', schema: z.object({ grant: Grant }) }, ...errors(401, 404, 503) } },
   },
   '/v1/grants/{id}/audit': { get: { summary: "A grant's audit trail", security: 'identity', responses: { 200: { description: 'events', schema: AuditEvents }, ...errors(401, 404) } } },
+  '/v1/approvals/{token}': {
+    get: { summary: 'The confirmation page of an emailed approval link; changes nothing', html: true, responses: { 200: { description: 'page' }, 400: { description: 'invalid link (page)' }, 403: { description: 'not this approver (page)' }, 410: { description: 'used or expired (page)' } } },
+    post: {
+      summary: 'Decide: approve or deny, with the code shown on the page',
+      html: true,
+      body: DecisionForm,
+      bodyType: 'application/x-www-form-urlencoded',
+      responses: { 200: { description: 'result page' }, 400: { description: 'missing code or invalid link (page)' }, 403: { description: 'not this approver (page)' }, 410: { description: 'used or expired (page)' } },
+    },
+  },
+  '/mcp': { post: { summary: 'MCP over streamable HTTP (stateless, JSON answers): tools for agents', security: 'identity', responses: { 200: { description: 'JSON-RPC response' }, ...errors(401) } } },
   '/v1/query': {
     post: {
       summary: 'Run one statement, or a transaction, as the grant’s role',
@@ -75,12 +96,15 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
         {
           summary: op.summary,
           ...(op.security ? { security: [{ [op.security === 'identity' ? 'identityToken' : 'grantToken']: [] }] } : {}),
-          ...(path.includes('{id}') ? { parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }] } : {}),
-          ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: schema(op.body) } } } } : {}),
+          ...(/\{(\w+)\}/.test(path) ? { parameters: [{ name: /\{(\w+)\}/.exec(path)![1], in: 'path', required: true, schema: { type: 'string' } }] } : {}),
+          ...(op.body ? { requestBody: { required: true, content: { [op.bodyType ?? 'application/json']: { schema: schema(op.body) } } } } : {}),
           responses: Object.fromEntries(
             Object.entries(op.responses).map(([status, response]) => [
               status,
-              { description: response.description, ...(response.schema ? { content: { 'application/json': { schema: schema(response.schema) } } } : {}) },
+              {
+                description: response.description,
+                ...(response.schema ? { content: { 'application/json': { schema: schema(response.schema) } } } : op.html ? { content: { 'text/html': { schema: { type: 'string' } } } } : {}),
+              },
             ]),
           ),
         },

@@ -29,6 +29,10 @@ describe('the app surface', () => {
     const grantBody = body.paths['/v1/grants'].post.requestBody.content['application/json'].schema;
     expect(grantBody.required).toEqual(expect.arrayContaining(['connection', 'access', 'ttl', 'reason']));
     expect(body.paths['/v1/query'].post.security).toEqual([{ grantToken: [] }]);
+    const decision = body.paths['/v1/approvals/{token}'].post.requestBody.content['application/x-www-form-urlencoded'].schema;
+    expect(Object.keys(decision.properties)).toEqual(expect.arrayContaining(['decision', 'confirm']));
+    expect(body.paths['/v1/approvals/{token}'].get.parameters[0].name).toBe('token');
+    expect(body.paths['/mcp'].post.security).toEqual([{ identityToken: [] }]);
   });
 
   it('answers unknown routes with the JSON error shape', async () => {
