@@ -7,16 +7,16 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from '@neondatabase/serverless';
 import ws from 'ws';
-import { applyMaskingPlan, buildMaskingPlan } from '../shared/masking/plan.ts';
+import { LOCAL_ADMIN_SECRET } from '../local/secrets.ts';
 import { createCatalogLookup } from '../shared/masking/catalog.ts';
+import { applyMaskingPlan, buildMaskingPlan } from '../shared/masking/plan.ts';
 import { adminTargetFrom } from '../shared/postgres/admin.ts';
-import { connectClient, closeClient } from '../shared/postgres/driver.ts';
+import { closeClient, connectClient } from '../shared/postgres/driver.ts';
 import { derivePassword } from '../shared/postgres/password.ts';
 import { DatabaseSecret, QueryKeysSecret, readSecret, SECRET_NAMES } from '../shared/secrets/index.ts';
 import { checkStatement, parseOne } from '../shared/sql/index.ts';
-import { LOCAL_ADMIN_SECRET } from '../local/secrets.ts';
-import { measure, round, startBenchStack, stats, type BenchStack, type Stats } from './stack.ts';
 import { QUERY_CORPUS } from './corpus.ts';
+import { type BenchStack, measure, round, type Stats, startBenchStack, stats } from './stack.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const quick = process.argv.includes('--quick');
@@ -43,8 +43,15 @@ const stack = await startBenchStack({
 
 try {
   print(`Airlock benchmarks — ${new Date().toISOString()}`);
-  print(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  results.machine = { cpus: cpus().length, model: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  print(
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  );
+  results.machine = {
+    cpus: cpus().length,
+    model: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
   await queryOverhead(stack);
   await masking(stack);
   await grants(stack);
@@ -54,7 +61,10 @@ try {
 } finally {
   await stack.close();
 }
-writeFileSync(new URL('./results/latest.json', import.meta.url), JSON.stringify({ at: new Date().toISOString(), results }, null, 2) + '\n');
+writeFileSync(
+  new URL('./results/latest.json', import.meta.url),
+  `${JSON.stringify({ at: new Date().toISOString(), results }, null, 2)}\n`,
+);
 print('\nwrote bench/results/latest.json');
 
 async function identity(s: BenchStack, sub = 'agent:bench'): Promise<string> {
@@ -62,7 +72,12 @@ async function identity(s: BenchStack, sub = 'agent:bench'): Promise<string> {
 }
 
 async function readGrant(s: BenchStack, ttl = 1800) {
-  const response = await s.post('/v1/grants', await identity(s), { connection: 'shop', access: 'read', ttl, reason: 'benchmark' });
+  const response = await s.post('/v1/grants', await identity(s), {
+    connection: 'shop',
+    access: 'read',
+    ttl,
+    reason: 'benchmark',
+  });
   if (response.status !== 201) throw new Error(`grant: ${response.status} ${JSON.stringify(response.body)}`);
   return response.body as { grant: { id: string }; token: string };
 }
@@ -76,7 +91,12 @@ async function queryOverhead(s: BenchStack) {
   const { grant: direct } = await readGrant(s);
   const admin = await readSecret(s.infra.secrets, LOCAL_ADMIN_SECRET, DatabaseSecret);
   const { roleKey } = await readSecret(s.infra.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
-  const role = (await s.airlock.grants!.get({ subject: 'agent:bench', issuer: `${s.baseUrl}/dev`, groups: [], email: null, claims: {} }, direct.id)).grant.role;
+  const role = (
+    await s.airlock.grants!.get(
+      { subject: 'agent:bench', issuer: `${s.baseUrl}/dev`, groups: [], email: null, claims: {} },
+      direct.id,
+    )
+  ).grant.role;
   const { user: _u, password: _p, ...target } = adminTargetFrom(admin);
   const pool = new Pool({ ...target, user: role, password: derivePassword(roleKey, direct.id), max: 5 });
   pool.on('error', () => {});
@@ -90,7 +110,10 @@ async function queryOverhead(s: BenchStack) {
 
   const statements = [
     ['SELECT 1', 'SELECT 1'],
-    ['100 masked customer rows', 'SELECT id, name, email, phone, card_number, ssn, country FROM customers ORDER BY id LIMIT 100'],
+    [
+      '100 masked customer rows',
+      'SELECT id, name, email, phone, card_number, ssn, country FROM customers ORDER BY id LIMIT 100',
+    ],
   ] as const;
   const count = quick ? 100 : 400;
   const out: Record<string, unknown> = {};
@@ -123,9 +146,18 @@ async function queryOverhead(s: BenchStack) {
         processCpuMsPerQuery: round((cpu.user + cpu.system) / 1000 / count, 3),
         brokerCpuMsPerQueryByPhase: split,
       };
-      print(`  ${key.padEnd(30)} direct ${fmt(d)} | broker ${fmt(b)} | +${round(b.p50 - d.p50)} ms p50, ×${round(b.p50 / d.p50)}`);
-      print(`  ${''.padEnd(30)} throughput direct ${round((count / directRun.totalMs) * 1000, 0)}/s, broker ${round((count / broker.totalMs) * 1000, 0)}/s; process CPU ${round((cpu.user + cpu.system) / 1000 / count, 3)} ms/query (client + broker)`);
-      if (width === 1) print(`  ${''.padEnd(30)} broker CPU by phase (ms/query): ${Object.entries(split).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      print(
+        `  ${key.padEnd(30)} direct ${fmt(d)} | broker ${fmt(b)} | +${round(b.p50 - d.p50)} ms p50, ×${round(b.p50 / d.p50)}`,
+      );
+      print(
+        `  ${''.padEnd(30)} throughput direct ${round((count / directRun.totalMs) * 1000, 0)}/s, broker ${round((count / broker.totalMs) * 1000, 0)}/s; process CPU ${round((cpu.user + cpu.system) / 1000 / count, 3)} ms/query (client + broker)`,
+      );
+      if (width === 1)
+        print(
+          `  ${''.padEnd(30)} broker CPU by phase (ms/query): ${Object.entries(split)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+        );
     }
   }
   await pool.end();
@@ -146,12 +178,17 @@ async function masking(s: BenchStack) {
              FROM customers c, generate_series(0, 9) g ORDER BY g, c.id`,
     rowMode: 'array',
   });
-  const catalog = createCatalogLookup(async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows as unknown[][]);
+  const catalog = createCatalogLookup(
+    async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows as unknown[][],
+  );
   // The plan of the plain statement (columns by origin: email, hash, last4, redact, and detectors on the rest).
-  const plain = 'SELECT c.name, c.email, c.phone, c.card_number, c.ssn, c.country, c.created_at FROM customers c LIMIT 1';
+  const plain =
+    'SELECT c.name, c.email, c.phone, c.card_number, c.ssn, c.country, c.created_at FROM customers c LIMIT 1';
   const fields = (await client.query({ text: plain, rowMode: 'array' })).fields;
   const plan = await buildMaskingPlan({ fields, statement: await parseOne(plain), masking: s.policy.masking, catalog });
-  results.maskingPlan = plan.columns.map((column) => `${column.name}:${column.strategy ?? (column.detectors ? 'detectors' : 'none')}`);
+  results.maskingPlan = plan.columns.map(
+    (column) => `${column.name}:${column.strategy ?? (column.detectors ? 'detectors' : 'none')}`,
+  );
   await closeClient(client);
   const rows = result.rows as unknown[][];
   const { maskingKey } = await readSecret(s.infra.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
@@ -164,8 +201,16 @@ async function masking(s: BenchStack) {
   const best = Math.min(...runs);
   const median = stats(runs).p50;
   const cells = rows.length * 7;
-  results.masking = { cells, bestMs: round(best), medianMs: round(median), cellsPerSecondMedian: Math.round(cells / (median / 1000)), cellsPerSecondBest: Math.round(cells / (best / 1000)) };
-  print(`  ${cells} cells: median ${round(median)} ms (${Math.round(cells / (median / 1000)).toLocaleString('en')} cells/s), best ${round(best)} ms (${Math.round(cells / (best / 1000)).toLocaleString('en')} cells/s)`);
+  results.masking = {
+    cells,
+    bestMs: round(best),
+    medianMs: round(median),
+    cellsPerSecondMedian: Math.round(cells / (median / 1000)),
+    cellsPerSecondBest: Math.round(cells / (best / 1000)),
+  };
+  print(
+    `  ${cells} cells: median ${round(median)} ms (${Math.round(cells / (median / 1000)).toLocaleString('en')} cells/s), best ${round(best)} ms (${Math.round(cells / (best / 1000)).toLocaleString('en')} cells/s)`,
+  );
 }
 
 /** 3. Auto-granted POST /v1/grants (role minted) and revoke latency. */
@@ -175,7 +220,12 @@ async function grants(s: BenchStack) {
   const ids: string[] = [];
   const count = quick ? 30 : 100;
   const grant = await measure(count, 1, async () => {
-    const response = await s.post('/v1/grants', id, { connection: 'shop', access: 'read', ttl: 600, reason: 'benchmark' });
+    const response = await s.post('/v1/grants', id, {
+      connection: 'shop',
+      access: 'read',
+      ttl: 600,
+      reason: 'benchmark',
+    });
     ids.push(response.body.grant.id);
   });
   const revoke = await measure(ids.length, 1, async (i) => {
@@ -238,7 +288,13 @@ function coldStart(s: BenchStack) {
     for (let i = 0; i < 5; i++) {
       const script = `const t=performance.now();await import(${JSON.stringify(entry)});console.log(performance.now()-t)`;
       try {
-        const ms = Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, env }).toString().trim().split('\n').pop());
+        const ms = Number(
+          execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, env })
+            .toString()
+            .trim()
+            .split('\n')
+            .pop(),
+        );
         times.push(ms);
       } catch (error) {
         print(`  ${name}: import failed (${(error as Error).message.split('\n')[0]})`);
@@ -247,7 +303,9 @@ function coldStart(s: BenchStack) {
     }
     const median = times.length ? stats(times).p50 : NaN;
     out[name] = { bundleBytes: bytes, directoryBytes: dirBytes, importMsMedian: round(median) };
-    print(`  ${name.padEnd(10)} ${(bytes / 1024).toFixed(0).padStart(6)} KiB (with parser WASM ${(dirBytes / 1024).toFixed(0)} KiB)   import + init ${round(median)} ms (median of ${times.length})`);
+    print(
+      `  ${name.padEnd(10)} ${(bytes / 1024).toFixed(0).padStart(6)} KiB (with parser WASM ${(dirBytes / 1024).toFixed(0)} KiB)   import + init ${round(median)} ms (median of ${times.length})`,
+    );
   }
   results.coldStart = out;
 }
@@ -259,15 +317,26 @@ async function scale(s: BenchStack) {
   const id = await identity(s, 'agent:scale');
   const ids: string[] = [];
   const created = await measure(count, 8, async () => {
-    const response = await s.post('/v1/grants', id, { connection: 'shop', access: 'read', ttl: 60, reason: 'scale benchmark' });
+    const response = await s.post('/v1/grants', id, {
+      connection: 'shop',
+      access: 'read',
+      ttl: 60,
+      reason: 'scale benchmark',
+    });
     if (response.status !== 201) throw new Error(`grant: ${response.status} ${JSON.stringify(response.body)}`);
     ids.push(response.body.grant.id);
   });
   print(`  created ${count} grants in ${round(created.totalMs / 1000)} s`);
   const principal = { subject: 'agent:scale', issuer: `${s.baseUrl}/dev`, groups: [], email: null, claims: {} };
-  const roles = await Promise.all(ids.map(async (grantId) => (await s.airlock.grants!.get(principal, grantId)).grant.role));
-  const admin = await connectClient(adminTargetFrom(await readSecret(s.infra.secrets, LOCAL_ADMIN_SECRET, DatabaseSecret)), s.infra.wire);
-  const remaining = async () => Number((await admin.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ANY($1)`, [roles])).rows[0].n);
+  const roles = await Promise.all(
+    ids.map(async (grantId) => (await s.airlock.grants!.get(principal, grantId)).grant.role),
+  );
+  const admin = await connectClient(
+    adminTargetFrom(await readSecret(s.infra.secrets, LOCAL_ADMIN_SECRET, DatabaseSecret)),
+    s.infra.wire,
+  );
+  const remaining = async () =>
+    Number((await admin.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ANY($1)`, [roles])).rows[0].n);
   s.clock.advance(61);
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
@@ -280,11 +349,24 @@ async function scale(s: BenchStack) {
   }
   const seconds = (performance.now() - t0) / 1000;
   await closeClient(admin);
-  const statuses = await Promise.all(ids.map(async (grantId) => (await s.airlock.grants!.get(principal, grantId)).grant.status));
+  const statuses = await Promise.all(
+    ids.map(async (grantId) => (await s.airlock.grants!.get(principal, grantId)).grant.status),
+  );
   const rssPeak = process.memoryUsage().rss;
-  results.scale = { grants: count, createSeconds: round(created.totalMs / 1000), clearSeconds: round(seconds), sweeps, rolesLeft: left, allExpired: statuses.every((x) => x === 'expired'), rssMiB: round(rssPeak / 2 ** 20, 0), rssBeforeMiB: round(rssBefore / 2 ** 20, 0) };
+  results.scale = {
+    grants: count,
+    createSeconds: round(created.totalMs / 1000),
+    clearSeconds: round(seconds),
+    sweeps,
+    rolesLeft: left,
+    allExpired: statuses.every((x) => x === 'expired'),
+    rssMiB: round(rssPeak / 2 ** 20, 0),
+    rssBeforeMiB: round(rssBefore / 2 ** 20, 0),
+  };
   const expired = statuses.filter((x) => x === 'expired').length;
-  print(`  ${count - left} of ${count} roles dropped and ${expired} grants expired in ${round(seconds)} s over ${sweeps} sweep(s); RSS ${round(rssPeak / 2 ** 20, 0)} MiB`);
+  print(
+    `  ${count - left} of ${count} roles dropped and ${expired} grants expired in ${round(seconds)} s over ${sweeps} sweep(s); RSS ${round(rssPeak / 2 ** 20, 0)} MiB`,
+  );
 }
 
 function roundStats(s: Stats) {

@@ -1,17 +1,17 @@
 // The benchmarks' own local stack: embedded infrastructure in a throw-away dir, one Airlock served
 // over HTTP, and small helpers to time things. Never part of `npm test`.
 
-import { serve, type ServerType } from '@hono/node-server';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ServerType, serve } from '@hono/node-server';
 import { ensureTables, localTableNames } from '../local/dynamo.ts';
-import { startLocalInfra, type LocalInfra } from '../local/infra.ts';
+import { type LocalInfra, startLocalInfra } from '../local/infra.ts';
 import { localizePolicy } from '../local/stack.ts';
-import { assembleAirlock, type Airlock, type AirlockConfig } from '../shared/http/airlock.ts';
+import { type Airlock, type AirlockConfig, assembleAirlock } from '../shared/http/airlock.ts';
 import { loadPolicyFile } from '../shared/policy/load.ts';
 import type { Policy } from '../shared/policy/schema.ts';
 import { createDynamoClient } from '../shared/store/dynamo.ts';
@@ -42,17 +42,30 @@ export async function startBenchStack(extra: Partial<AirlockConfig> = {}): Promi
   const infra = await startLocalInfra({ dataDir, pgPort: await freePort(), memoryStore: true });
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const policy = localizePolicy(await loadPolicyFile(new URL('../airlock.policy.yaml', import.meta.url).pathname), baseUrl);
+  const policy = localizePolicy(
+    await loadPolicyFile(new URL('../airlock.policy.yaml', import.meta.url).pathname),
+    baseUrl,
+  );
   // The store runs in its own process, as DynamoDB does in AWS: its CPU is not the broker's.
   const store = await startStoreProcess();
   const dynamo = createDynamoClient({ region: 'local', endpoint: store.endpoint });
   const tables = localTableNames('bench');
   await ensureTables(dynamo, tables);
   let offsetMs = 0;
-  const clock = { now: () => new Date(Date.now() + offsetMs), advance: (seconds: number) => (offsetMs += seconds * 1000) };
+  const clock = {
+    now: () => new Date(Date.now() + offsetMs),
+    advance: (seconds: number) => (offsetMs += seconds * 1000),
+  };
   const airlock = await assembleAirlock({
-    policy, secrets: infra.secrets, dynamo, tables, wire: infra.wire, parts: { api: true, query: true },
-    now: clock.now, dev: { baseUrl, outboxDir: join(dataDir, 'outbox') }, ...extra,
+    policy,
+    secrets: infra.secrets,
+    dynamo,
+    tables,
+    wire: infra.wire,
+    parts: { api: true, query: true },
+    now: clock.now,
+    dev: { baseUrl, outboxDir: join(dataDir, 'outbox') },
+    ...extra,
   });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: airlock.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
@@ -67,7 +80,13 @@ export async function startBenchStack(extra: Partial<AirlockConfig> = {}): Promi
     return { status: response.status, body: await response.json() };
   };
   return {
-    baseUrl, infra, airlock, policy, clock, post, storeEndpoint: store.endpoint,
+    baseUrl,
+    infra,
+    airlock,
+    policy,
+    clock,
+    post,
+    storeEndpoint: store.endpoint,
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await airlock.close();
@@ -78,16 +97,32 @@ export async function startBenchStack(extra: Partial<AirlockConfig> = {}): Promi
   };
 }
 
-export interface Stats { n: number; p50: number; p95: number; p99: number; mean: number }
+export interface Stats {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  mean: number;
+}
 
 export function stats(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { n: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length) };
+  return {
+    n: sorted.length,
+    p50: at(0.5),
+    p95: at(0.95),
+    p99: at(0.99),
+    mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
+  };
 }
 
 /** Runs `task` `count` times with `width` lanes; returns per-call wall times (ms) and the total. */
-export async function measure(count: number, width: number, task: (i: number) => Promise<void>): Promise<{ samples: number[]; totalMs: number }> {
+export async function measure(
+  count: number,
+  width: number,
+  task: (i: number) => Promise<void>,
+): Promise<{ samples: number[]; totalMs: number }> {
   const samples: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -109,10 +144,18 @@ export const round = (value: number, digits = 2) => Math.round(value * 10 ** dig
 async function startStoreProcess(): Promise<{ endpoint: string; child: ChildProcess }> {
   const port = await freePort();
   const cli = createRequire(import.meta.url).resolve('dynalite/cli.js');
-  const child = spawn(process.execPath, [cli, '--host', '127.0.0.1', '--port', String(port), '--createTableMs', '0'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [cli, '--host', '127.0.0.1', '--port', String(port), '--createTableMs', '0'], {
+    stdio: 'ignore',
+  });
   const endpoint = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
-    if (await fetch(endpoint, { method: 'POST' }).then(() => true, () => false)) return { endpoint, child };
+    if (
+      await fetch(endpoint, { method: 'POST' }).then(
+        () => true,
+        () => false,
+      )
+    )
+      return { endpoint, child };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   child.kill();

@@ -34,7 +34,11 @@ export interface ApiResponse {
 export interface ApiClient {
   baseUrl: string;
   /** Throws ApiError for a 4xx/5xx; returns 2xx (including 202) as they are. */
-  call(method: string, path: string, options?: { bearer?: 'identity' | { token: string }; body?: unknown }): Promise<ApiResponse>;
+  call(
+    method: string,
+    path: string,
+    options?: { bearer?: 'identity' | { token: string }; body?: unknown },
+  ): Promise<ApiResponse>;
   identityToken(): Promise<string>;
   /** Whether an identity token is configured at all (flag, variable or command). */
   hasIdentity(): boolean;
@@ -63,16 +67,29 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
 
   const identityToken = () => (identity ??= resolveIdentityToken(options.token, options.env));
 
-  async function call(method: string, path: string, init: { bearer?: 'identity' | { token: string }; body?: unknown } = {}): Promise<ApiResponse> {
+  async function call(
+    method: string,
+    path: string,
+    init: { bearer?: 'identity' | { token: string }; body?: unknown } = {},
+  ): Promise<ApiResponse> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (init.bearer) headers.authorization = `Bearer ${init.bearer === 'identity' ? await identityToken() : init.bearer.token}`;
+    if (init.bearer)
+      headers.authorization = `Bearer ${init.bearer === 'identity' ? await identityToken() : init.bearer.token}`;
     if (init.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
-      response = await fetch(`${baseUrl}${path}`, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+      response = await fetch(`${baseUrl}${path}`, {
+        method,
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code;
-      throw new CliError(`cannot reach Airlock at ${baseUrl}${cause ? ` (${cause})` : ''}`, EXIT.error, 'is it running? Locally: npm start. Elsewhere: --url or AIRLOCK_URL');
+      throw new CliError(
+        `cannot reach Airlock at ${baseUrl}${cause ? ` (${cause})` : ''}`,
+        EXIT.error,
+        'is it running? Locally: npm start. Elsewhere: --url or AIRLOCK_URL',
+      );
     }
     const text = await response.text();
     let body: unknown = text;
@@ -81,7 +98,12 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     } catch {
       // Not JSON: kept as text for the error below.
     }
-    if (response.status >= 400) throw new ApiError(response.status, asErrorBody(response.status, body), hintFor(asErrorBody(response.status, body).error.code));
+    if (response.status >= 400)
+      throw new ApiError(
+        response.status,
+        asErrorBody(response.status, body),
+        hintFor(asErrorBody(response.status, body).error.code),
+      );
     return { status: response.status, body };
   }
 
@@ -92,7 +114,12 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
 function asErrorBody(status: number, body: unknown): ApiErrorBody {
   const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
   if (error && typeof error.code === 'string' && typeof error.message === 'string') return body as ApiErrorBody;
-  return { error: { code: `http_${status}`, message: `Airlock answered HTTP ${status}${typeof body === 'string' && body ? `: ${body.slice(0, 200)}` : ''}` } };
+  return {
+    error: {
+      code: `http_${status}`,
+      message: `Airlock answered HTTP ${status}${typeof body === 'string' && body ? `: ${body.slice(0, 200)}` : ''}`,
+    },
+  };
 }
 
 /** What to try next, by API error code; callers with more context may replace it. */
@@ -121,7 +148,10 @@ export function hintFor(code: string): string | undefined {
 }
 
 /** --token, else AIRLOCK_TOKEN, else the stdout of AIRLOCK_TOKEN_COMMAND (e.g. a workload-identity helper). */
-async function resolveIdentityToken(flag: string | undefined, env: Record<string, string | undefined>): Promise<string> {
+async function resolveIdentityToken(
+  flag: string | undefined,
+  env: Record<string, string | undefined>,
+): Promise<string> {
   if (flag) return flag.trim();
   if (env.AIRLOCK_TOKEN) return env.AIRLOCK_TOKEN.trim();
   const command = env.AIRLOCK_TOKEN_COMMAND;
@@ -132,13 +162,29 @@ async function resolveIdentityToken(flag: string | undefined, env: Record<string
     );
   }
   const token = await new Promise<string>((resolve, reject) => {
-    execFile('/bin/sh', ['-c', command], { timeout: TOKEN_COMMAND_TIMEOUT_MS, env: { ...process.env, ...env }, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      if (error) {
-        const detail = String(stderr).trim().split('\n').slice(-3).join(' / ');
-        reject(new CliError(`AIRLOCK_TOKEN_COMMAND failed (${error.code ?? error.signal ?? 'error'})${detail ? `: ${detail}` : ''}`, EXIT.error, 'run the command yourself to see why'));
-      } else resolve(String(stdout).trim());
-    });
+    execFile(
+      '/bin/sh',
+      ['-c', command],
+      { timeout: TOKEN_COMMAND_TIMEOUT_MS, env: { ...process.env, ...env }, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        if (error) {
+          const detail = String(stderr).trim().split('\n').slice(-3).join(' / ');
+          reject(
+            new CliError(
+              `AIRLOCK_TOKEN_COMMAND failed (${error.code ?? error.signal ?? 'error'})${detail ? `: ${detail}` : ''}`,
+              EXIT.error,
+              'run the command yourself to see why',
+            ),
+          );
+        } else resolve(String(stdout).trim());
+      },
+    );
   });
-  if (!token) throw new CliError('AIRLOCK_TOKEN_COMMAND printed nothing', EXIT.error, 'it must print the identity token on stdout');
+  if (!token)
+    throw new CliError(
+      'AIRLOCK_TOKEN_COMMAND printed nothing',
+      EXIT.error,
+      'it must print the identity token on stdout',
+    );
   return token;
 }

@@ -57,8 +57,16 @@ export interface Command {
 }
 
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  url: { type: 'string', value: '<url>', description: 'Airlock base URL (env AIRLOCK_URL, default http://127.0.0.1:8787)' },
-  token: { type: 'string', value: '<jwt>', description: 'identity token (env AIRLOCK_TOKEN, or AIRLOCK_TOKEN_COMMAND prints one)' },
+  url: {
+    type: 'string',
+    value: '<url>',
+    description: 'Airlock base URL (env AIRLOCK_URL, default http://127.0.0.1:8787)',
+  },
+  token: {
+    type: 'string',
+    value: '<jwt>',
+    description: 'identity token (env AIRLOCK_TOKEN, or AIRLOCK_TOKEN_COMMAND prints one)',
+  },
   help: { type: 'boolean', short: 'h', description: 'show help' },
 };
 
@@ -68,22 +76,46 @@ export function parseCommand(command: Command, args: string[]): { flags: Flags; 
   try {
     parsed = parseArgs({
       args,
-      options: Object.fromEntries(Object.entries(options).map(([name, spec]) => [name, { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) }])),
+      options: Object.fromEntries(
+        Object.entries(options).map(([name, spec]) => [
+          name,
+          {
+            type: spec.type,
+            ...(spec.short ? { short: spec.short } : {}),
+            ...(spec.multiple ? { multiple: true } : {}),
+          },
+        ]),
+      ),
       allowPositionals: true,
       strict: true,
     });
   } catch (error) {
-    throw usageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''), `see: airlock ${command.name} --help`);
+    throw usageError(
+      (error as Error).message.replace(/\. To specify a positional argument.*$/s, ''),
+      `see: airlock ${command.name} --help`,
+    );
   }
   if (parsed.values.help) return { flags: parsed.values, positionals: parsed.positionals };
   const { min, max } = command.positionals;
-  if (parsed.positionals.length < min) throw usageError(`missing argument: airlock ${command.name} ${command.usage}`, `see: airlock ${command.name} --help`);
-  if (parsed.positionals.length > max) throw usageError(`unexpected argument "${parsed.positionals[max]}"`, `see: airlock ${command.name} --help (quote SQL as one argument)`);
+  if (parsed.positionals.length < min)
+    throw usageError(
+      `missing argument: airlock ${command.name} ${command.usage}`,
+      `see: airlock ${command.name} --help`,
+    );
+  if (parsed.positionals.length > max)
+    throw usageError(
+      `unexpected argument "${parsed.positionals[max]}"`,
+      `see: airlock ${command.name} --help (quote SQL as one argument)`,
+    );
   return { flags: parsed.values, positionals: parsed.positionals };
 }
 
 export function commandHelp(command: Command): string {
-  const lines = [`airlock ${command.name} — ${command.summary}`, '', `usage: airlock ${command.name} ${command.usage}`.trimEnd()];
+  const lines = [
+    `airlock ${command.name} — ${command.summary}`,
+    '',
+    `usage: airlock ${command.name} ${command.usage}`.trimEnd(),
+  ];
   if (command.details) lines.push('', command.details);
   const own = Object.entries(command.options);
   if (own.length) lines.push('', 'options:', ...optionLines(own));
@@ -93,9 +125,14 @@ export function commandHelp(command: Command): string {
 }
 
 function optionLines(entries: Array<[string, OptionSpec]>): string[] {
-  const labels = entries.map(([name, spec]) => `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.value ? ` ${spec.value}` : ''}`);
+  const labels = entries.map(
+    ([name, spec]) => `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.value ? ` ${spec.value}` : ''}`,
+  );
   const width = Math.max(...labels.map((label) => label.length));
-  return entries.map(([, spec], index) => `  ${labels[index]!.padEnd(width)}  ${spec.description}${spec.multiple ? ' (repeatable)' : ''}`);
+  return entries.map(
+    ([, spec], index) =>
+      `  ${labels[index]!.padEnd(width)}  ${spec.description}${spec.multiple ? ' (repeatable)' : ''}`,
+  );
 }
 
 /** Typed readers of parsed flags. */
@@ -107,6 +144,10 @@ export const flag = {
   bool: (flags: Flags, name: string): boolean => flags[name] === true,
   list: (flags: Flags, name: string): string[] => {
     const value = flags[name];
-    return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : typeof value === 'string' ? [value] : [];
+    return Array.isArray(value)
+      ? value.filter((item): item is string => typeof item === 'string')
+      : typeof value === 'string'
+        ? [value]
+        : [];
   },
 };

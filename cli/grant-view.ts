@@ -24,7 +24,8 @@ export interface Grant {
 export function readGrant(body: unknown): { grant: Grant; token?: string } {
   const value = body as { grant?: Partial<Grant>; token?: unknown } | null;
   const grant = value?.grant;
-  if (!grant || typeof grant.id !== 'string' || typeof grant.status !== 'string') throw new CliError('Airlock answered without a grant');
+  if (!grant || typeof grant.id !== 'string' || typeof grant.status !== 'string')
+    throw new CliError('Airlock answered without a grant');
   return { grant: grant as Grant, ...(typeof value.token === 'string' ? { token: value.token } : {}) };
 }
 
@@ -35,17 +36,26 @@ export function readGrants(body: unknown): Grant[] {
 }
 
 /** The window is open: active and before its end, whatever the status says. */
-export const isOpen = (grant: Grant, now: Date) => grant.status === 'active' && grant.expiresAt !== null && Date.parse(grant.expiresAt) > now.getTime();
+export const isOpen = (grant: Grant, now: Date) =>
+  grant.status === 'active' && grant.expiresAt !== null && Date.parse(grant.expiresAt) > now.getTime();
 
 export function statusWord(grant: Grant, style: Style, now: Date): string {
   if (grant.status === 'active' && !isOpen(grant, now)) return style.red('ended');
-  const paint = { active: style.green, pending: style.yellow, denied: style.red, expired: style.dim, revoked: style.dim }[grant.status];
+  const paint = {
+    active: style.green,
+    pending: style.yellow,
+    denied: style.red,
+    expired: style.dim,
+    revoked: style.dim,
+  }[grant.status];
   return paint(grant.status);
 }
 
 /** What a pending grant is waiting for, in one line. */
 export function waitingFor(grant: Grant, now: Date): string {
-  const approvers = grant.approval ? `${grant.approval.required} of ${grant.approval.approvers} approver${grant.approval.approvers === 1 ? '' : 's'}` : 'a human approver';
+  const approvers = grant.approval
+    ? `${grant.approval.required} of ${grant.approval.approvers} approver${grant.approval.approvers === 1 ? '' : 's'}`
+    : 'a human approver';
   const deadline = grant.approvalDeadline ? `; request expires at ${clock(grant.approvalDeadline, now)}` : '';
   return `waiting for ${approvers} (rule ${grant.rule}) to approve grant ${grant.id}${deadline}`;
 }
@@ -56,10 +66,15 @@ export function describeGrant(grant: Grant, style: Style, now: Date): string {
     `  ${grant.access} on ${grant.connection} for ${formatSeconds(grant.ttlSeconds)} (rule ${grant.rule}), requested by ${grant.subject}`,
     `  reason: ${grant.reason}`,
   ];
-  if (grant.activatedAt) lines.push(`  window: ${clock(grant.activatedAt, now)} → ${clock(grant.expiresAt, now)}${isOpen(grant, now) ? ` (${formatSeconds((Date.parse(grant.expiresAt!) - now.getTime()) / 1000)} left)` : ''}`);
+  if (grant.activatedAt)
+    lines.push(
+      `  window: ${clock(grant.activatedAt, now)} → ${clock(grant.expiresAt, now)}${isOpen(grant, now) ? ` (${formatSeconds((Date.parse(grant.expiresAt!) - now.getTime()) / 1000)} left)` : ''}`,
+    );
   if (grant.status === 'pending') lines.push(`  ${waitingFor(grant, now)}`);
   for (const decision of grant.decisions) {
-    lines.push(`  ${clock(decision.at, now)}  ${decision.decision} by ${decision.by}${decision.reason ? ` — ${decision.reason}` : ''}`);
+    lines.push(
+      `  ${clock(decision.at, now)}  ${decision.decision} by ${decision.by}${decision.reason ? ` — ${decision.reason}` : ''}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -2,8 +2,16 @@
 // into a message, a hint and a documented exit code. Must never print a token or a stack trace.
 
 import { readFile } from 'node:fs/promises';
-import { ApiError, createApiClient, type ApiClient } from './api.ts';
-import { commandHelp, flag, GLOBAL_OPTIONS, parseCommand, type CliContext, type CliEnvironment, type Command } from './args.ts';
+import { type ApiClient, ApiError, createApiClient } from './api.ts';
+import {
+  type CliContext,
+  type CliEnvironment,
+  type Command,
+  commandHelp,
+  flag,
+  GLOBAL_OPTIONS,
+  parseCommand,
+} from './args.ts';
 import { audit, replay } from './commands/audit.ts';
 import { devToken } from './commands/dev.ts';
 import { grants, revoke, status } from './commands/grants.ts';
@@ -12,11 +20,28 @@ import { query } from './commands/query.ts';
 import { request } from './commands/request.ts';
 import { CliError, EXIT, usageError } from './exit.ts';
 import { configDir, createGrantTokenStore, type GrantTokenStore } from './grant-tokens.ts';
-import { styleFor, type Output } from './render.ts';
+import { type Output, styleFor } from './render.ts';
 
-const COMMANDS: Command[] = [request, query, grants, status, revoke, audit, replay, policyCheck, policyExplain, devToken];
-const GROUPS = new Set(COMMANDS.filter((command) => command.name.includes(' ')).map((command) => command.name.split(' ')[0]!));
-const VALUE_OPTIONS = new Set(Object.entries(GLOBAL_OPTIONS).filter(([, spec]) => spec.type === 'string').map(([name]) => `--${name}`));
+const COMMANDS: Command[] = [
+  request,
+  query,
+  grants,
+  status,
+  revoke,
+  audit,
+  replay,
+  policyCheck,
+  policyExplain,
+  devToken,
+];
+const GROUPS = new Set(
+  COMMANDS.filter((command) => command.name.includes(' ')).map((command) => command.name.split(' ')[0]!),
+);
+const VALUE_OPTIONS = new Set(
+  Object.entries(GLOBAL_OPTIONS)
+    .filter(([, spec]) => spec.type === 'string')
+    .map(([name]) => `--${name}`),
+);
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
@@ -51,7 +76,9 @@ function findCommand(args: string[]): { command?: Command; rest: string[]; named
     }
   }
   const named = words.map((index) => args[index]!);
-  const command = COMMANDS.find((candidate) => candidate.name === named.join(' ')) ?? COMMANDS.find((candidate) => candidate.name === named[0]);
+  const command =
+    COMMANDS.find((candidate) => candidate.name === named.join(' ')) ??
+    COMMANDS.find((candidate) => candidate.name === named[0]);
   const used = command ? words.slice(0, command.name.split(' ').length) : [];
   return { command, rest: args.filter((_, index) => !used.includes(index)), named };
 }
@@ -61,7 +88,9 @@ async function runCli(args: string[], ctx: CliEnvironment): Promise<number> {
   try {
     if (!command) {
       if (args.includes('--version')) {
-        const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+        const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+          version: string;
+        };
         ctx.stdout.write(`airlock ${pkg.version}\n`);
         return EXIT.ok;
       }
@@ -75,7 +104,9 @@ async function runCli(args: string[], ctx: CliEnvironment): Promise<number> {
         const asked = args.includes('--help') || args.includes('-h');
         const width = Math.max(...sub.map((candidate) => candidate.name.length));
         const list = sub.map((candidate) => `  ${candidate.name.padEnd(width)}  ${candidate.summary}`).join('\n');
-        (asked ? ctx.stdout : ctx.stderr).write(`usage: airlock ${named[0]} <${sub.map((candidate) => candidate.name.split(' ')[1]).join('|')}> [options]\n${list}\n`);
+        (asked ? ctx.stdout : ctx.stderr).write(
+          `usage: airlock ${named[0]} <${sub.map((candidate) => candidate.name.split(' ')[1]).join('|')}> [options]\n${list}\n`,
+        );
         return asked ? EXIT.ok : EXIT.usage;
       }
       throw usageError(`unknown command "${named.join(' ')}"`, 'see: airlock --help');
@@ -88,7 +119,8 @@ async function runCli(args: string[], ctx: CliEnvironment): Promise<number> {
     let api: ApiClient | undefined;
     const scoped: CliContext = {
       ...ctx,
-      api: () => (api ??= createApiClient({ url: flag.string(flags, 'url'), token: flag.string(flags, 'token'), env: ctx.env })),
+      api: () =>
+        (api ??= createApiClient({ url: flag.string(flags, 'url'), token: flag.string(flags, 'token'), env: ctx.env })),
     };
     return await command.run({ flags, positionals, ctx: scoped });
   } catch (error) {
@@ -110,13 +142,18 @@ function report(ctx: CliEnvironment, error: unknown): number {
     ctx.stderr.write(`${lines.join('\n')}\n`);
     return error.exitCode;
   }
-  ctx.stderr.write(`${style.red('airlock:')} unexpected failure: ${error instanceof Error ? error.message : String(error)}\n`);
+  ctx.stderr.write(
+    `${style.red('airlock:')} unexpected failure: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   return EXIT.error;
 }
 
 function nodeEnvironment(): CliEnvironment {
   const env = process.env;
-  const output = (stream: NodeJS.WriteStream): Output => ({ write: (text) => void stream.write(text), isTTY: stream.isTTY === true });
+  const output = (stream: NodeJS.WriteStream): Output => ({
+    write: (text) => void stream.write(text),
+    isTTY: stream.isTTY === true,
+  });
   const stdout = output(process.stdout);
   const stderr = output(process.stderr);
   let tokens: GrantTokenStore | undefined;

@@ -16,7 +16,8 @@ export interface Style {
 
 export function styleFor(output: Output, env: Record<string, string | undefined>): Style {
   const on = output.isTTY && !env.NO_COLOR && env.TERM !== 'dumb';
-  const paint = (open: number, close: number) => (text: string) => (on ? `\u001b[${open}m${text}\u001b[${close}m` : text);
+  const paint = (open: number, close: number) => (text: string) =>
+    on ? `\u001b[${open}m${text}\u001b[${close}m` : text;
   return { bold: paint(1, 22), dim: paint(2, 22), red: paint(31, 39), green: paint(32, 39), yellow: paint(33, 39) };
 }
 
@@ -46,11 +47,14 @@ export function renderResultTable(columns: ResultColumn[], rows: unknown[][], st
   const cells = rows.map((row) => columns.map((_, index) => clip(cellText(row[index]), MAX_CELL)));
   const widths = headers.map((header, index) => Math.max(header.length, ...cells.map((row) => row[index]!.length)));
   const right = columns.map((column) => NUMERIC.test(column.type));
-  const pad = (text: string, index: number) => (right[index] ? text.padStart(widths[index]!) : text.padEnd(widths[index]!));
+  const pad = (text: string, index: number) =>
+    right[index] ? text.padStart(widths[index]!) : text.padEnd(widths[index]!);
   const lines = [
     ` ${headers.map((header, index) => style.bold(header.padEnd(widths[index]!))).join(' | ')}`.trimEnd(),
     `-${widths.map((width) => '-'.repeat(width)).join('-+-')}-`,
-    ...cells.map((row, r) => ` ${row.map((cell, index) => (rows[r]![index] == null ? style.dim(pad(cell, index)) : pad(cell, index))).join(' | ')}`.trimEnd()),
+    ...cells.map((row, r) =>
+      ` ${row.map((cell, index) => (rows[r]![index] == null ? style.dim(pad(cell, index)) : pad(cell, index))).join(' | ')}`.trimEnd(),
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -68,13 +72,24 @@ export function renderCsv(columns: ResultColumn[], rows: unknown[][]): string {
     const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
     return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   };
-  return [columns.map((column) => field(column.name)), ...rows.map((row) => columns.map((_, index) => field(row[index])))].map((line) => `${line.join(',')}\r\n`).join('');
+  return [
+    columns.map((column) => field(column.name)),
+    ...rows.map((row) => columns.map((_, index) => field(row[index]))),
+  ]
+    .map((line) => `${line.join(',')}\r\n`)
+    .join('');
 }
 
 /** Plain aligned columns for lists (grants, audit events). */
 export function renderColumns(headers: string[], rows: string[][], style: Style): string {
-  const widths = headers.map((header, index) => Math.max(header.length, ...rows.map((row) => (row[index] ?? '').length)));
-  const line = (row: string[]) => row.map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index]!))).join('  ').trimEnd();
+  const widths = headers.map((header, index) =>
+    Math.max(header.length, ...rows.map((row) => (row[index] ?? '').length)),
+  );
+  const line = (row: string[]) =>
+    row
+      .map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index]!)))
+      .join('  ')
+      .trimEnd();
   return `${[style.bold(line(headers)), ...rows.map(line)].join('\n')}\n`;
 }
 
@@ -83,7 +98,12 @@ export function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${Math.round(seconds)}s`;
   const parts: string[] = [];
   let left = Math.round(seconds);
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (left >= size) {
       parts.push(`${Math.floor(left / size)}${unit}`);
       left %= size;
@@ -102,5 +122,7 @@ export function offset(at: string, start: string): string {
 export function clock(at: string | null | undefined, now = new Date()): string {
   if (!at) return '-';
   const iso = new Date(at).toISOString();
-  return iso.slice(0, 10) === now.toISOString().slice(0, 10) ? `${iso.slice(11, 19)}Z` : `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
+  return iso.slice(0, 10) === now.toISOString().slice(0, 10)
+    ? `${iso.slice(11, 19)}Z`
+    : `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
 }

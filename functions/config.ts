@@ -5,9 +5,9 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AirlockError } from '../shared/errors.ts';
 import { formatIssues } from '../shared/policy/load.ts';
+import type { WireOptions } from '../shared/postgres/driver.ts';
 import { SECRET_NAMES, type SecretSource } from '../shared/secrets/index.ts';
 import type { TableNames } from '../shared/store/tables.ts';
-import type { WireOptions } from '../shared/postgres/driver.ts';
 
 const Name = z.string().min(1);
 
@@ -52,17 +52,25 @@ export interface FunctionConfig {
 export function parseFunctionConfig(env: Record<string, string | undefined>, cwd = process.cwd()): FunctionConfig {
   const result = FunctionEnv.safeParse(env);
   if (!result.success) {
-    throw new AirlockError('invalid_config', `invalid function environment:\n  ${formatIssues(result.error.issues).join('\n  ')}`);
+    throw new AirlockError(
+      'invalid_config',
+      `invalid function environment:\n  ${formatIssues(result.error.issues).join('\n  ')}`,
+    );
   }
   const parsed = result.data;
-  const testSwitches = parsed.AIRLOCK_TEST_SECRETS_FILE !== undefined || parsed.AIRLOCK_TEST_DYNAMO_ENDPOINT !== undefined;
+  const testSwitches =
+    parsed.AIRLOCK_TEST_SECRETS_FILE !== undefined || parsed.AIRLOCK_TEST_DYNAMO_ENDPOINT !== undefined;
   if (testSwitches && parsed.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
     throw new AirlockError('invalid_config', 'AIRLOCK_TEST_* switches are refused inside Lambda');
   }
   return {
     stage: parsed.AIRLOCK_STAGE,
     region: parsed.AWS_REGION,
-    tables: { grants: parsed.AIRLOCK_GRANTS_TABLE, audit: parsed.AIRLOCK_AUDIT_TABLE, approvals: parsed.AIRLOCK_APPROVALS_TABLE },
+    tables: {
+      grants: parsed.AIRLOCK_GRANTS_TABLE,
+      audit: parsed.AIRLOCK_AUDIT_TABLE,
+      approvals: parsed.AIRLOCK_APPROVALS_TABLE,
+    },
     policyPath: resolve(cwd, parsed.AIRLOCK_POLICY),
     secretNames: {
       [SECRET_NAMES.signingKeys]: parsed.AIRLOCK_SIGNING_KEYS_SECRET,

@@ -1,16 +1,16 @@
 // What every Lambda entry point shares: build one Airlock per warm process from the function config,
 // retry a failed build on the next event, and answer HTTP with the API's error shape while it is down.
 
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { handle } from 'hono/aws-lambda';
 import { createSesMailer, type Mailer } from '../shared/approvals/index.ts';
-import { assembleAirlock, type Airlock, type AirlockConfig } from '../shared/http/airlock.ts';
+import { type Airlock, type AirlockConfig, assembleAirlock } from '../shared/http/airlock.ts';
 import { loadPolicyFile } from '../shared/policy/load.ts';
 import { createAwsSecretSource, createFileSecretSource, type SecretSource } from '../shared/secrets/index.ts';
 import { createDynamoClient } from '../shared/store/dynamo.ts';
-import { renamedSecrets, type FunctionConfig } from './config.ts';
+import { type FunctionConfig, renamedSecrets } from './config.ts';
 
 export type Parts = AirlockConfig['parts'];
 
@@ -39,11 +39,17 @@ export async function buildAirlock(config: FunctionConfig, options: BuildOptions
 
 function secretSource(config: FunctionConfig): SecretSource {
   if (config.test?.secretsFile) return createFileSecretSource(config.test.secretsFile);
-  return renamedSecrets(createAwsSecretSource({ client: new SecretsManagerClient({ region: config.region }) }), config.secretNames);
+  return renamedSecrets(
+    createAwsSecretSource({ client: new SecretsManagerClient({ region: config.region }) }),
+    config.secretNames,
+  );
 }
 
 function dynamoClient(config: FunctionConfig): DynamoDBClient {
-  return createDynamoClient({ region: config.region, ...(config.test?.dynamoEndpoint ? { endpoint: config.test.dynamoEndpoint } : {}) });
+  return createDynamoClient({
+    region: config.region,
+    ...(config.test?.dynamoEndpoint ? { endpoint: config.test.dynamoEndpoint } : {}),
+  });
 }
 
 export interface WarmAirlock {
@@ -87,7 +93,12 @@ function notReady() {
   return {
     statusCode: 503,
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ error: { code: 'unavailable', message: 'Airlock cannot start: its configuration or a backing service is unavailable' } }),
+    body: JSON.stringify({
+      error: {
+        code: 'unavailable',
+        message: 'Airlock cannot start: its configuration or a backing service is unavailable',
+      },
+    }),
     isBase64Encoded: false,
   };
 }

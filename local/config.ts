@@ -26,7 +26,10 @@ export interface LocalConfig {
 export function parseLocalConfig(env: Record<string, string | undefined>, cwd: string): LocalConfig {
   const result = LocalEnv.safeParse(env);
   if (!result.success) {
-    throw new AirlockError('invalid_config', `invalid environment:\n  ${formatIssues(result.error.issues).join('\n  ')}`);
+    throw new AirlockError(
+      'invalid_config',
+      `invalid environment:\n  ${formatIssues(result.error.issues).join('\n  ')}`,
+    );
   }
   const parsed = result.data;
   return {

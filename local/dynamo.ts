@@ -1,9 +1,8 @@
 // The local DynamoDB-compatible store: dynalite on loopback, persisted in the data dir, with the
 // tables created from the same definitions the AWS stack uses. Local mode only.
 
-import dynalite from 'dynalite';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -12,6 +11,7 @@ import {
   ResourceInUseException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
 import { TABLES, type TableDefinition, type TableNames } from '../shared/store/tables.ts';
 
 export interface LocalDynamo {
@@ -58,8 +58,17 @@ export async function ensureTables(client: DynamoDBClient, names: TableNames): P
 async function ensureTimeToLive(client: DynamoDBClient, name: string, attribute: string): Promise<void> {
   try {
     const { TimeToLiveDescription: current } = await client.send(new DescribeTimeToLiveCommand({ TableName: name }));
-    if ((current?.TimeToLiveStatus === 'ENABLED' || current?.TimeToLiveStatus === 'ENABLING') && current.AttributeName === attribute) return;
-    await client.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: attribute, Enabled: true } }));
+    if (
+      (current?.TimeToLiveStatus === 'ENABLED' || current?.TimeToLiveStatus === 'ENABLING') &&
+      current.AttributeName === attribute
+    )
+      return;
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: name,
+        TimeToLiveSpecification: { AttributeName: attribute, Enabled: true },
+      }),
+    );
   } catch (error) {
     if ((error as { name?: string }).name !== 'UnknownOperationException') throw error;
   }
@@ -79,7 +88,10 @@ async function ensureTable(client: DynamoDBClient, name: string, def: TableDefin
       new CreateTableCommand({
         TableName: name,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: Object.entries(def.attributes).map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
+        AttributeDefinitions: Object.entries(def.attributes).map(([AttributeName, AttributeType]) => ({
+          AttributeName,
+          AttributeType,
+        })),
         KeySchema: keySchema,
         ...(def.indexes.length
           ? {

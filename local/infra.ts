@@ -3,14 +3,14 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureLocalSecrets, LOCAL_ADMIN_SECRET } from './secrets.ts';
-import { startLocalPostgres } from './postgres.ts';
-import { startWsProxy } from '../shared/wsproxy/proxy.ts';
-import { startLocalDynamo } from './dynamo.ts';
-import { seedShop } from './seed.ts';
 import { closeClient, connectClient, type WireOptions } from '../shared/postgres/driver.ts';
 import { quoteIdent } from '../shared/postgres/quote.ts';
 import { DatabaseSecret, readSecret, type SecretSource } from '../shared/secrets/index.ts';
+import { startWsProxy } from '../shared/wsproxy/proxy.ts';
+import { startLocalDynamo } from './dynamo.ts';
+import { startLocalPostgres } from './postgres.ts';
+import { ensureLocalSecrets, LOCAL_ADMIN_SECRET } from './secrets.ts';
+import { seedShop } from './seed.ts';
 
 export interface LocalInfra {
   dataDir: string;
@@ -46,7 +46,12 @@ export async function startLocalInfra(options: LocalInfraOptions): Promise<Local
     for (const step of stops.reverse()) await step().catch((error: unknown) => log(`stop: ${String(error)}`));
   };
   try {
-    const pg = await startLocalPostgres({ dataDir: options.dataDir, port: options.pgPort, adminPassword: admin.password, log });
+    const pg = await startLocalPostgres({
+      dataDir: options.dataDir,
+      port: options.pgPort,
+      adminPassword: admin.password,
+      log,
+    });
     stops.push(() => pg.stop());
     const proxy = await startWsProxy({ targets: [`127.0.0.1:${options.pgPort}`, `localhost:${options.pgPort}`] });
     stops.push(() => proxy.close());

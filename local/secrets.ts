@@ -6,8 +6,16 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { createFileSecretSource, readSecret, DatabaseSecret, QueryKeysSecret, SigningKeysSecret, GrantJwksSecret, SECRET_NAMES } from '../shared/secrets/index.ts';
 import type { SecretSource } from '../shared/secrets/index.ts';
+import {
+  createFileSecretSource,
+  DatabaseSecret,
+  GrantJwksSecret,
+  QueryKeysSecret,
+  readSecret,
+  SECRET_NAMES,
+  SigningKeysSecret,
+} from '../shared/secrets/index.ts';
 
 export const LOCAL_ADMIN_SECRET = 'airlock/shop/admin';
 
@@ -17,13 +25,19 @@ export async function ensureLocalSecrets(path: string, pgPort: number): Promise<
     const signing = await newSigningKey();
     const devIssuer = await newSigningKey();
     const secrets = {
-      [LOCAL_ADMIN_SECRET]: { host: '127.0.0.1', port: pgPort, username: 'postgres', password: token(24), dbname: 'shop' },
+      [LOCAL_ADMIN_SECRET]: {
+        host: '127.0.0.1',
+        port: pgPort,
+        username: 'postgres',
+        password: token(24),
+        dbname: 'shop',
+      },
       [SECRET_NAMES.signingKeys]: { keys: [signing.privateJwk] },
       [SECRET_NAMES.grantJwks]: { keys: [signing.publicJwk] },
       [SECRET_NAMES.queryKeys]: { roleKey: token(32), maskingKey: token(32) },
       [SECRET_NAMES.devIssuer]: { keys: [devIssuer.privateJwk] },
     };
-    await writeFile(path, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    await writeFile(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   }
   // An existing file readable by others is refused (by the file source), not quietly tightened: its keys may have leaked.
   await followPort(path, pgPort);
@@ -48,7 +62,7 @@ async function followPort(path: string, pgPort: number): Promise<void> {
   const admin = all[LOCAL_ADMIN_SECRET];
   if (typeof admin !== 'object' || admin === null || (admin as { port?: unknown }).port === pgPort) return;
   all[LOCAL_ADMIN_SECRET] = { ...admin, port: pgPort };
-  await writeFile(path, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
+  await writeFile(path, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
 }
 
 function token(bytes: number): string {
@@ -59,5 +73,8 @@ async function newSigningKey(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = `k-${new Date().toISOString().slice(0, 10)}-${token(4)}`;
   const meta = { kid, alg: 'ES256', use: 'sig' };
-  return { privateJwk: { ...(await exportJWK(privateKey)), ...meta }, publicJwk: { ...(await exportJWK(publicKey)), ...meta } };
+  return {
+    privateJwk: { ...(await exportJWK(privateKey)), ...meta },
+    publicJwk: { ...(await exportJWK(publicKey)), ...meta },
+  };
 }

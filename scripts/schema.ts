@@ -3,5 +3,5 @@ import { writeFileSync } from 'node:fs';
 import { policyJsonSchema } from '../shared/policy/load.ts';
 
 const target = new URL('../airlock.policy.schema.json', import.meta.url);
-writeFileSync(target, JSON.stringify(policyJsonSchema(), null, 2) + '\n');
+writeFileSync(target, `${JSON.stringify(policyJsonSchema(), null, 2)}\n`);
 console.log(`wrote ${target.pathname}`);

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const platform = join(root, '.sst', 'platform');
-const wanted = (JSON.parse(readFileSync(join(root, 'node_modules', 'sst', 'package.json'), 'utf8')) as { version: string }).version;
+const wanted = (
+  JSON.parse(readFileSync(join(root, 'node_modules', 'sst', 'package.json'), 'utf8')) as { version: string }
+).version;
 const have = existsSync(join(platform, 'version')) ? readFileSync(join(platform, 'version'), 'utf8').trim() : undefined;
 
 if (have !== wanted || !existsSync(join(platform, 'config.d.ts'))) {

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { relative } from 'node:path';
 import { TABLES, type TableDefinition } from '../shared/store/tables.ts';
 import { deployWarnings, functionEnvironment, loadStackConfig, secretArnPattern } from './config.ts';
-import { functionPermissions, type FunctionName } from './permissions.ts';
+import { type FunctionName, functionPermissions } from './permissions.ts';
 
 /** Where the functions find the shipped policy (relative to the function root, its cwd). */
 const SHIPPED_POLICY = 'airlock.policy.yaml';
@@ -29,16 +29,32 @@ export async function airlockStack() {
       description,
       recoveryWindowInDays: prod ? 30 : 0,
     });
-  const signingKeys = secret('SigningKeys', 'signing-keys', 'Airlock: private ES256 keys of grant tokens and approval links (first signs)');
-  const grantJwks = secret('GrantJwks', 'grant-jwks', 'Airlock: public keys the query function verifies grant tokens with');
-  const queryKeys = secret('QueryKeys', 'query-keys', 'Airlock: roleKey (role passwords) and maskingKey (hash masking)');
+  const signingKeys = secret(
+    'SigningKeys',
+    'signing-keys',
+    'Airlock: private ES256 keys of grant tokens and approval links (first signs)',
+  );
+  const grantJwks = secret(
+    'GrantJwks',
+    'grant-jwks',
+    'Airlock: public keys the query function verifies grant tokens with',
+  );
+  const queryKeys = secret(
+    'QueryKeys',
+    'query-keys',
+    'Airlock: roleKey (role passwords) and maskingKey (hash masking)',
+  );
 
-  const email = new sst.aws.Email('Mail', { sender: config.mail.identity, ...(config.mail.dns ? {} : { dns: false as const }) });
+  const email = new sst.aws.Email('Mail', {
+    sender: config.mail.identity,
+    ...(config.mail.dns ? {} : { dns: false as const }),
+  });
 
   const identity = aws.getCallerIdentityOutput({});
   const region = aws.getRegionOutput({});
   const partition = aws.getPartitionOutput({});
-  const arnPrefix = (service: string) => $interpolate`arn:${partition.partition}:${service}:${region.region}:${identity.accountId}`;
+  const arnPrefix = (service: string) =>
+    $interpolate`arn:${partition.partition}:${service}:${region.region}:${identity.accountId}`;
   const secretsPrefix = arnPrefix('secretsmanager');
 
   const permissions = functionPermissions({
@@ -70,7 +86,11 @@ export async function airlockStack() {
     ...(config.wsProxy ? { wsProxy: config.wsProxy } : {}),
     ...(config.rolePrefix ? { rolePrefix: config.rolePrefix } : {}),
   });
-  const fn = (id: string, name: FunctionName, extra: { timeout: `${number} seconds`; memory: `${number} MB`; description: string }) =>
+  const fn = (
+    id: string,
+    name: FunctionName,
+    extra: { timeout: `${number} seconds`; memory: `${number} MB`; description: string },
+  ) =>
     new sst.aws.Function(id, {
       ...extra,
       runtime: 'nodejs22.x',
@@ -84,9 +104,21 @@ export async function airlockStack() {
     });
 
   // API Gateway's integration limit is 30 s: statements are cut by statement_timeout before that.
-  const api = fn('Api', 'api', { timeout: '30 seconds', memory: '1024 MB', description: 'Airlock API: grants, approvals, JWKS, OpenAPI, MCP' });
-  const query = fn('Query', 'query', { timeout: '30 seconds', memory: '1024 MB', description: 'Airlock query path: POST /v1/query' });
-  const sweeper = fn('Sweeper', 'sweeper', { timeout: '55 seconds', memory: '512 MB', description: 'Airlock sweeper: expires grants, drops roles' });
+  const api = fn('Api', 'api', {
+    timeout: '30 seconds',
+    memory: '1024 MB',
+    description: 'Airlock API: grants, approvals, JWKS, OpenAPI, MCP',
+  });
+  const query = fn('Query', 'query', {
+    timeout: '30 seconds',
+    memory: '1024 MB',
+    description: 'Airlock query path: POST /v1/query',
+  });
+  const sweeper = fn('Sweeper', 'sweeper', {
+    timeout: '55 seconds',
+    memory: '512 MB',
+    description: 'Airlock sweeper: expires grants, drops roles',
+  });
 
   const http = new sst.aws.ApiGatewayV2('Http', { cors: false, ...(config.domain ? { domain: config.domain } : {}) });
   http.route('POST /v1/query', query.arn);
@@ -116,10 +148,15 @@ export async function airlockStack() {
 function table(id: string, definition: TableDefinition) {
   const type = (attribute: 'S' | 'N') => (attribute === 'S' ? ('string' as const) : ('number' as const));
   return new sst.aws.Dynamo(id, {
-    fields: Object.fromEntries(Object.entries(definition.attributes).map(([name, attribute]) => [name, type(attribute)])),
+    fields: Object.fromEntries(
+      Object.entries(definition.attributes).map(([name, attribute]) => [name, type(attribute)]),
+    ),
     primaryIndex: { hashKey: definition.hashKey, ...(definition.rangeKey ? { rangeKey: definition.rangeKey } : {}) },
     globalIndexes: Object.fromEntries(
-      definition.indexes.map((index) => [index.name, { hashKey: index.hashKey, ...(index.rangeKey ? { rangeKey: index.rangeKey } : {}) }]),
+      definition.indexes.map((index) => [
+        index.name,
+        { hashKey: index.hashKey, ...(index.rangeKey ? { rangeKey: index.rangeKey } : {}) },
+      ]),
     ),
     ...(definition.ttl ? { ttl: definition.ttl } : {}),
     deletionProtection: $app.stage === 'prod',

@@ -18,7 +18,10 @@ const DeployEnv = z.object({
   /** Custom domain of the API (Route 53); else the API Gateway URL. */
   AIRLOCK_DOMAIN: z.string().min(1).optional(),
   /** `airlock_<tag>_` when several deployments share a database; default `airlock_`. */
-  AIRLOCK_ROLE_PREFIX: z.string().regex(/^airlock_(?:[a-z0-9]{1,12}_)?$/, 'expected airlock_ or airlock_<tag>_').optional(),
+  AIRLOCK_ROLE_PREFIX: z
+    .string()
+    .regex(/^airlock_(?:[a-z0-9]{1,12}_)?$/, 'expected airlock_ or airlock_<tag>_')
+    .optional(),
 });
 
 export interface StackConfig {
@@ -35,7 +38,8 @@ export interface StackConfig {
 
 export async function loadStackConfig(env: Record<string, string | undefined>, root: string): Promise<StackConfig> {
   const result = DeployEnv.safeParse(env);
-  if (!result.success) throw new Error(`invalid deploy environment:\n  ${formatIssues(result.error.issues).join('\n  ')}`);
+  if (!result.success)
+    throw new Error(`invalid deploy environment:\n  ${formatIssues(result.error.issues).join('\n  ')}`);
   const parsed = result.data;
   const policyFile = resolve(root, parsed.AIRLOCK_POLICY_FILE);
   const policy = await loadPolicyFile(policyFile);
@@ -90,11 +94,21 @@ export function functionEnvironment<R>(values: EnvironmentValues<R>): Record<str
 /** Policy settings that work locally but not behind API Gateway and Lambda; the deploy prints them. */
 export function deployWarnings(policy: Policy): string[] {
   const warnings: string[] = [];
-  if (!policy.publicUrl.startsWith('https://')) warnings.push(`publicUrl is ${policy.publicUrl}: set it to this stage's https URL (the ApiUrl output, or your domain)`);
+  if (!policy.publicUrl.startsWith('https://'))
+    warnings.push(
+      `publicUrl is ${policy.publicUrl}: set it to this stage's https URL (the ApiUrl output, or your domain)`,
+    );
   // API Gateway answers 503 after 30 s while the statement would still run and be audited.
-  if (policy.limits.statementTimeout > 25) warnings.push(`limits.statementTimeout is ${policy.limits.statementTimeout}s: keep it at 25s or less (API Gateway gives up at 30s)`);
+  if (policy.limits.statementTimeout > 25)
+    warnings.push(
+      `limits.statementTimeout is ${policy.limits.statementTimeout}s: keep it at 25s or less (API Gateway gives up at 30s)`,
+    );
   // A synchronous Lambda response is at most 6 MB, JSON and headers included.
-  if (policy.limits.maxResultBytes > 5 * 1024 * 1024) warnings.push(`limits.maxResultBytes is ${policy.limits.maxResultBytes}: keep it at 5 MiB or less (Lambda responses stop at 6 MB)`);
-  if (policy.identity.issuers.some((issuer) => /^http:\/\/(127\.0\.0\.1|localhost)\b/.test(issuer.issuer))) warnings.push('identity.issuers names the local dev issuer, which does not exist in AWS');
+  if (policy.limits.maxResultBytes > 5 * 1024 * 1024)
+    warnings.push(
+      `limits.maxResultBytes is ${policy.limits.maxResultBytes}: keep it at 5 MiB or less (Lambda responses stop at 6 MB)`,
+    );
+  if (policy.identity.issuers.some((issuer) => /^http:\/\/(127\.0\.0\.1|localhost)\b/.test(issuer.issuer)))
+    warnings.push('identity.issuers names the local dev issuer, which does not exist in AWS');
   return warnings;
 }

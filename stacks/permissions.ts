@@ -14,8 +14,17 @@ export interface Statement<R = string> {
 
 export interface PermissionTargets<R = string> {
   tables: { grants: R; grantsIndexes: R; audit: R; approvals: R; approvalsIndexes: R };
-  secrets: { signingKeys: R; grantJwks: R; queryKeys: R; /** ARN patterns of the policy's admin secrets. */ admin: R[] };
-  email: { /** SES identities of the account (sandbox checks recipients too). */ identities: R; configurationSet: R; from: string };
+  secrets: {
+    signingKeys: R;
+    grantJwks: R;
+    queryKeys: R /** ARN patterns of the policy's admin secrets. */;
+    admin: R[];
+  };
+  email: {
+    /** SES identities of the account (sandbox checks recipients too). */ identities: R;
+    configurationSet: R;
+    from: string;
+  };
 }
 
 /**
@@ -36,18 +45,36 @@ export const AUDIT_TAMPERING = [
 ];
 
 /** Writes the query function must never make to grants: it reads a grant, it never changes one. */
-const GRANT_WRITES = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:PartiQLInsert', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete'];
+const GRANT_WRITES = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:PartiQLInsert',
+  'dynamodb:PartiQLUpdate',
+  'dynamodb:PartiQLDelete',
+];
 
 export function functionPermissions<R>(t: PermissionTargets<R>): Record<FunctionName, Statement<R>[]> {
   const auditAppend: Statement<R>[] = [
     // ReturnValues NONE: a put may not read back what it would replace.
-    { actions: ['dynamodb:PutItem'], resources: [t.tables.audit], conditions: [{ test: 'StringEqualsIfExists', variable: 'dynamodb:ReturnValues', values: ['NONE'] }] },
+    {
+      actions: ['dynamodb:PutItem'],
+      resources: [t.tables.audit],
+      conditions: [{ test: 'StringEqualsIfExists', variable: 'dynamodb:ReturnValues', values: ['NONE'] }],
+    },
     { actions: ['dynamodb:Query'], resources: [t.tables.audit] },
     { effect: 'deny', actions: AUDIT_TAMPERING, resources: [t.tables.audit] },
   ];
   const broker: Statement<R>[] = [
-    { actions: ['secretsmanager:GetSecretValue'], resources: [t.secrets.signingKeys, t.secrets.grantJwks, t.secrets.queryKeys, ...t.secrets.admin] },
-    { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], resources: [t.tables.grants, t.tables.grantsIndexes] },
+    {
+      actions: ['secretsmanager:GetSecretValue'],
+      resources: [t.secrets.signingKeys, t.secrets.grantJwks, t.secrets.queryKeys, ...t.secrets.admin],
+    },
+    {
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+      resources: [t.tables.grants, t.tables.grantsIndexes],
+    },
     { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [t.tables.approvals] },
     // The sweeper mails approvals the query side recorded (byUnnotified).
     { actions: ['dynamodb:Query'], resources: [t.tables.approvalsIndexes] },

@@ -3,12 +3,12 @@
 // The `dynamodb-local` project (AIRLOCK_TEST_STORE) gets the same Postgres, with Amazon's DynamoDB Local as its store.
 
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { startLocalInfra, type LocalInfra } from '../local/infra.ts';
-import { startDynamoDbLocal, type DynamoDbLocal } from './support/dynamodb-local.ts';
+import { type LocalInfra, startLocalInfra } from '../local/infra.ts';
+import { type DynamoDbLocal, startDynamoDbLocal } from './support/dynamodb-local.ts';
 
 export type TestStore = 'dynalite' | 'dynamodb-local';
 
@@ -53,7 +53,9 @@ const registry = globalThis as { [RUN]?: SharedRun };
 function sharedRun(): SharedRun {
   if (!registry[RUN]) {
     const dataDir = mkdtemp(join(tmpdir(), 'airlock-test-'));
-    const infra = dataDir.then(async (dir) => startLocalInfra({ dataDir: dir, pgPort: await freePort(), memoryStore: true }));
+    const infra = dataDir.then(async (dir) =>
+      startLocalInfra({ dataDir: dir, pgPort: await freePort(), memoryStore: true }),
+    );
     registry[RUN] = { dataDir, infra, users: 0 };
   }
   return registry[RUN];
@@ -61,8 +63,14 @@ function sharedRun(): SharedRun {
 
 function storeOf(project: TestProject): TestStore {
   const store = project.config.env?.AIRLOCK_TEST_STORE ?? 'dynalite';
-  if (store !== 'dynalite' && store !== 'dynamodb-local') throw new Error(`AIRLOCK_TEST_STORE must be dynalite or dynamodb-local, not "${store}"`);
+  if (store !== 'dynalite' && store !== 'dynamodb-local')
+    throw new Error(`AIRLOCK_TEST_STORE must be dynalite or dynamodb-local, not "${store}"`);
   return store;
+}
+
+function dynamoDbLocalOf(run: SharedRun): Promise<DynamoDbLocal> {
+  run.dynamoDbLocal ??= freePort().then(startDynamoDbLocal);
+  return run.dynamoDbLocal;
 }
 
 export async function setup(project: TestProject) {
@@ -70,7 +78,7 @@ export async function setup(project: TestProject) {
   run.users++;
   const store = storeOf(project);
   const infra = await run.infra;
-  const dynamoEndpoint = store === 'dynamodb-local' ? (await (run.dynamoDbLocal ??= freePort().then(startDynamoDbLocal))).endpoint : infra.dynamoEndpoint;
+  const dynamoEndpoint = store === 'dynamodb-local' ? (await dynamoDbLocalOf(run)).endpoint : infra.dynamoEndpoint;
   project.provide('infra', {
     dataDir: infra.dataDir,
     secretsPath: infra.secretsPath,
@@ -85,7 +93,16 @@ export async function teardown() {
   const run = registry[RUN];
   if (!run || --run.users > 0) return;
   delete registry[RUN];
-  await run.dynamoDbLocal?.then((store) => store.stop(), () => {});
-  await run.infra.then((infra) => infra.stop(), () => {});
-  await run.dataDir.then((dir) => rm(dir, { recursive: true, force: true }), () => {});
+  await run.dynamoDbLocal?.then(
+    (store) => store.stop(),
+    () => {},
+  );
+  await run.infra.then(
+    (infra) => infra.stop(),
+    () => {},
+  );
+  await run.dataDir.then(
+    (dir) => rm(dir, { recursive: true, force: true }),
+    () => {},
+  );
 }

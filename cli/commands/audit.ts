@@ -4,9 +4,9 @@
 import { verifyChain } from '../../shared/audit/chain.ts';
 import type { AuditEvent } from '../../shared/audit/event.ts';
 import { ApiError } from '../api.ts';
-import { flag, type Command, type CliContext } from '../args.ts';
+import { type CliContext, type Command, flag } from '../args.ts';
 import { CliError, EXIT } from '../exit.ts';
-import { readGrant, type Grant } from '../grant-view.ts';
+import { type Grant, readGrant } from '../grant-view.ts';
 import { clock, formatSeconds, offset, renderColumns, type Style } from '../render.ts';
 
 interface AuditBody {
@@ -15,18 +15,19 @@ interface AuditBody {
 }
 
 async function fetchAudit(ctx: CliContext, id: string): Promise<AuditBody> {
-  const body = (await ctx.api().call('GET', `/v1/grants/${encodeURIComponent(id)}/audit`, { bearer: 'identity' })).body as Partial<AuditBody> | null;
+  const body = (await ctx.api().call('GET', `/v1/grants/${encodeURIComponent(id)}/audit`, { bearer: 'identity' }))
+    .body as Partial<AuditBody> | null;
   if (!body || !Array.isArray(body.events)) throw new CliError('Airlock answered without audit events');
   return { events: body.events, verified: body.verified === true };
 }
 
 export const audit: Command = {
   name: 'audit',
-  summary: 'a grant\'s audit events as a timeline; --verify checks the hash chain',
+  summary: "a grant's audit events as a timeline; --verify checks the hash chain",
   usage: '<grant-id> [--verify] [--json]',
   details: [
-    'Readable by the grant\'s requester and by auditors. --verify recomputes every event\'s hash here,',
-    'checks each links to the previous one from the start, and compares with the server\'s verdict;',
+    "Readable by the grant's requester and by auditors. --verify recomputes every event's hash here,",
+    "checks each links to the previous one from the start, and compares with the server's verdict;",
     'exits 1 when the chain does not verify.',
   ].join('\n'),
   options: {
@@ -39,7 +40,14 @@ export const audit: Command = {
     if (flag.bool(flags, 'json')) ctx.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     else {
       const first = body.events[0]?.at ?? new Date().toISOString();
-      const rows = body.events.map((event) => [String(event.seq), clock(event.at, ctx.now()), offset(event.at, first), event.type, event.hash.slice(0, 12), summarize(event)]);
+      const rows = body.events.map((event) => [
+        String(event.seq),
+        clock(event.at, ctx.now()),
+        offset(event.at, first),
+        event.type,
+        event.hash.slice(0, 12),
+        summarize(event),
+      ]);
       ctx.stdout.write(`audit of grant ${positionals[0]} (${body.events.length} events)\n`);
       ctx.stdout.write(renderColumns(['seq', 'at', 'offset', 'type', 'hash', 'what'], rows, ctx.out));
     }
@@ -49,17 +57,21 @@ export const audit: Command = {
     const style = flag.bool(flags, 'json') ? ctx.err : ctx.out;
     if (local && body.verified) {
       const last = body.events.at(-1);
-      out.write(`${style.green('hash chain verified')}: ${body.events.length} events link from the genesis hash${last ? ` to ${last.hash.slice(0, 16)}…` : ''} (checked here and by the server)\n`);
+      out.write(
+        `${style.green('hash chain verified')}: ${body.events.length} events link from the genesis hash${last ? ` to ${last.hash.slice(0, 16)}…` : ''} (checked here and by the server)\n`,
+      );
       return EXIT.ok;
     }
-    out.write(`${style.red('hash chain does NOT verify')}: ${local ? 'the server says it does not' : 'recomputing the hashes here fails'}${local === body.verified ? '' : ` (server: ${body.verified ? 'verified' : 'not verified'}, here: ${local ? 'verified' : 'not verified'})`}\n`);
+    out.write(
+      `${style.red('hash chain does NOT verify')}: ${local ? 'the server says it does not' : 'recomputing the hashes here fails'}${local === body.verified ? '' : ` (server: ${body.verified ? 'verified' : 'not verified'}, here: ${local ? 'verified' : 'not verified'})`}\n`,
+    );
     return EXIT.error;
   },
 };
 
 export const replay: Command = {
   name: 'replay',
-  summary: 'a grant\'s story as a timeline: requested, approved, activated, each statement, ended',
+  summary: "a grant's story as a timeline: requested, approved, activated, each statement, ended",
   usage: '<grant-id>',
   options: {},
   positionals: { min: 1, max: 1 },
@@ -76,7 +88,9 @@ export const replay: Command = {
         throw error;
       });
     ctx.stdout.write(story(body.events, grant, ctx.out, ctx.now()));
-    ctx.stdout.write(`${body.verified ? ctx.out.dim('audit hash chain verified by the server') : ctx.out.red('audit hash chain does NOT verify')}\n`);
+    ctx.stdout.write(
+      `${body.verified ? ctx.out.dim('audit hash chain verified by the server') : ctx.out.red('audit hash chain does NOT verify')}\n`,
+    );
     return EXIT.ok;
   },
 };
@@ -121,18 +135,29 @@ const clip = (text: string, width: number) => (text.length <= width ? text : `${
 function story(events: AuditEvent[], grant: Grant | undefined, style: Style, now: Date): string {
   const start = events[0]?.at ?? grant?.requestedAt ?? now.toISOString();
   const lines: string[] = [];
-  const say = (at: string, text: string) => lines.push(`${clock(at, now).padEnd(10)} ${offset(at, start).padStart(9)}  ${text}`);
+  const say = (at: string, text: string) =>
+    lines.push(`${clock(at, now).padEnd(10)} ${offset(at, start).padStart(9)}  ${text}`);
   const counts = { executed: 0, held: 0, blocked: 0, failed: 0 };
   const approvedBy = (grant?.decisions ?? []).filter((decision) => decision.decision === 'approved');
 
   const first = events[0] as (AuditEvent & Record<string, unknown>) | undefined;
-  lines.push(style.bold(`grant ${first?.grantId ?? grant?.id ?? '?'}${grant ? ` — ${grant.access} on ${grant.connection}, now ${grant.status}` : ''}`));
+  lines.push(
+    style.bold(
+      `grant ${first?.grantId ?? grant?.id ?? '?'}${grant ? ` — ${grant.access} on ${grant.connection}, now ${grant.status}` : ''}`,
+    ),
+  );
   for (const event of events) {
     const e = event as AuditEvent & Record<string, unknown>;
     switch (event.type) {
       case 'grant.requested':
-        say(event.at, `requested by ${event.subject}: ${e.access} on ${e.connection} for ${formatSeconds(Number(e.requestedTtlSeconds ?? e.ttlSeconds))} — "${e.reason}"`);
-        say(event.at, `  policy rule ${e.rule}: ${e.needsApproval ? 'needs human approval' : 'granted automatically'}${e.requestedTtlSeconds && e.requestedTtlSeconds !== e.ttlSeconds ? `, TTL clamped to ${formatSeconds(Number(e.ttlSeconds))}` : ''}`);
+        say(
+          event.at,
+          `requested by ${event.subject}: ${e.access} on ${e.connection} for ${formatSeconds(Number(e.requestedTtlSeconds ?? e.ttlSeconds))} — "${e.reason}"`,
+        );
+        say(
+          event.at,
+          `  policy rule ${e.rule}: ${e.needsApproval ? 'needs human approval' : 'granted automatically'}${e.requestedTtlSeconds && e.requestedTtlSeconds !== e.ttlSeconds ? `, TTL clamped to ${formatSeconds(Number(e.ttlSeconds))}` : ''}`,
+        );
         break;
       case 'grant.approved':
         say(event.at, style.green(`approved by ${String(e.by ?? e.approver ?? event.subject)}`));
@@ -142,19 +167,31 @@ function story(events: AuditEvent[], grant: Grant | undefined, style: Style, now
         break;
       case 'grant.activated': {
         const by = approvedBy.map((decision) => decision.by).join(', ');
-        say(event.at, `activated${by ? ` (approved by ${by})` : ''}: window until ${clock(String(e.expiresAt), now)}, role ${e.role}`);
+        say(
+          event.at,
+          `activated${by ? ` (approved by ${by})` : ''}: window until ${clock(String(e.expiresAt), now)}, role ${e.role}`,
+        );
         break;
       }
       case 'statement': {
         const decision = String(e.decision) as keyof typeof counts;
         if (decision in counts) counts[decision]++;
-        const mark = { executed: style.green('✓ ran'), held: style.yellow('⏸ held'), blocked: style.red('✗ blocked'), failed: style.red('✗ failed') }[decision] ?? decision;
+        const mark =
+          {
+            executed: style.green('✓ ran'),
+            held: style.yellow('⏸ held'),
+            blocked: style.red('✗ blocked'),
+            failed: style.red('✗ failed'),
+          }[decision] ?? decision;
         say(event.at, `${mark}  ${statementLine(e, 160)}`);
         break;
       }
       case 'statement.approved':
       case 'statement.denied':
-        say(event.at, `${event.type === 'statement.approved' ? style.green('statement approved') : style.red('statement denied')} by ${String(e.by ?? '?')}${e.approvalId ? ` (approval ${e.approvalId})` : ''}`);
+        say(
+          event.at,
+          `${event.type === 'statement.approved' ? style.green('statement approved') : style.red('statement denied')} by ${String(e.by ?? '?')}${e.approvalId ? ` (approval ${e.approvalId})` : ''}`,
+        );
         break;
       case 'grant.revoked':
         say(event.at, `revoked by ${String(e.by ?? event.subject)}: window closed, role dropped`);
@@ -168,6 +205,8 @@ function story(events: AuditEvent[], grant: Grant | undefined, style: Style, now
   }
   const statements = counts.executed + counts.held + counts.blocked + counts.failed;
   const used = grant?.activatedAt ? ` · window ${formatSeconds(grant.ttlSeconds)}` : '';
-  lines.push(`${statements} statement${statements === 1 ? '' : 's'}: ${counts.executed} ran, ${counts.held} held, ${counts.blocked} blocked, ${counts.failed} failed${used}`);
+  lines.push(
+    `${statements} statement${statements === 1 ? '' : 's'}: ${counts.executed} ran, ${counts.held} held, ${counts.blocked} blocked, ${counts.failed} failed${used}`,
+  );
   return `${lines.join('\n')}\n`;
 }

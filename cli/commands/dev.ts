@@ -1,12 +1,12 @@
 // `airlock dev token`: an identity token from the local stack's dev issuer (local mode only).
 
 import { parseDuration } from '../../shared/policy/duration.ts';
-import { flag, type Command } from '../args.ts';
+import { type Command, flag } from '../args.ts';
 import { CliError, EXIT, usageError } from '../exit.ts';
 
 export const devToken: Command = {
   name: 'dev token',
-  summary: 'an identity token from the local stack\'s dev issuer (npm start only)',
+  summary: "an identity token from the local stack's dev issuer (npm start only)",
   usage: '--sub <subject> [--groups g1,g2] [--email e] [--ttl 10m]',
   details: 'Prints only the token, so it can be captured: export AIRLOCK_TOKEN=$(airlock dev token --sub agent:demo)',
   options: {
@@ -23,19 +23,33 @@ export const devToken: Command = {
     const ttl = flag.string(flags, 'ttl');
     const ttlSeconds = ttl === undefined ? undefined : parseDuration(ttl);
     if (ttl !== undefined && ttlSeconds === undefined) throw usageError('--ttl expects seconds or a duration like 10m');
-    const groups = flag.list(flags, 'groups').flatMap((item) => item.split(',')).map((group) => group.trim()).filter(Boolean);
+    const groups = flag
+      .list(flags, 'groups')
+      .flatMap((item) => item.split(','))
+      .map((group) => group.trim())
+      .filter(Boolean);
     const email = flag.string(flags, 'email');
     const api = ctx.api();
     const response = await api
-      .call('POST', '/dev/token', { body: { sub, groups, ...(email ? { email } : {}), ...(ttlSeconds ? { ttlSeconds } : {}) } })
+      .call('POST', '/dev/token', {
+        body: { sub, groups, ...(email ? { email } : {}), ...(ttlSeconds ? { ttlSeconds } : {}) },
+      })
       .catch((error: unknown) => {
-        if ((error as { code?: string }).code === 'not_found') throw new CliError(`${api.baseUrl} has no dev issuer`, EXIT.error, 'dev tokens exist only on the local stack (npm start)');
+        if ((error as { code?: string }).code === 'not_found')
+          throw new CliError(
+            `${api.baseUrl} has no dev issuer`,
+            EXIT.error,
+            'dev tokens exist only on the local stack (npm start)',
+          );
         throw error;
       });
     const token = (response.body as { token?: unknown } | null)?.token;
     if (typeof token !== 'string') throw new CliError('the dev issuer answered without a token');
     ctx.stdout.write(`${token}\n`);
-    if (ctx.stdout.isTTY) ctx.stderr.write(`use it: export AIRLOCK_TOKEN=$(airlock dev token --sub ${sub}${groups.length ? ` --groups ${groups.join(',')}` : ''})\n`);
+    if (ctx.stdout.isTTY)
+      ctx.stderr.write(
+        `use it: export AIRLOCK_TOKEN=$(airlock dev token --sub ${sub}${groups.length ? ` --groups ${groups.join(',')}` : ''})\n`,
+      );
     return EXIT.ok;
   },
 };

@@ -1,6 +1,6 @@
 // `airlock grants`, `airlock status <id>`, `airlock revoke <id>`: the caller's grants, by identity token.
 
-import { flag, type Command } from '../args.ts';
+import { type Command, flag } from '../args.ts';
 import { EXIT } from '../exit.ts';
 import { describeGrant, isOpen, readGrant, readGrants } from '../grant-view.ts';
 import { clock, formatSeconds, renderColumns } from '../render.ts';
@@ -48,9 +48,20 @@ export const status: Command = {
   positionals: { min: 1, max: 1 },
   async run({ flags, positionals, ctx }) {
     const api = ctx.api();
-    const { grant, token } = readGrant((await api.call('GET', `/v1/grants/${encodeURIComponent(positionals[0]!)}`, { bearer: 'identity' })).body);
-    if (token && grant.expiresAt) await ctx.tokens().put(api.baseUrl, { id: grant.id, token, connection: grant.connection, access: grant.access, expiresAt: grant.expiresAt });
-    ctx.stdout.write(flag.bool(flags, 'json') ? `${JSON.stringify({ grant }, null, 2)}\n` : describeGrant(grant, ctx.out, ctx.now()));
+    const { grant, token } = readGrant(
+      (await api.call('GET', `/v1/grants/${encodeURIComponent(positionals[0]!)}`, { bearer: 'identity' })).body,
+    );
+    if (token && grant.expiresAt)
+      await ctx.tokens().put(api.baseUrl, {
+        id: grant.id,
+        token,
+        connection: grant.connection,
+        access: grant.access,
+        expiresAt: grant.expiresAt,
+      });
+    ctx.stdout.write(
+      flag.bool(flags, 'json') ? `${JSON.stringify({ grant }, null, 2)}\n` : describeGrant(grant, ctx.out, ctx.now()),
+    );
     if (isOpen(grant, ctx.now())) return EXIT.ok;
     return grant.status === 'pending' ? EXIT.pending : EXIT.refused;
   },
@@ -58,15 +69,19 @@ export const status: Command = {
 
 export const revoke: Command = {
   name: 'revoke',
-  summary: 'end a grant\'s window now (its role is dropped, its token stops working)',
+  summary: "end a grant's window now (its role is dropped, its token stops working)",
   usage: '<grant-id> [--json]',
   options: { json },
   positionals: { min: 1, max: 1 },
   async run({ flags, positionals, ctx }) {
     const api = ctx.api();
-    const { grant } = readGrant((await api.call('DELETE', `/v1/grants/${encodeURIComponent(positionals[0]!)}`, { bearer: 'identity' })).body);
+    const { grant } = readGrant(
+      (await api.call('DELETE', `/v1/grants/${encodeURIComponent(positionals[0]!)}`, { bearer: 'identity' })).body,
+    );
     await ctx.tokens().remove(api.baseUrl, grant.id);
-    ctx.stdout.write(flag.bool(flags, 'json') ? `${JSON.stringify({ grant }, null, 2)}\n` : describeGrant(grant, ctx.out, ctx.now()));
+    ctx.stdout.write(
+      flag.bool(flags, 'json') ? `${JSON.stringify({ grant }, null, 2)}\n` : describeGrant(grant, ctx.out, ctx.now()),
+    );
     return EXIT.ok;
   },
 };

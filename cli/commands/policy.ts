@@ -6,14 +6,17 @@ import type { Principal } from '../../shared/identity/principal.ts';
 import type { Decision } from '../../shared/policy/decide.ts';
 import { parseDuration } from '../../shared/policy/duration.ts';
 import type { Policy, Rule } from '../../shared/policy/schema.ts';
-import { flag, type CliContext, type Command } from '../args.ts';
+import { type CliContext, type Command, flag } from '../args.ts';
 import { CliError, EXIT, usageError } from '../exit.ts';
 import { formatSeconds, type Style } from '../render.ts';
 
 const policyPath = (ctx: CliContext, given?: string) => given ?? ctx.env.AIRLOCK_POLICY ?? 'airlock.policy.yaml';
 
 // Loaded on use: the schema (zod, yaml) would slow every other command's start.
-const policyModules = async () => ({ ...(await import('../../shared/policy/load.ts')), ...(await import('../../shared/policy/decide.ts')) });
+const policyModules = async () => ({
+  ...(await import('../../shared/policy/load.ts')),
+  ...(await import('../../shared/policy/decide.ts')),
+});
 
 async function load(path: string): Promise<Policy> {
   const { loadPolicyFile } = await policyModules();
@@ -21,7 +24,11 @@ async function load(path: string): Promise<Policy> {
     return await loadPolicyFile(path);
   } catch (error) {
     if (!isAirlockError(error)) throw error;
-    throw new CliError(error.message, EXIT.error, 'the editor schema is airlock.policy.schema.json; fields are described in the README "Policy file"');
+    throw new CliError(
+      error.message,
+      EXIT.error,
+      'the editor schema is airlock.policy.schema.json; fields are described in the README "Policy file"',
+    );
   }
 }
 
@@ -36,7 +43,9 @@ export const policyCheck: Command = {
   async run({ positionals, ctx }) {
     const path = policyPath(ctx, positionals[0]);
     const policy = await load(path);
-    const connections = Object.entries(policy.connections).map(([name, connection]) => `${name} (${Object.keys(connection.profiles).join(', ')})`);
+    const connections = Object.entries(policy.connections).map(
+      ([name, connection]) => `${name} (${Object.keys(connection.profiles).join(', ')})`,
+    );
     ctx.stdout.write(
       `${ctx.out.green('ok')}: ${path} — ${plural(connections.length, 'connection')} ${connections.join(', ')}; ${plural(policy.rules.length, 'rule')}, ` +
         `${plural(policy.guardrails.length, 'guardrail')}, ${plural(policy.masking.columns.length, 'masked column')}, ${plural(policy.identity.issuers.length, 'issuer')}\n`,
@@ -60,14 +69,29 @@ export const policyExplain: Command = {
   usage: '--sub <subject> --connection <name> [--access read] [--groups g1,g2] [--ttl 30m]',
   details: 'Exits 0 when the request would be granted, 3 when it needs approval, 4 when it would be denied.',
   options: {
-    sub: { type: 'string', value: '<subject>', description: 'the identity token\'s sub, e.g. agent:demo' },
+    sub: { type: 'string', value: '<subject>', description: "the identity token's sub, e.g. agent:demo" },
     groups: { type: 'string', multiple: true, value: '<g1,g2>', description: 'groups of the caller' },
-    claim: { type: 'string', multiple: true, value: '<name=value>', description: 'another claim, for rules matching `claims`' },
-    email: { type: 'string', value: '<email>', description: 'the caller\'s email claim' },
+    claim: {
+      type: 'string',
+      multiple: true,
+      value: '<name=value>',
+      description: 'another claim, for rules matching `claims`',
+    },
+    email: { type: 'string', value: '<email>', description: "the caller's email claim" },
     connection: { type: 'string', short: 'c', value: '<name>', description: 'the connection asked for' },
-    access: { type: 'string', short: 'a', value: '<profile>', description: 'the access profile asked for (default read)' },
-    ttl: { type: 'string', value: '<duration>', description: 'the TTL asked for (default: the rule\'s maxTtl)' },
-    file: { type: 'string', short: 'f', value: '<path>', description: 'the policy file (default $AIRLOCK_POLICY or ./airlock.policy.yaml)' },
+    access: {
+      type: 'string',
+      short: 'a',
+      value: '<profile>',
+      description: 'the access profile asked for (default read)',
+    },
+    ttl: { type: 'string', value: '<duration>', description: "the TTL asked for (default: the rule's maxTtl)" },
+    file: {
+      type: 'string',
+      short: 'f',
+      value: '<path>',
+      description: 'the policy file (default $AIRLOCK_POLICY or ./airlock.policy.yaml)',
+    },
     json: { type: 'boolean', description: 'print the decision and the rule trace as JSON' },
   },
   positionals: { min: 0, max: 0 },
@@ -75,12 +99,17 @@ export const policyExplain: Command = {
   async run({ flags, ctx }) {
     const subject = flag.string(flags, 'sub');
     const connection = flag.string(flags, 'connection');
-    if (!subject || !connection) throw usageError('--sub and --connection are required', 'see: airlock policy explain --help');
+    if (!subject || !connection)
+      throw usageError('--sub and --connection are required', 'see: airlock policy explain --help');
     const access = flag.string(flags, 'access') ?? 'read';
     const ttlText = flag.string(flags, 'ttl');
     const ttlSeconds = ttlText === undefined ? Number.MAX_SAFE_INTEGER : parseDuration(ttlText);
     if (ttlSeconds === undefined) throw usageError('--ttl expects seconds or a duration like 30m');
-    const groups = flag.list(flags, 'groups').flatMap((item) => item.split(',')).map((group) => group.trim()).filter(Boolean);
+    const groups = flag
+      .list(flags, 'groups')
+      .flatMap((item) => item.split(','))
+      .map((group) => group.trim())
+      .filter(Boolean);
     const claims: Record<string, unknown> = {};
     for (const pair of flag.list(flags, 'claim')) {
       const at = pair.indexOf('=');
@@ -88,14 +117,22 @@ export const policyExplain: Command = {
       claims[pair.slice(0, at)] = pair.slice(at + 1);
     }
     const email = flag.string(flags, 'email') ?? null;
-    const principal: Principal = { subject, issuer: '(policy explain)', groups, email, claims: { ...claims, sub: subject, groups, ...(email ? { email } : {}) } };
+    const principal: Principal = {
+      subject,
+      issuer: '(policy explain)',
+      groups,
+      email,
+      claims: { ...claims, sub: subject, groups, ...(email ? { email } : {}) },
+    };
 
     const policy = await load(policyPath(ctx, flag.string(flags, 'file')));
     const { decide, globMatch } = await policyModules();
     const decision = decide(policy, { connection, access, ttlSeconds }, principal);
     const trace = traceRules(policy.rules, connection, access, principal, decision, globMatch);
     if (flag.bool(flags, 'json')) {
-      ctx.stdout.write(`${JSON.stringify({ decision: plainDecision(decision, ttlText !== undefined), rules: trace }, null, 2)}\n`);
+      ctx.stdout.write(
+        `${JSON.stringify({ decision: plainDecision(decision, ttlText !== undefined), rules: trace }, null, 2)}\n`,
+      );
     } else {
       ctx.stdout.write(describe(policy, decision, trace, connection, access, ttlText !== undefined, ctx.out));
     }
@@ -103,7 +140,14 @@ export const policyExplain: Command = {
   },
 };
 
-function traceRules(rules: Rule[], connection: string, access: string, principal: Principal, decision: Decision, globMatch: (pattern: string, value: string) => boolean): RuleTrace[] {
+function traceRules(
+  rules: Rule[],
+  connection: string,
+  access: string,
+  principal: Principal,
+  decision: Decision,
+  globMatch: (pattern: string, value: string) => boolean,
+): RuleTrace[] {
   const deciding = decision.outcome === 'denied' ? undefined : decision.rule;
   let reached = true;
   return rules.map((rule, index) => {
@@ -111,16 +155,20 @@ function traceRules(rules: Rule[], connection: string, access: string, principal
     const misses: string[] = [];
     if (rule.connection !== connection) misses.push(`connection is ${rule.connection}, not ${connection}`);
     if (rule.access !== access) misses.push(`access is ${rule.access}, not ${access}`);
-    if (rule.when.subject !== undefined && !globMatch(rule.when.subject, principal.subject)) misses.push(`subject "${rule.when.subject}" does not match ${principal.subject}`);
-    if (rule.when.groups !== undefined && !rule.when.groups.some((group) => principal.groups.includes(group))) misses.push(`needs one of groups ${rule.when.groups.join(', ')}`);
+    if (rule.when.subject !== undefined && !globMatch(rule.when.subject, principal.subject))
+      misses.push(`subject "${rule.when.subject}" does not match ${principal.subject}`);
+    if (rule.when.groups !== undefined && !rule.when.groups.some((group) => principal.groups.includes(group)))
+      misses.push(`needs one of groups ${rule.when.groups.join(', ')}`);
     for (const [name, expected] of Object.entries(rule.when.claims ?? {})) {
-      if (String(principal.claims[name] ?? '') !== String(expected)) misses.push(`needs claim ${name}=${String(expected)}`);
+      if (String(principal.claims[name] ?? '') !== String(expected))
+        misses.push(`needs claim ${name}=${String(expected)}`);
     }
     if (rule === deciding) {
       reached = false;
       const matched = [`connection ${connection}`, `access ${access}`];
       if (rule.when.subject !== undefined) matched.push(`subject "${rule.when.subject}" matches ${principal.subject}`);
-      if (rule.when.groups !== undefined) matched.push(`in group ${rule.when.groups.filter((group) => principal.groups.includes(group)).join(', ')}`);
+      if (rule.when.groups !== undefined)
+        matched.push(`in group ${rule.when.groups.filter((group) => principal.groups.includes(group)).join(', ')}`);
       for (const name of Object.keys(rule.when.claims ?? {})) matched.push(`claim ${name} matches`);
       return { index, name: rule.name, result: 'decides', why: matched.join(', ') };
     }
@@ -134,26 +182,46 @@ function plainDecision(decision: Decision, ttlGiven: boolean) {
   return { ...rest, clamped: ttlGiven && decision.clamped, rule: rule.name };
 }
 
-function describe(policy: Policy, decision: Decision, trace: RuleTrace[], connection: string, access: string, ttlGiven: boolean, style: Style): string {
+function describe(
+  policy: Policy,
+  decision: Decision,
+  trace: RuleTrace[],
+  connection: string,
+  access: string,
+  ttlGiven: boolean,
+  style: Style,
+): string {
   const lines: string[] = [];
   if (decision.outcome === 'denied') lines.push(`${style.red('DENIED')}: ${decision.reason}`);
   else {
     const index = policy.rules.indexOf(decision.rule);
-    const window = `window ${formatSeconds(decision.ttlSeconds)}${ttlGiven && decision.clamped ? ' (clamped to the rule\'s maxTtl)' : ttlGiven ? '' : ' (the rule\'s maxTtl)'}`;
-    if (decision.outcome === 'granted') lines.push(`${style.green('GRANTED')} automatically by rule ${decision.rule.name} (rules[${index}]); ${window}`);
-    else lines.push(`${style.yellow('NEEDS APPROVAL')} by rule ${decision.rule.name} (rules[${index}]): ${decision.required} of ${decision.approvers.join(', ')}; ${window}`);
+    const window = `window ${formatSeconds(decision.ttlSeconds)}${ttlGiven && decision.clamped ? " (clamped to the rule's maxTtl)" : ttlGiven ? '' : " (the rule's maxTtl)"}`;
+    if (decision.outcome === 'granted')
+      lines.push(`${style.green('GRANTED')} automatically by rule ${decision.rule.name} (rules[${index}]); ${window}`);
+    else
+      lines.push(
+        `${style.yellow('NEEDS APPROVAL')} by rule ${decision.rule.name} (rules[${index}]): ${decision.required} of ${decision.approvers.join(', ')}; ${window}`,
+      );
   }
   if (trace.length) {
     lines.push('', 'rules, in order (the first match decides):');
     for (const rule of trace) {
       const mark = rule.result === 'decides' ? style.green('✓') : rule.result === 'no match' ? '✗' : style.dim('·');
-      lines.push(`  ${mark} rules[${rule.index}] ${rule.name}: ${rule.result === 'decides' ? `${rule.why} → decides` : rule.result === 'not reached' ? style.dim('not reached') : rule.why}`);
+      lines.push(
+        `  ${mark} rules[${rule.index}] ${rule.name}: ${rule.result === 'decides' ? `${rule.why} → decides` : rule.result === 'not reached' ? style.dim('not reached') : rule.why}`,
+      );
     }
   }
   const profile = policy.connections[connection]?.profiles[access];
   if (profile && decision.outcome !== 'denied') {
-    lines.push('', `profile ${connection}/${access}: ${profile.readOnly ? 'read-only transactions' : 'reads and writes'}; member of ${profile.memberOf.join(', ') || 'nothing'}`);
-    const guardrails = policy.guardrails.map((g) => `${g.name} (${g.statements.join(', ')}${g.when === 'no-where' ? ' with no WHERE' : ''}${g.tables ? ` on ${g.tables.join(', ')}` : ''} → ${g.action === 'block' ? 'blocked' : `held for ${g.approvers?.join(', ')}`})`);
+    lines.push(
+      '',
+      `profile ${connection}/${access}: ${profile.readOnly ? 'read-only transactions' : 'reads and writes'}; member of ${profile.memberOf.join(', ') || 'nothing'}`,
+    );
+    const guardrails = policy.guardrails.map(
+      (g) =>
+        `${g.name} (${g.statements.join(', ')}${g.when === 'no-where' ? ' with no WHERE' : ''}${g.tables ? ` on ${g.tables.join(', ')}` : ''} → ${g.action === 'block' ? 'blocked' : `held for ${g.approvers?.join(', ')}`})`,
+    );
     if (guardrails.length) lines.push(`guardrails on each statement: ${guardrails.join('; ')}`);
   }
   return `${lines.join('\n')}\n`;

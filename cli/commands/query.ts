@@ -1,11 +1,11 @@
 // `airlock query`: one statement through /v1/query with a kept grant token; a table for people,
 // JSON or CSV for machines; a held statement says who must approve and exits 3.
 
-import { ApiError, type ApiClient } from '../api.ts';
-import { flag, type Command, type CliContext } from '../args.ts';
+import { type ApiClient, ApiError } from '../api.ts';
+import { type CliContext, type Command, flag } from '../args.ts';
 import { CliError, EXIT, usageError } from '../exit.ts';
 import { isOpen, readGrant, readGrants } from '../grant-view.ts';
-import { maskedFooter, renderCsv, renderResultTable, type ResultColumn } from '../render.ts';
+import { maskedFooter, type ResultColumn, renderCsv, renderResultTable } from '../render.ts';
 
 interface QueryResult {
   columns: ResultColumn[];
@@ -17,7 +17,7 @@ interface QueryResult {
 
 export const query: Command = {
   name: 'query',
-  summary: 'run one SQL statement as your grant\'s temporary role',
+  summary: "run one SQL statement as your grant's temporary role",
   usage: '["<sql>"] [--param v]… [--table|--json|--csv] [--grant <id>]',
   details: [
     'One statement per call. Reads the SQL from stdin when no argument is given. Sensitive columns come',
@@ -26,11 +26,26 @@ export const query: Command = {
     'A statement held by a guardrail exits 3 and says who must approve; send it again once approved.',
   ].join('\n'),
   options: {
-    param: { type: 'string', short: 'p', multiple: true, value: '<value>', description: 'a $n parameter, as text (Postgres casts it)' },
-    params: { type: 'string', value: '<json-array>', description: 'all parameters as a JSON array, e.g. \'[42, null, "x"]\'' },
-    grant: { type: 'string', short: 'g', value: '<id>', description: 'the grant to use (default: the newest open one)' },
+    param: {
+      type: 'string',
+      short: 'p',
+      multiple: true,
+      value: '<value>',
+      description: 'a $n parameter, as text (Postgres casts it)',
+    },
+    params: {
+      type: 'string',
+      value: '<json-array>',
+      description: 'all parameters as a JSON array, e.g. \'[42, null, "x"]\'',
+    },
+    grant: {
+      type: 'string',
+      short: 'g',
+      value: '<id>',
+      description: 'the grant to use (default: the newest open one)',
+    },
     table: { type: 'boolean', description: 'a readable table (default)' },
-    json: { type: 'boolean', description: 'the API\'s JSON result' },
+    json: { type: 'boolean', description: "the API's JSON result" },
     csv: { type: 'boolean', description: 'CSV with a header row' },
   },
   positionals: { min: 0, max: 1 },
@@ -49,9 +64,12 @@ export const query: Command = {
 
     const api = ctx.api();
     const grant = await grantToken(ctx, api, flag.string(flags, 'grant'));
-    let response;
+    let response: Awaited<ReturnType<typeof api.call>>;
     try {
-      response = await api.call('POST', '/v1/query', { bearer: { token: grant.token }, body: { sql, ...(params.length ? { params } : {}) } });
+      response = await api.call('POST', '/v1/query', {
+        bearer: { token: grant.token },
+        body: { sql, ...(params.length ? { params } : {}) },
+      });
     } catch (error) {
       throw await explain(ctx, api, grant.id, sql, error);
     }
@@ -63,7 +81,9 @@ export const query: Command = {
     else {
       if (result.columns.length) ctx.stdout.write(renderResultTable(result.columns, result.rows, ctx.out));
       const summary = [
-        result.columns.length ? `${result.rowCount} row${result.rowCount === 1 ? '' : 's'}` : `ok, ${result.rowCount} row${result.rowCount === 1 ? '' : 's'} affected`,
+        result.columns.length
+          ? `${result.rowCount} row${result.rowCount === 1 ? '' : 's'}`
+          : `ok, ${result.rowCount} row${result.rowCount === 1 ? '' : 's'} affected`,
         ...(result.truncated ? ['truncated at the row or size limit'] : []),
         ...(maskedFooter(result.columns) ? [maskedFooter(result.columns)!] : []),
       ];
@@ -87,7 +107,11 @@ function readParams(each: string[], json: string | undefined): unknown[] {
 }
 
 /** The kept token of the grant, else (with an identity token) the API's token for it. */
-async function grantToken(ctx: CliContext, api: ApiClient, id: string | undefined): Promise<{ id: string; token: string }> {
+async function grantToken(
+  ctx: CliContext,
+  api: ApiClient,
+  id: string | undefined,
+): Promise<{ id: string; token: string }> {
   const tokens = ctx.tokens();
   const stored = await tokens.pick(api.baseUrl, id);
   if (stored) return stored;
@@ -99,21 +123,40 @@ async function grantToken(ctx: CliContext, api: ApiClient, id: string | undefine
   if (!api.hasIdentity()) throw noGrant;
   let grantId = id;
   if (!grantId) {
-    const open = readGrants((await api.call('GET', '/v1/grants', { bearer: 'identity' })).body).find((grant) => isOpen(grant, ctx.now()));
+    const open = readGrants((await api.call('GET', '/v1/grants', { bearer: 'identity' })).body).find((grant) =>
+      isOpen(grant, ctx.now()),
+    );
     if (!open) throw noGrant;
     grantId = open.id;
   }
-  const { grant, token } = readGrant((await api.call('GET', `/v1/grants/${encodeURIComponent(grantId)}`, { bearer: 'identity' })).body);
+  const { grant, token } = readGrant(
+    (await api.call('GET', `/v1/grants/${encodeURIComponent(grantId)}`, { bearer: 'identity' })).body,
+  );
   if (!token || !grant.expiresAt) {
     const refused = grant.status === 'pending' ? EXIT.pending : EXIT.refused;
-    throw new CliError(`grant ${grant.id} is ${grant.status}${grant.status === 'active' ? ' but its window has ended' : ''}`, refused, grant.status === 'pending' ? `wait for approval: airlock status ${grant.id}` : 'request a new grant: airlock request <connection> --reason "…"');
+    throw new CliError(
+      `grant ${grant.id} is ${grant.status}${grant.status === 'active' ? ' but its window has ended' : ''}`,
+      refused,
+      grant.status === 'pending'
+        ? `wait for approval: airlock status ${grant.id}`
+        : 'request a new grant: airlock request <connection> --reason "…"',
+    );
   }
-  await tokens.put(api.baseUrl, { id: grant.id, token, connection: grant.connection, access: grant.access, expiresAt: grant.expiresAt });
+  await tokens.put(api.baseUrl, {
+    id: grant.id,
+    token,
+    connection: grant.connection,
+    access: grant.access,
+    expiresAt: grant.expiresAt,
+  });
   return { id: grant.id, token };
 }
 
 function held(ctx: CliContext, body: unknown, json: boolean): number {
-  const { error, approval } = body as { error: { message: string; guardrail?: string }; approval?: { id: string; status: string; approvers?: string[] } };
+  const { error, approval } = body as {
+    error: { message: string; guardrail?: string };
+    approval?: { id: string; status: string; approvers?: string[] };
+  };
   if (json) ctx.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
   const lines = [
     `${ctx.err.yellow('held for approval')}: ${error.message}`,
@@ -126,15 +169,27 @@ function held(ctx: CliContext, body: unknown, json: boolean): number {
 }
 
 /** Adds what the CLI knows to the API's error: the caret under a syntax error, the dead token dropped. */
-async function explain(ctx: CliContext, api: ApiClient, grantId: string, sql: string, error: unknown): Promise<unknown> {
+async function explain(
+  ctx: CliContext,
+  api: ApiClient,
+  grantId: string,
+  sql: string,
+  error: unknown,
+): Promise<unknown> {
   if (!(error instanceof ApiError)) return error;
   const { code, position, sqlstate } = error.body.error as { code: string; position?: unknown; sqlstate?: unknown };
   if (code === 'grant_expired' || code === 'grant_revoked' || code === 'unauthenticated') {
     await ctx.tokens().remove(api.baseUrl, grantId);
-    return new ApiError(error.status, error.body, `the kept token for grant ${grantId} is no longer good; request a new grant: airlock request <connection> --reason "…"`);
+    return new ApiError(
+      error.status,
+      error.body,
+      `the kept token for grant ${grantId} is no longer good; request a new grant: airlock request <connection> --reason "…"`,
+    );
   }
-  if (code === 'sql_syntax' && typeof position === 'number' && position > 0) return new ApiError(error.status, error.body, caret(sql, position));
-  if (code === 'db_error' && typeof sqlstate === 'string') return new ApiError(error.status, error.body, `Postgres SQLSTATE ${sqlstate}`);
+  if (code === 'sql_syntax' && typeof position === 'number' && position > 0)
+    return new ApiError(error.status, error.body, caret(sql, position));
+  if (code === 'db_error' && typeof sqlstate === 'string')
+    return new ApiError(error.status, error.body, `Postgres SQLSTATE ${sqlstate}`);
   return error;
 }
 

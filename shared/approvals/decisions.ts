@@ -3,14 +3,21 @@
 
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
-import { AirlockError } from '../errors.ts';
 import type { AuditLog } from '../audit/event.ts';
-import { isLive, type GrantRecord } from '../grants/model.ts';
+import { AirlockError } from '../errors.ts';
+import { type GrantRecord, isLive } from '../grants/model.ts';
 import type { GrantService } from '../grants/service.ts';
 import type { GrantStore } from '../grants/store.ts';
-import { loadVerificationKeys, type GrantTokenVerifierKeys, type SigningKeys } from '../identity/grant-token.ts';
-import { codeMatches, confirmCode, verifyApprovalLink, type ApprovalLinkClaims } from './link.ts';
-import { approvalRef, approvalsGiven, isRequester, parseApprovalRef, type ApprovalDecision, type ApprovalRequest } from './model.ts';
+import { type GrantTokenVerifierKeys, loadVerificationKeys, type SigningKeys } from '../identity/grant-token.ts';
+import { type ApprovalLinkClaims, codeMatches, confirmCode, verifyApprovalLink } from './link.ts';
+import {
+  type ApprovalDecision,
+  type ApprovalRequest,
+  approvalRef,
+  approvalsGiven,
+  isRequester,
+  parseApprovalRef,
+} from './model.ts';
 import type { ApprovalStore } from './store.ts';
 
 const MAX_ATTEMPTS = 8;
@@ -76,43 +83,74 @@ export function createApprovalDecisions(options: ApprovalDecisionsOptions): Appr
     if (!ref) throw new AirlockError('invalid_request', 'the approval link is invalid');
     const request = await store.get(ref.id);
     if (!request) throw new AirlockError('gone', 'this approval request no longer exists');
-    if (!request.approvers.includes(claims.approver)) throw new AirlockError('forbidden', 'this link is not for an approver of this request');
-    if (isRequester(request, claims.approver)) throw new AirlockError('forbidden', 'you asked for this; someone else has to approve it');
-    if (request.generation !== ref.generation) throw new AirlockError('gone', 'this request has ended; a newer request replaced it');
+    if (!request.approvers.includes(claims.approver))
+      throw new AirlockError('forbidden', 'this link is not for an approver of this request');
+    if (isRequester(request, claims.approver))
+      throw new AirlockError('forbidden', 'you asked for this; someone else has to approve it');
+    if (request.generation !== ref.generation)
+      throw new AirlockError('gone', 'this request has ended; a newer request replaced it');
     if (request.usedLinks.includes(claims.jti)) throw new AirlockError('gone', 'this link has already been used');
     if (request.status !== 'pending') throw new AirlockError('gone', `this request is already ${request.status}`);
     if (Date.parse(request.deadline) <= now().getTime()) throw new AirlockError('gone', 'this request has expired');
-    if (request.decisions.some((d) => d.approver === claims.approver)) throw new AirlockError('gone', 'you have already decided on this request');
+    if (request.decisions.some((d) => d.approver === claims.approver))
+      throw new AirlockError('gone', 'you have already decided on this request');
     const grant = await options.grantStore.get(request.grantId);
     if (!grant) throw new AirlockError('gone', 'the grant of this request no longer exists');
-    if (request.kind === 'grant' && grant.status !== 'pending') throw new AirlockError('gone', `the grant is already ${grant.status}`);
-    if (request.kind === 'statement' && !isLive(grant, now())) throw new AirlockError('gone', 'the grant this statement would run on is no longer active');
+    if (request.kind === 'grant' && grant.status !== 'pending')
+      throw new AirlockError('gone', `the grant is already ${grant.status}`);
+    if (request.kind === 'statement' && !isLive(grant, now()))
+      throw new AirlockError('gone', 'the grant this statement would run on is no longer active');
     return { request, grant };
   }
 
-  async function record(request: ApprovalRequest, claims: ApprovalLinkClaims, decision: ApprovalDecision): Promise<ApprovalRequest | null> {
+  async function record(
+    request: ApprovalRequest,
+    claims: ApprovalLinkClaims,
+    decision: ApprovalDecision,
+  ): Promise<ApprovalRequest | null> {
     const decisions = [...request.decisions, decision];
     const complete = decision.decision === 'denied' || approvalsGiven({ decisions }) >= request.required;
     const status = decision.decision === 'denied' ? 'denied' : complete ? 'approved' : 'pending';
     return store.swap(
       request,
-      { ...request, status, decisions, usedLinks: [...request.usedLinks, claims.jti], decidedAt: complete ? decision.at : null },
+      {
+        ...request,
+        status,
+        decisions,
+        usedLinks: [...request.usedLinks, claims.jti],
+        decidedAt: complete ? decision.at : null,
+      },
       { unusedLink: claims.jti, before: decision.at },
     );
   }
 
   /** Audit first, then the consequence: no grant opens and no statement is cleared without its event. */
-  async function follow(request: ApprovalRequest, grant: GrantRecord, decision: ApprovalDecision): Promise<DecisionOutcome> {
+  async function follow(
+    request: ApprovalRequest,
+    grant: GrantRecord,
+    decision: ApprovalDecision,
+  ): Promise<DecisionOutcome> {
     const details = {
       approvalId: approvalRef(request),
       by: decision.approver,
       ...(decision.reason ? { reason: decision.reason } : {}),
       approvals: approvalsGiven(request),
       required: request.required,
-      ...(request.statement ? { fingerprint: request.statement.fingerprint, normalizedSql: request.statement.normalizedSql, guardrail: request.statement.guardrail } : {}),
+      ...(request.statement
+        ? {
+            fingerprint: request.statement.fingerprint,
+            normalizedSql: request.statement.normalizedSql,
+            guardrail: request.statement.guardrail,
+          }
+        : {}),
     };
     if (request.kind === 'statement') {
-      await audit.append({ grantId: grant.id, type: decision.decision === 'denied' ? 'statement.denied' : 'statement.approved', subject: grant.subject, details });
+      await audit.append({
+        grantId: grant.id,
+        type: decision.decision === 'denied' ? 'statement.denied' : 'statement.approved',
+        subject: grant.subject,
+        details,
+      });
       if (request.status === 'pending') return { outcome: 'recorded', request };
       return request.status === 'denied' ? { outcome: 'denied', request } : { outcome: 'approved', request };
     }
@@ -124,10 +162,16 @@ export function createApprovalDecisions(options: ApprovalDecisionsOptions): Appr
     await audit.append({ grantId: grant.id, type: 'grant.approved', subject: grant.subject, details });
     if (request.status === 'pending') return { outcome: 'recorded', request };
     try {
-      const approvals = request.decisions.map(({ approver, at, reason }) => ({ by: approver, decision: 'approved' as const, at, ...(reason ? { reason } : {}) }));
+      const approvals = request.decisions.map(({ approver, at, reason }) => ({
+        by: approver,
+        decision: 'approved' as const,
+        at,
+        ...(reason ? { reason } : {}),
+      }));
       return { outcome: 'approved', request, grant: await options.grants.activate(grant.id, approvals) };
     } catch (error) {
-      if (error instanceof AirlockError && error.code === 'conflict') throw new AirlockError('gone', 'the approval was recorded, but the grant had already ended');
+      if (error instanceof AirlockError && error.code === 'conflict')
+        throw new AirlockError('gone', 'the approval was recorded, but the grant had already ended');
       throw error;
     }
   }
@@ -144,7 +188,10 @@ export function createApprovalDecisions(options: ApprovalDecisionsOptions): Appr
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const { request, grant } = await decidable(claims);
         if (!codeMatches(confirmCode(codeKey, claims.jti), form.confirm ?? '')) {
-          throw new AirlockError('invalid_request', 'the confirmation code does not match the one on the page; nothing was decided');
+          throw new AirlockError(
+            'invalid_request',
+            'the confirmation code does not match the one on the page; nothing was decided',
+          );
         }
         const decision: ApprovalDecision = {
           approver: claims.approver,

@@ -1,19 +1,19 @@
 // The approvals module's public surface: requests (grant notifier, statement gate), decisions by link,
 // the pages, and the mailers. Must never export a way to decide without a link and its code.
 
-export { createApprovalRequests } from './requests.ts';
-export type { ApprovalRequests, ApprovalRequestsOptions } from './requests.ts';
-export { createApprovalDecisions, DecisionForm } from './decisions.ts';
 export type { ApprovalDecisions, ApprovalDecisionsOptions, ApprovalView, DecisionOutcome } from './decisions.ts';
-export { createApprovalStore } from './store.ts';
-export type { ApprovalStore } from './store.ts';
-export { ApprovalRequest, approvalRef, parseApprovalRef } from './model.ts';
+export { createApprovalDecisions, DecisionForm } from './decisions.ts';
 export { APPROVAL_LINK_AUDIENCE, APPROVAL_LINK_TYPE, signApprovalLink, verifyApprovalLink } from './link.ts';
-export { confirmPage, PAGE_HEADERS, refusalPage, requestTitle, resultPage } from './page.ts';
-export { missingMailer } from './mailer.ts';
 export type { Mailer, MailMessage } from './mailer.ts';
-export { createSesMailer } from './ses.ts';
-export type { SesSender } from './ses.ts';
-export { createOutboxMailer, listOutbox, readOutboxMessage } from './outbox.ts';
-export type { OutboxEntry, OutboxMessage } from './outbox.ts';
+export { missingMailer } from './mailer.ts';
 export { parseMessage } from './mime.ts';
+export { ApprovalRequest, approvalRef, parseApprovalRef } from './model.ts';
+export type { OutboxEntry, OutboxMessage } from './outbox.ts';
+export { createOutboxMailer, listOutbox, readOutboxMessage } from './outbox.ts';
+export { confirmPage, PAGE_HEADERS, refusalPage, requestTitle, resultPage } from './page.ts';
+export type { ApprovalRequests, ApprovalRequestsOptions } from './requests.ts';
+export { createApprovalRequests } from './requests.ts';
+export type { SesSender } from './ses.ts';
+export { createSesMailer } from './ses.ts';
+export type { ApprovalStore } from './store.ts';
+export { createApprovalStore } from './store.ts';

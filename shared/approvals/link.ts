@@ -2,7 +2,7 @@
 // the request's deadline, plus the short code the page shows. Must never verify as a grant or identity token.
 
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
 import { AirlockError } from '../errors.ts';
 import type { GrantTokenVerifierKeys, SigningKeys } from '../identity/grant-token.ts';
 import { carriesKey, MAX_TOKEN_LENGTH, SIGNING_ALG } from '../identity/keys.ts';
@@ -43,7 +43,11 @@ export async function signApprovalLink(
 const invalid = (message: string) => new AirlockError('invalid_request', message);
 
 /** `gone` only for a link whose signature and claims held and whose time is up; anything else is `invalid_request`. */
-export async function verifyApprovalLink(keys: GrantTokenVerifierKeys, token: string, options: { issuer: string; now: () => Date }): Promise<ApprovalLinkClaims> {
+export async function verifyApprovalLink(
+  keys: GrantTokenVerifierKeys,
+  token: string,
+  options: { issuer: string; now: () => Date },
+): Promise<ApprovalLinkClaims> {
   if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalid('the approval link is malformed');
   try {
     if (carriesKey(decodeProtectedHeader(token))) throw invalid('the approval link is invalid');
@@ -64,13 +68,19 @@ export async function verifyApprovalLink(keys: GrantTokenVerifierKeys, token: st
       },
     );
     const approval = payload[APPROVAL_CLAIM];
-    if (typeof approval !== 'string' || typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number') {
+    if (
+      typeof approval !== 'string' ||
+      typeof payload.sub !== 'string' ||
+      typeof payload.jti !== 'string' ||
+      typeof payload.exp !== 'number'
+    ) {
       throw invalid('the approval link is invalid');
     }
     return { approval, approver: payload.sub.toLowerCase(), jti: payload.jti, expiresAt: new Date(payload.exp * 1000) };
   } catch (error) {
     if (error instanceof AirlockError) throw error;
-    if (error instanceof errors.JWTExpired && error.claim === 'exp') throw new AirlockError('gone', 'this approval link has expired');
+    if (error instanceof errors.JWTExpired && error.claim === 'exp')
+      throw new AirlockError('gone', 'this approval link has expired');
     throw invalid('the approval link is invalid');
   }
 }
@@ -88,11 +98,7 @@ export function confirmCode(key: string, jti: string): string {
 }
 
 export function codeMatches(expected: string, typed: string): boolean {
-  const normalized = typed
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/O/g, '0')
-    .replace(/[IL]/g, '1');
+  const normalized = typed.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
   const a = Buffer.from(expected);
   const b = Buffer.from(normalized);
   return a.length === b.length && timingSafeEqual(a, b);

@@ -17,6 +17,9 @@ export interface Mailer {
 /** For a deployment that was given no mailer: opening an approval request fails closed, loudly. */
 export const missingMailer: Mailer = {
   async send() {
-    throw new AirlockError('unavailable', 'no mailer is configured, so approval emails cannot be sent; nothing was run');
+    throw new AirlockError(
+      'unavailable',
+      'no mailer is configured, so approval emails cannot be sent; nothing was run',
+    );
   },
 };

@@ -9,7 +9,9 @@ import { escapeHtml, formatDuration } from './page.ts';
 const STATEMENT_PREVIEW = 400;
 
 export function approvalMessage(request: ApprovalRequest, approver: string, link: string): MailMessage {
-  const who = request.requester.email ? `${request.requester.subject} (${request.requester.email})` : request.requester.subject;
+  const who = request.requester.email
+    ? `${request.requester.subject} (${request.requester.email})`
+    : request.requester.subject;
   const statement = request.statement;
   const what = statement
     ? `to run a ${statement.kind.toUpperCase()} on ${request.connection}, held by guardrail "${statement.guardrail}"`

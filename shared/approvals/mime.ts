@@ -22,7 +22,8 @@ const ADDRESS = /^[^\s<>()[\],;:"\\@]+@[^\s<>()[\],;:"\\@]+$/;
 const CRLF = '\r\n';
 
 export function buildMessage(message: MimeMessage, boundary: string): string {
-  for (const address of message.to) if (!ADDRESS.test(address)) throw new Error('refusing to write a message to an unsafe address');
+  for (const address of message.to)
+    if (!ADDRESS.test(address)) throw new Error('refusing to write a message to an unsafe address');
   const headers = [
     `From: ${oneLine(message.from)}`,
     `To: ${message.to.join(', ')}`,
@@ -33,8 +34,18 @@ export function buildMessage(message: MimeMessage, boundary: string): string {
     `Content-Type: multipart/alternative; boundary="${boundary}"`,
   ];
   const parts = [
-    ['Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: quoted-printable', '', encodeQuotedPrintable(message.text)].join(CRLF),
-    ['Content-Type: text/html; charset=utf-8', 'Content-Transfer-Encoding: base64', '', encodeBase64(message.html)].join(CRLF),
+    [
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: quoted-printable',
+      '',
+      encodeQuotedPrintable(message.text),
+    ].join(CRLF),
+    [
+      'Content-Type: text/html; charset=utf-8',
+      'Content-Transfer-Encoding: base64',
+      '',
+      encodeBase64(message.html),
+    ].join(CRLF),
   ];
   return [...headers, '', ...parts.flatMap((part) => [`--${boundary}`, part]), `--${boundary}--`, ''].join(CRLF);
 }
@@ -43,7 +54,12 @@ export function parseMessage(raw: string): ParsedMessage {
   const { headers, body } = splitEntity(raw);
   const parsed: ParsedMessage = { headers, text: '', html: '' };
   const boundary = /boundary="?([^";\r\n]+)"?/i.exec(headers['content-type'] ?? '')?.[1];
-  const entities = boundary ? body.split(`--${boundary}`).slice(1, -1).map((part) => splitEntity(part.replace(/^\r?\n/, ''))) : [{ headers, body }];
+  const entities = boundary
+    ? body
+        .split(`--${boundary}`)
+        .slice(1, -1)
+        .map((part) => splitEntity(part.replace(/^\r?\n/, '')))
+    : [{ headers, body }];
   for (const entity of entities) {
     const content = decodeBody(entity.body, entity.headers['content-transfer-encoding'] ?? '7bit');
     const type = (entity.headers['content-type'] ?? 'text/plain').toLowerCase();
@@ -72,7 +88,10 @@ function oneLine(value: string): string {
 /** RFC 2047 B-encoding when the value is not plain printable ASCII, in words short enough for 76-character lines. */
 function encodeHeader(value: string): string {
   const line = oneLine(value);
-  if (/^[\x20-\x7e]*$/.test(line)) return line.replace(/(.{1,66})(?: |$)/g, (_chunk, words: string, at: number) => (at === 0 ? words : `${CRLF} ${words}`));
+  if (/^[\x20-\x7e]*$/.test(line))
+    return line.replace(/(.{1,66})(?: |$)/g, (_chunk, words: string, at: number) =>
+      at === 0 ? words : `${CRLF} ${words}`,
+    );
   const words: string[] = [];
   let chunk = '';
   for (const char of line) {
@@ -90,12 +109,18 @@ function decodeHeader(value: string): string {
   return value
     .replace(/(=\?[^?]+\?[bq]\?[^?]*\?=)\s+(?==\?)/gi, '$1')
     .replace(/=\?([^?]+)\?([bq])\?([^?]*)\?=/gi, (_all, _charset: string, encoding: string, text: string) =>
-      encoding.toLowerCase() === 'b' ? Buffer.from(text, 'base64').toString('utf8') : decodeQuotedPrintable(text.replace(/_/g, ' ')),
+      encoding.toLowerCase() === 'b'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : decodeQuotedPrintable(text.replace(/_/g, ' ')),
     );
 }
 
 function encodeBase64(text: string): string {
-  return (Buffer.from(text, 'utf8').toString('base64').match(/.{1,76}/g) ?? []).join(CRLF);
+  return (
+    Buffer.from(text, 'utf8')
+      .toString('base64')
+      .match(/.{1,76}/g) ?? []
+  ).join(CRLF);
 }
 
 function encodeQuotedPrintable(text: string): string {

@@ -67,7 +67,8 @@ export const ApprovalRequest = z.object({
 export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
 
 /** The public name of one generation of a request: what links, audit events and the 202 body carry. */
-export const approvalRef = (request: Pick<ApprovalRequest, 'id' | 'generation'>) => `${request.id}.${request.generation}`;
+export const approvalRef = (request: Pick<ApprovalRequest, 'id' | 'generation'>) =>
+  `${request.id}.${request.generation}`;
 
 const REF = /^((?:grant|stmt)-[0-9a-z]{20,64})\.([1-9][0-9]{0,8})$/;
 

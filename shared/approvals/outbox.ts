@@ -33,7 +33,10 @@ export function createOutboxMailer(options: { dir: string; from: string; now?: (
     async send(message) {
       const at = now();
       const id = `${at.toISOString().replace(/[-:.]/g, '')}-${String(counter++ % 1_000_000).padStart(6, '0')}-${randomSuffix()}`;
-      const raw = buildMessage({ ...message, from: options.from, date: at, messageId: `${id}@airlock.local` }, `=_airlock_${randomSuffix()}`);
+      const raw = buildMessage(
+        { ...message, from: options.from, date: at, messageId: `${id}@airlock.local` },
+        `=_airlock_${randomSuffix()}`,
+      );
       try {
         await mkdir(options.dir, { recursive: true });
         // Write then rename, so a reader never sees half a message.
@@ -59,7 +62,9 @@ export async function listOutbox(dir: string): Promise<OutboxEntry[]> {
     .sort()
     .reverse();
   const messages = await Promise.all(ids.map((id) => readOutboxMessage(dir, id)));
-  return messages.filter((message): message is OutboxMessage => message !== null).map(({ text: _text, html: _html, ...entry }) => entry);
+  return messages
+    .filter((message): message is OutboxMessage => message !== null)
+    .map(({ text: _text, html: _html, ...entry }) => entry);
 }
 
 export async function readOutboxMessage(dir: string, id: string): Promise<OutboxMessage | null> {
@@ -70,7 +75,10 @@ export async function readOutboxMessage(dir: string, id: string): Promise<Outbox
   const date = Date.parse(parsed.headers.date ?? '');
   return {
     id,
-    to: (parsed.headers.to ?? '').split(',').map((address) => address.trim()).filter(Boolean),
+    to: (parsed.headers.to ?? '')
+      .split(',')
+      .map((address) => address.trim())
+      .filter(Boolean),
     subject: parsed.headers.subject ?? '',
     at: Number.isNaN(date) ? '' : new Date(date).toISOString(),
     links: [...new Set(parsed.text.match(LINK) ?? [])],

@@ -2,7 +2,7 @@
 // Every value is HTML-escaped, and every page carries headers that keep the link out of referrers and caches.
 
 import { createHash } from 'node:crypto';
-import { approvalsGiven, type ApprovalRequest } from './model.ts';
+import { type ApprovalRequest, approvalsGiven } from './model.ts';
 
 const STYLE = [
   'body{font:16px/1.5 system-ui,sans-serif;color:#1b1f24;background:#f6f7f9;margin:0}',
@@ -35,7 +35,10 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = {
 };
 
 export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
+  return value.replace(
+    /[&<>"']/g,
+    (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!,
+  );
 }
 
 /** A page in the approvals look; `body` must already be escaped HTML. */
@@ -61,7 +64,12 @@ ${body}
 
 export function formatDuration(seconds: number): string {
   const parts: string[] = [];
-  const units: Array<[number, string]> = [[86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+  const units: Array<[number, string]> = [
+    [86400, 'day'],
+    [3600, 'hour'],
+    [60, 'minute'],
+    [1, 'second'],
+  ];
   let left = seconds;
   for (const [size, name] of units) {
     const count = Math.floor(left / size);
@@ -78,7 +86,9 @@ export function requestTitle(request: ApprovalRequest): string {
 }
 
 function requesterLabel(request: ApprovalRequest): string {
-  return request.requester.email ? `${request.requester.subject} (${request.requester.email})` : request.requester.subject;
+  return request.requester.email
+    ? `${request.requester.subject} (${request.requester.email})`
+    : request.requester.subject;
 }
 
 function details(request: ApprovalRequest): string {
@@ -86,9 +96,15 @@ function details(request: ApprovalRequest): string {
     ['Requested by', escapeHtml(requesterLabel(request))],
     ['Connection', escapeHtml(request.connection)],
     ['Access', escapeHtml(request.access)],
-    [request.kind === 'grant' ? 'Time to live' : 'Grant window ends', escapeHtml(request.kind === 'grant' ? formatDuration(request.ttlSeconds) : request.grantExpiresAt ?? '')],
+    [
+      request.kind === 'grant' ? 'Time to live' : 'Grant window ends',
+      escapeHtml(request.kind === 'grant' ? formatDuration(request.ttlSeconds) : (request.grantExpiresAt ?? '')),
+    ],
     ['Reason', escapeHtml(request.reason)],
-    [request.kind === 'grant' ? 'Rule' : 'Guardrail', escapeHtml(request.kind === 'grant' ? request.rule : request.statement?.guardrail ?? '')],
+    [
+      request.kind === 'grant' ? 'Rule' : 'Guardrail',
+      escapeHtml(request.kind === 'grant' ? request.rule : (request.statement?.guardrail ?? '')),
+    ],
   ];
   if (request.statement) {
     rows.push(
@@ -104,7 +120,8 @@ function details(request: ApprovalRequest): string {
 }
 
 export function confirmPage(request: ApprovalRequest, approver: string, code: string): string {
-  const statementNote = request.kind === 'statement' ? ' Approving lets this exact statement, with these exact parameters, run once.' : '';
+  const statementNote =
+    request.kind === 'statement' ? ' Approving lets this exact statement, with these exact parameters, run once.' : '';
   return htmlPage(
     requestTitle(request),
     `${details(request)}

@@ -2,7 +2,7 @@
 // (the StatementGate). Must never let one approval run a different statement, or run the same one twice.
 
 import { AirlockError } from '../errors.ts';
-import { isLive, type GrantRecord } from '../grants/model.ts';
+import { type GrantRecord, isLive } from '../grants/model.ts';
 import type { ApprovalNotifier } from '../grants/service.ts';
 import type { SigningKeys } from '../identity/grant-token.ts';
 import type { Principal } from '../identity/principal.ts';
@@ -11,7 +11,7 @@ import type { GateDecision, HeldStatement, StatementGate } from '../query/gate.t
 import { signApprovalLink } from './link.ts';
 import type { Mailer } from './mailer.ts';
 import { approvalMessage } from './message.ts';
-import { approvalRef, grantApprovalId, isRequester, statementApprovalId, type ApprovalRequest } from './model.ts';
+import { type ApprovalRequest, approvalRef, grantApprovalId, isRequester, statementApprovalId } from './model.ts';
 import type { ApprovalStore } from './store.ts';
 
 /** How long a decided request stays readable before DynamoDB's TTL may delete it. */
@@ -44,7 +44,8 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
   const iso = (date: Date) => date.toISOString();
   const base = policy.publicUrl.replace(/\/+$/, '');
   const ttlFrom = (...times: Array<string | null>) =>
-    Math.floor(Math.max(...times.filter((t): t is string => t !== null).map((t) => Date.parse(t))) / 1000) + RETENTION_SECONDS;
+    Math.floor(Math.max(...times.filter((t): t is string => t !== null).map((t) => Date.parse(t))) / 1000) +
+    RETENTION_SECONDS;
 
   /** One email per approver, each with that approver's own link; the requester gets none. */
   async function notify(request: ApprovalRequest): Promise<void> {
@@ -68,7 +69,8 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
     // Whole seconds, like the links' exp, so a link and its request end at the same instant.
     const timeout = new Date(Math.floor(at.getTime() / 1000) * 1000 + policy.limits.approvalTimeout * 1000);
     // An approval is worthless once the grant's window has closed, so its links expire no later.
-    const deadline = grant.expiresAt && Date.parse(grant.expiresAt) < timeout.getTime() ? grant.expiresAt : iso(timeout);
+    const deadline =
+      grant.expiresAt && Date.parse(grant.expiresAt) < timeout.getTime() ? grant.expiresAt : iso(timeout);
     return {
       id,
       generation,
@@ -106,14 +108,22 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
     };
   }
 
-  const pending = (request: ApprovalRequest): GateDecision => ({ run: false, approval: { id: approvalRef(request), status: 'pending' } });
+  const pending = (request: ApprovalRequest): GateDecision => ({
+    run: false,
+    approval: { id: approvalRef(request), status: 'pending' },
+  });
 
   return {
     async notifyPending() {
       if (!options.sender) throw new AirlockError('internal', 'only the API side sends approval mail');
       let sent = 0;
       for (const request of await store.listUnnotified()) {
-        if (request.status !== 'pending' || request.notifiedAt !== null || Date.parse(request.deadline) <= now().getTime()) continue;
+        if (
+          request.status !== 'pending' ||
+          request.notifiedAt !== null ||
+          Date.parse(request.deadline) <= now().getTime()
+        )
+          continue;
         await notify(request);
         sent++;
       }
@@ -121,7 +131,8 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
     },
 
     async grantNeedsApproval(grant: GrantRecord, principal: Principal) {
-      if (!grant.approval || !grant.approvalDeadline) throw new AirlockError('internal', `grant ${grant.id} does not need approval`);
+      if (!grant.approval || !grant.approvalDeadline)
+        throw new AirlockError('internal', `grant ${grant.id} does not need approval`);
       const request: ApprovalRequest = {
         id: grantApprovalId(grant.id),
         generation: 1,
@@ -159,12 +170,19 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
         for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
           const current = await store.get(id);
           const at = now();
-          if (current && (current.grantId !== held.grant.id || current.statement?.paramsHash !== held.paramsHash || current.statement.fingerprint !== held.statement.fingerprint)) {
+          if (
+            current &&
+            (current.grantId !== held.grant.id ||
+              current.statement?.paramsHash !== held.paramsHash ||
+              current.statement.fingerprint !== held.statement.fingerprint)
+          ) {
             throw new AirlockError('internal', `approval ${id} is bound to another statement`);
           }
           if (current?.status === 'approved') {
-            if (!isLive(held.grant, at)) return { run: false, approval: { id: approvalRef(current), status: 'expired' } };
-            if (await store.swap(current, { ...current, status: 'consumed', consumedAt: iso(at) })) return { run: true, approvalId: approvalRef(current) };
+            if (!isLive(held.grant, at))
+              return { run: false, approval: { id: approvalRef(current), status: 'expired' } };
+            if (await store.swap(current, { ...current, status: 'consumed', consumedAt: iso(at) }))
+              return { run: true, approvalId: approvalRef(current) };
             continue;
           }
           if (current?.status === 'pending' && Date.parse(current.deadline) > at.getTime()) {
@@ -184,5 +202,7 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
 }
 
 function shown(sql: string): string {
-  return sql.length > SHOWN_SQL_CHARS ? `${sql.slice(0, SHOWN_SQL_CHARS)}\n… (${sql.length - SHOWN_SQL_CHARS} more characters, covered by the approval too)` : sql;
+  return sql.length > SHOWN_SQL_CHARS
+    ? `${sql.slice(0, SHOWN_SQL_CHARS)}\n… (${sql.length - SHOWN_SQL_CHARS} more characters, covered by the approval too)`
+    : sql;
 }

@@ -1,7 +1,7 @@
 // Approval requests on DynamoDB: one item per request, every change one conditional PutItem on the
 // version read, so two racing decisions (or a decision and a consumption) can never both win.
 
-import { GetItemCommand, PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/dynamo.ts';
 import { ApprovalRequest } from './model.ts';
 
@@ -27,7 +27,9 @@ export function createApprovalStore(options: { client: DynamoDBClient; table: st
 
   return {
     async get(id) {
-      const output = await storeCall(what, () => client.send(new GetItemCommand({ TableName: table, Key: toItem({ id }), ConsistentRead: true })));
+      const output = await storeCall(what, () =>
+        client.send(new GetItemCommand({ TableName: table, Key: toItem({ id }), ConsistentRead: true })),
+      );
       return output.Item ? ApprovalRequest.parse(fromItem(output.Item)) : null;
     },
 
@@ -52,7 +54,11 @@ export function createApprovalStore(options: { client: DynamoDBClient; table: st
             new PutItemCommand({
               TableName: table,
               // The sparse index key exists only while the request waits for its emails.
-              Item: toItem(written.status === 'pending' && written.notifiedAt === null ? { ...written, unnotified: 'pending' } : written),
+              Item: toItem(
+                written.status === 'pending' && written.notifiedAt === null
+                  ? { ...written, unnotified: 'pending' }
+                  : written,
+              ),
               ConditionExpression: condition,
               ...(previous ? { ExpressionAttributeNames: names, ExpressionAttributeValues: toItem(values) } : {}),
             }),

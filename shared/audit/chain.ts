@@ -27,13 +27,16 @@ export function canonicalJson(value: unknown, path = '$'): string {
       if (!Number.isFinite(value)) throw notStorable(path);
       return JSON.stringify(value);
     case 'object': {
-      if (Array.isArray(value)) return `[${Array.from(value, (item, index) => canonicalJson(item, `${path}[${index}]`)).join(',')}]`;
+      if (Array.isArray(value))
+        return `[${Array.from(value, (item, index) => canonicalJson(item, `${path}[${index}]`)).join(',')}]`;
       const prototype: unknown = Object.getPrototypeOf(value);
       if (prototype !== Object.prototype && prototype !== null) throw notStorable(path);
       const members = Object.keys(value)
         .sort()
         .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
-        .map((key) => `${canonicalJson(key)}:${canonicalJson((value as Record<string, unknown>)[key], `${path}.${key}`)}`);
+        .map(
+          (key) => `${canonicalJson(key)}:${canonicalJson((value as Record<string, unknown>)[key], `${path}.${key}`)}`,
+        );
       return `{${members.join(',')}}`;
     }
     default:

@@ -1,12 +1,12 @@
 // The audit log on DynamoDB: one item per event, keyed (grantId, seq), appended with a conditional put.
 // Must never update or delete an item, nor use any write but PutItem with attribute_not_exists.
 
-import { PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { AirlockError } from '../errors.ts';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/dynamo.ts';
 import { canonicalJson, GENESIS_HASH, hashEvent, toHashedJson } from './chain.ts';
-import { AUDIT_EVENT_TYPES, AuditEvent, CORE_FIELDS, type AuditAppend, type AuditLog } from './event.ts';
+import { AUDIT_EVENT_TYPES, type AuditAppend, AuditEvent, type AuditLog, CORE_FIELDS } from './event.ts';
 
 export interface DynamoAuditLogOptions {
   client: DynamoDBClient;
@@ -89,7 +89,9 @@ export function createDynamoAuditLog(options: DynamoAuditLogOptions): AuditLog {
       const item = storable(event);
       try {
         await storeCall('audit log', () =>
-          client.send(new PutItemCommand({ TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(grantId)' })),
+          client.send(
+            new PutItemCommand({ TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(grantId)' }),
+          ),
         );
       } catch (error) {
         // Lost to another writer, or unknown whether it landed: either way the cached head is stale.
@@ -153,7 +155,8 @@ function prepare(event: AuditAppend): PreparedAppend {
     throw new AirlockError('internal', 'an audit event needs a well-formed grant id');
   }
   if (!TYPES.has(type)) throw new AirlockError('internal', `unknown audit event type "${String(type)}"`);
-  if (typeof subject !== 'string' || subject === '') throw new AirlockError('internal', 'an audit event needs a subject');
+  if (typeof subject !== 'string' || subject === '')
+    throw new AirlockError('internal', 'an audit event needs a subject');
   const overriding = Object.keys(event.details ?? {}).filter((key) => CORE.has(key));
   if (overriding.length > 0) {
     throw new AirlockError('internal', `audit event details may not set core fields: ${overriding.join(', ')}`);

@@ -1,8 +1,8 @@
 // The audit module's public surface: append-only, hash-chained audit events per grant.
 // Must never export a way to change or remove an event that has been written.
 
-export { AUDIT_EVENT_TYPES } from './event.ts';
-export type { AuditAppend, AuditEvent, AuditEventType, AuditLog } from './event.ts';
 export { GENESIS_HASH, hashEvent, verifyChain } from './chain.ts';
-export { createDynamoAuditLog } from './dynamo.ts';
 export type { DynamoAuditLogOptions } from './dynamo.ts';
+export { createDynamoAuditLog } from './dynamo.ts';
+export type { AuditAppend, AuditEvent, AuditEventType, AuditLog } from './event.ts';
+export { AUDIT_EVENT_TYPES } from './event.ts';

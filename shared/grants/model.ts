@@ -67,7 +67,12 @@ export function publicGrant(grant: GrantRecord) {
     expiresAt: grant.expiresAt,
     approvalDeadline: grant.approvalDeadline,
     approval: grant.approval ? { required: grant.approval.required, approvers: grant.approval.approvers.length } : null,
-    decisions: grant.decisions.map(({ by, decision, at, reason }) => ({ by, decision, at, ...(reason ? { reason } : {}) })),
+    decisions: grant.decisions.map(({ by, decision, at, reason }) => ({
+      by,
+      decision,
+      at,
+      ...(reason ? { reason } : {}),
+    })),
   };
 }
 export type PublicGrant = ReturnType<typeof publicGrant>;

@@ -1,16 +1,16 @@
 // The grant lifecycle: request (policy decides), activate (mint the role, open the window), revoke,
 // deny, and the sweeper's expiry. Every step is audited; a step that cannot be completed fails closed.
 
-import { AirlockError, isAirlockError } from '../errors.ts';
-import { newId } from '../ids.ts';
 import type { AuditLog } from '../audit/event.ts';
+import { AirlockError, isAirlockError } from '../errors.ts';
+import { type SigningKeys, signGrantToken } from '../identity/grant-token.ts';
 import type { Principal } from '../identity/principal.ts';
-import { signGrantToken, type SigningKeys } from '../identity/grant-token.ts';
+import { newId } from '../ids.ts';
 import { decide } from '../policy/decide.ts';
 import type { Policy } from '../policy/schema.ts';
 import { derivePassword } from '../postgres/password.ts';
-import { ROLE_PREFIX, roleNameFor, type RoleAdmin } from '../postgres/roles.ts';
-import { isLive, type GrantDecision, type GrantRecord, type GrantStatus } from './model.ts';
+import { ROLE_PREFIX, type RoleAdmin, roleNameFor } from '../postgres/roles.ts';
+import { type GrantDecision, type GrantRecord, type GrantStatus, isLive } from './model.ts';
 import type { GrantStore } from './store.ts';
 
 /** How long an expired or ended grant stays readable before DynamoDB's TTL may delete it. */
@@ -64,7 +64,11 @@ export function createGrantService(options: GrantServiceOptions) {
   const ttlFrom = (date: Date) => Math.floor(date.getTime() / 1000) + RETENTION_SECONDS;
 
   const tokenFor = (grant: GrantRecord) =>
-    signGrantToken(options.signingKeys, { subject: grant.subject, grantId: grant.id, expiresAt: new Date(grant.expiresAt!), issuer: options.issuer }, now);
+    signGrantToken(
+      options.signingKeys,
+      { subject: grant.subject, grantId: grant.id, expiresAt: new Date(grant.expiresAt!), issuer: options.issuer },
+      now,
+    );
 
   /** The caller's own grant, or 404 — another subject's grant is indistinguishable from none. */
   const own = async (principal: Principal, id: string): Promise<GrantRecord> => {
@@ -77,7 +81,8 @@ export function createGrantService(options: GrantServiceOptions) {
 
   const profileOf = (grant: GrantRecord) => {
     const profile = policy.connections[grant.connection]?.profiles[grant.access];
-    if (!profile) throw new AirlockError('invalid_config', `the policy no longer has ${grant.connection}/${grant.access}`);
+    if (!profile)
+      throw new AirlockError('invalid_config', `the policy no longer has ${grant.connection}/${grant.access}`);
     return profile;
   };
 
@@ -103,17 +108,27 @@ export function createGrantService(options: GrantServiceOptions) {
       password: derivePassword(options.roleKey, grant.id),
       statementTimeoutSeconds: policy.limits.statementTimeout,
     });
-    const decisions = [...grant.decisions, ...by, { by: 'airlock', decision: 'activated' as const, at: iso(activatedAt) }];
-    const active = await store.transition(grant.id, 'pending', 'active', {
-      activatedAt: iso(activatedAt),
-      expiresAt: iso(expiresAt),
-      target,
-      approvalDeadline: null,
-      decisions,
-      sweep: 'active',
-      dueAt: iso(expiresAt),
-      ttl: ttlFrom(expiresAt),
-    }, { dueAfter: iso(activatedAt) }); // a request past its deadline is the sweeper's, which may be dropping this role
+    const decisions = [
+      ...grant.decisions,
+      ...by,
+      { by: 'airlock', decision: 'activated' as const, at: iso(activatedAt) },
+    ];
+    const active = await store.transition(
+      grant.id,
+      'pending',
+      'active',
+      {
+        activatedAt: iso(activatedAt),
+        expiresAt: iso(expiresAt),
+        target,
+        approvalDeadline: null,
+        decisions,
+        sweep: 'active',
+        dueAt: iso(expiresAt),
+        ttl: ttlFrom(expiresAt),
+      },
+      { dueAfter: iso(activatedAt) },
+    ); // a request past its deadline is the sweeper's, which may be dropping this role
     if (!active) {
       const current = await store.get(grant.id);
       // A concurrent activation won: it minted the same role name, so there is still exactly one role.
@@ -122,7 +137,12 @@ export function createGrantService(options: GrantServiceOptions) {
       throw new AirlockError('conflict', `grant ${grant.id} is ${current?.status ?? 'gone'}`);
     }
     try {
-      await audit.append({ grantId: active.id, type: 'grant.activated', subject: active.subject, details: { expiresAt: active.expiresAt, role: active.role } });
+      await audit.append({
+        grantId: active.id,
+        type: 'grant.activated',
+        subject: active.subject,
+        details: { expiresAt: active.expiresAt, role: active.role },
+      });
     } catch (error) {
       // No window opens without its audit event: close it again.
       await endGrant(active, 'active', 'revoked', 'airlock', 'audit unavailable').catch(() => {});
@@ -132,7 +152,13 @@ export function createGrantService(options: GrantServiceOptions) {
   }
 
   /** Moves a grant to an end state, then drops its role (idempotent; the sweeper retries failures). */
-  async function endGrant(grant: GrantRecord, from: GrantStatus, to: 'revoked' | 'expired' | 'denied', by: string, reason?: string) {
+  async function endGrant(
+    grant: GrantRecord,
+    from: GrantStatus,
+    to: 'revoked' | 'expired' | 'denied',
+    by: string,
+    reason?: string,
+  ) {
     const at = now();
     const decision = { revoked: 'revoked', expired: 'expired', denied: 'denied' }[to] as GrantDecision['decision'];
     const ended = await store.transition(
@@ -164,7 +190,10 @@ export function createGrantService(options: GrantServiceOptions) {
       const id = newId();
       const needsApproval = decision.outcome === 'approval';
       // Whole seconds, like a JWT's exp: an approval link expires at exactly the request's deadline.
-      const deadline = new Date(Math.floor(requestedAt.getTime() / 1000) * 1000 + (needsApproval ? policy.limits.approvalTimeout : ACTIVATION_GRACE_SECONDS) * 1000);
+      const deadline = new Date(
+        Math.floor(requestedAt.getTime() / 1000) * 1000 +
+          (needsApproval ? policy.limits.approvalTimeout : ACTIVATION_GRACE_SECONDS) * 1000,
+      );
       const grant: GrantRecord = {
         id,
         status: 'pending',
@@ -194,7 +223,15 @@ export function createGrantService(options: GrantServiceOptions) {
           grantId: id,
           type: 'grant.requested',
           subject: principal.subject,
-          details: { connection: input.connection, access: input.access, ttlSeconds: decision.ttlSeconds, requestedTtlSeconds: input.ttlSeconds, reason: input.reason, rule: decision.rule.name, needsApproval },
+          details: {
+            connection: input.connection,
+            access: input.access,
+            ttlSeconds: decision.ttlSeconds,
+            requestedTtlSeconds: input.ttlSeconds,
+            reason: input.reason,
+            rule: decision.rule.name,
+            needsApproval,
+          },
         }),
         store.create(grant),
       ]);
@@ -203,9 +240,15 @@ export function createGrantService(options: GrantServiceOptions) {
         await options.approvals.grantNeedsApproval(grant, principal);
         return { grant };
       }
-      const active = await activateRecord(grant, [{ by: 'policy', decision: 'approved', at: iso(requestedAt), reason: `rule ${decision.rule.name}` }]);
+      const active = await activateRecord(grant, [
+        { by: 'policy', decision: 'approved', at: iso(requestedAt), reason: `rule ${decision.rule.name}` },
+      ]);
       // A window of a few seconds can end while its role is minted under load: no token for a past window (not a 500).
-      if (!isLive(active, now())) throw new AirlockError('grant_expired', `grant ${id}'s ${active.ttlSeconds} s window ended while it was being activated; ask for a longer ttl`);
+      if (!isLive(active, now()))
+        throw new AirlockError(
+          'grant_expired',
+          `grant ${id}'s ${active.ttlSeconds} s window ended while it was being activated; ask for a longer ttl`,
+        );
       return { grant: active, token: await tokenFor(active) };
     },
 
@@ -215,7 +258,9 @@ export function createGrantService(options: GrantServiceOptions) {
     },
 
     list(principal: Principal): Promise<GrantRecord[]> {
-      return store.listBySubject(principal.subject).then((grants) => grants.filter((grant) => grant.issuer === principal.issuer));
+      return store
+        .listBySubject(principal.subject)
+        .then((grants) => grants.filter((grant) => grant.issuer === principal.issuer));
     },
 
     async revoke(principal: Principal, id: string): Promise<GrantRecord> {
@@ -223,7 +268,13 @@ export function createGrantService(options: GrantServiceOptions) {
       if (grant.status !== 'active' && grant.status !== 'pending') return grant;
       const ended = await endGrant(grant, grant.status, 'revoked', principal.subject);
       const current = ended ?? (await own(principal, id));
-      if (ended) await audit.append({ grantId: id, type: 'grant.revoked', subject: principal.subject, details: { by: principal.subject } });
+      if (ended)
+        await audit.append({
+          grantId: id,
+          type: 'grant.revoked',
+          subject: principal.subject,
+          details: { by: principal.subject },
+        });
       return current;
     },
 
@@ -232,9 +283,15 @@ export function createGrantService(options: GrantServiceOptions) {
     /** A human (or the approval timeout) said no: the pending grant ends without a role. */
     async deny(id: string, by: string, reason?: string): Promise<GrantRecord | null> {
       const grant = await store.get(id);
-      if (!grant || grant.status !== 'pending') return null;
+      if (grant?.status !== 'pending') return null;
       const denied = await endGrant(grant, 'pending', 'denied', by, reason);
-      if (denied) await audit.append({ grantId: id, type: 'grant.denied', subject: grant.subject, details: { by, ...(reason ? { reason } : {}) } });
+      if (denied)
+        await audit.append({
+          grantId: id,
+          type: 'grant.denied',
+          subject: grant.subject,
+          details: { by, ...(reason ? { reason } : {}) },
+        });
       return denied;
     },
 
@@ -248,7 +305,12 @@ export function createGrantService(options: GrantServiceOptions) {
           const ended = await endGrant(grant, grant.status, 'expired', 'sweeper');
           if (!ended) return;
           report.expired++;
-          await audit.append({ grantId: grant.id, type: 'grant.expired', subject: grant.subject, details: { previous: grant.status } });
+          await audit.append({
+            grantId: grant.id,
+            type: 'grant.expired',
+            subject: grant.subject,
+            details: { previous: grant.status },
+          });
         } catch {
           report.errors++;
         }
@@ -266,7 +328,8 @@ export function createGrantService(options: GrantServiceOptions) {
           const orphans = roles.filter((info) => {
             const grant = grants.get(info.id);
             if (!grant) return true;
-            if (grant.status === 'pending') return grant.dueAt !== undefined && Date.parse(grant.dueAt) <= current.getTime();
+            if (grant.status === 'pending')
+              return grant.dueAt !== undefined && Date.parse(grant.dueAt) <= current.getTime();
             return !isLive(grant, current);
           });
           await inBatches(orphans, 8, async (info) => {

@@ -1,17 +1,29 @@
 // Grants on DynamoDB: every state change is one conditional UpdateItem on the current status, so two
 // racing transitions cannot both win. Item absence never means expiry: callers compare times.
 
-import { GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { AirlockError } from '../errors.ts';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/dynamo.ts';
-import { GrantRecord, TRANSITIONS, type GrantStatus } from './model.ts';
+import { GrantRecord, type GrantStatus, TRANSITIONS } from './model.ts';
 
 export interface GrantStore {
   create(grant: GrantRecord): Promise<void>;
   get(id: string): Promise<GrantRecord | null>;
   listBySubject(subject: string, limit?: number): Promise<GrantRecord[]>;
   /** Moves `id` from `from` to `to` and applies `patch`; returns null when the grant was not in `from`. */
-  transition(id: string, from: GrantStatus, to: GrantStatus, patch: Partial<GrantRecord>, extraCondition?: { expiresAtBefore?: string; dueAfter?: string }): Promise<GrantRecord | null>;
+  transition(
+    id: string,
+    from: GrantStatus,
+    to: GrantStatus,
+    patch: Partial<GrantRecord>,
+    extraCondition?: { expiresAtBefore?: string; dueAfter?: string },
+  ): Promise<GrantRecord | null>;
   /** Pending or active grants whose `dueAt` is at or before `before`. */
   listDue(sweep: 'pending' | 'active', before: string, limit?: number): Promise<GrantRecord[]>;
   getMany(ids: string[]): Promise<Map<string, GrantRecord>>;
@@ -21,7 +33,9 @@ export function createGrantStore(options: { client: DynamoDBClient; table: strin
   const { client, table } = options;
 
   const get = async (id: string) => {
-    const output = await storeCall('the grants store', () => client.send(new GetItemCommand({ TableName: table, Key: toItem({ id }), ConsistentRead: true })));
+    const output = await storeCall('the grants store', () =>
+      client.send(new GetItemCommand({ TableName: table, Key: toItem({ id }), ConsistentRead: true })),
+    );
     return output.Item ? GrantRecord.parse(fromItem(output.Item)) : null;
   };
 
@@ -29,7 +43,13 @@ export function createGrantStore(options: { client: DynamoDBClient; table: strin
     async create(grant) {
       try {
         await storeCall('the grants store', () =>
-          client.send(new PutItemCommand({ TableName: table, Item: toItem(GrantRecord.parse(grant)), ConditionExpression: 'attribute_not_exists(id)' })),
+          client.send(
+            new PutItemCommand({
+              TableName: table,
+              Item: toItem(GrantRecord.parse(grant)),
+              ConditionExpression: 'attribute_not_exists(id)',
+            }),
+          ),
         );
       } catch (error) {
         if (isConditionFailure(error)) throw new AirlockError('conflict', 'a grant with this id already exists');

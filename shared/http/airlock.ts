@@ -2,30 +2,42 @@
 // Lambda entry points and the local stack call this; nothing here reads the environment.
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  createApprovalDecisions,
+  createApprovalRequests,
+  createApprovalStore,
+  createOutboxMailer,
+  type Mailer,
+  missingMailer,
+} from '../approvals/index.ts';
 import { createDynamoAuditLog } from '../audit/index.ts';
 import { createGrantService, type GrantService } from '../grants/service.ts';
 import { createGrantStore } from '../grants/store.ts';
 import { createDevIssuer } from '../identity/dev-issuer.ts';
-import { loadSigningKeys } from '../identity/grant-token.ts';
+import { loadSigningKeys, loadVerificationKeys } from '../identity/grant-token.ts';
 import { createIdentityVerifier } from '../identity/verify.ts';
 import type { Policy } from '../policy/schema.ts';
-import { createConnectionAdmins } from '../postgres/admin.ts';
+import { connectionTarget, createConnectionAdmins } from '../postgres/admin.ts';
 import type { WireOptions } from '../postgres/driver.ts';
-import { GrantJwksSecret, QueryKeysSecret, readSecret, SECRET_NAMES, SigningKeysSecret, type SecretSource } from '../secrets/source.ts';
-import type { TableNames } from '../store/tables.ts';
-import { createApp, type AirlockApp, type Routes } from './app.ts';
-import { devRoutes } from './dev.ts';
-import { grantRoutes } from './grants.ts';
-import { queryRoutes } from './query.ts';
-import { openApiRoutes } from './openapi.ts';
-import { loadVerificationKeys } from '../identity/grant-token.ts';
-import { connectionTarget } from '../postgres/admin.ts';
 import { createSessionPool } from '../postgres/sessions.ts';
 import { createQueryService, type QueryProfile } from '../query/service.ts';
-import { createApprovalDecisions, createApprovalRequests, createApprovalStore, createOutboxMailer, missingMailer, type Mailer } from '../approvals/index.ts';
+import {
+  GrantJwksSecret,
+  QueryKeysSecret,
+  readSecret,
+  SECRET_NAMES,
+  type SecretSource,
+  SigningKeysSecret,
+} from '../secrets/source.ts';
+import type { TableNames } from '../store/tables.ts';
+import { type AirlockApp, createApp, type Routes } from './app.ts';
 import { approvalRoutes } from './approvals.ts';
-import { outboxRoutes } from './outbox.ts';
+import { devRoutes } from './dev.ts';
+import { grantRoutes } from './grants.ts';
 import { mcpRoutes } from './mcp.ts';
+import { openApiRoutes } from './openapi.ts';
+import { outboxRoutes } from './outbox.ts';
+import { queryRoutes } from './query.ts';
 
 export interface AirlockConfig {
   policy: Policy;
@@ -64,13 +76,24 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   const approvalStore = createApprovalStore({ client: config.dynamo, table: config.tables.approvals });
   // Only the API half holds the signing key and sends mail; a query-only process records holds,
   // and the API side's sweeper signs and sends their links.
-  const signingKeys = config.parts.api ? await loadSigningKeys(await readSecret(secrets, SECRET_NAMES.signingKeys, SigningKeysSecret)) : undefined;
-  const mailer = config.mailer ?? (config.dev ? createOutboxMailer({ dir: config.dev.outboxDir, from: policy.mail.from, now }) : missingMailer);
-  const approvals = createApprovalRequests({ policy, store: approvalStore, sender: signingKeys ? { mailer, signingKeys } : undefined, now });
+  const signingKeys = config.parts.api
+    ? await loadSigningKeys(await readSecret(secrets, SECRET_NAMES.signingKeys, SigningKeysSecret))
+    : undefined;
+  const mailer =
+    config.mailer ??
+    (config.dev ? createOutboxMailer({ dir: config.dev.outboxDir, from: policy.mail.from, now }) : missingMailer);
+  const approvals = createApprovalRequests({
+    policy,
+    store: approvalStore,
+    sender: signingKeys ? { mailer, signingKeys } : undefined,
+    now,
+  });
 
   const identityIssuers = [...policy.identity.issuers];
   let grants: GrantService | undefined;
-  const admins = config.parts.api ? createConnectionAdmins({ policy, secrets, wire: config.wire, rolePrefix: config.rolePrefix }) : undefined;
+  const admins = config.parts.api
+    ? createConnectionAdmins({ policy, secrets, wire: config.wire, rolePrefix: config.rolePrefix })
+    : undefined;
   if (admins && signingKeys) {
     grants = createGrantService({
       policy,
@@ -87,7 +110,16 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
     });
     const identity = createIdentityVerifier({ issuers: identityIssuers, now });
     groups.push(grantRoutes({ policy, identity, grants, audit }));
-    const decisions = createApprovalDecisions({ publicUrl: policy.publicUrl, store: approvalStore, grantStore: store, grants, audit, signingKeys, codeKey: queryKeys.roleKey, now });
+    const decisions = createApprovalDecisions({
+      publicUrl: policy.publicUrl,
+      store: approvalStore,
+      grantStore: store,
+      grants,
+      audit,
+      signingKeys,
+      codeKey: queryKeys.roleKey,
+      now,
+    });
     groups.push(approvalRoutes({ decisions }));
     groups.push((app) => app.get('/.well-known/jwks.json', (c) => c.json(signingKeys.publicJwks)));
     groups.push(openApiRoutes(policy.publicUrl));
@@ -114,7 +146,10 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
     });
     groups.push(queryRoutes({ query }));
     // MCP composes both halves in-process (grants by identity, statements through the same query path).
-    if (grants) groups.push(mcpRoutes({ policy, identity: createIdentityVerifier({ issuers: identityIssuers, now }), grants, query }));
+    if (grants)
+      groups.push(
+        mcpRoutes({ policy, identity: createIdentityVerifier({ issuers: identityIssuers, now }), grants, query }),
+      );
   }
 
   const app = createApp({ maxBodyBytes: policy.limits.maxBodyBytes }, ...groups);

@@ -26,7 +26,10 @@ export function createApp(options: AppOptions, ...groups: Routes[]): AirlockApp 
       onError: (c) => {
         // The rest of the body is never read, so this connection cannot carry another request.
         c.header('Connection', 'close');
-        return errorResponse(c, new AirlockError('too_large', `the request body is over ${options.maxBodyBytes} bytes`));
+        return errorResponse(
+          c,
+          new AirlockError('too_large', `the request body is over ${options.maxBodyBytes} bytes`),
+        );
       },
     }),
   );

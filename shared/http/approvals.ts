@@ -1,8 +1,8 @@
 // /v1/approvals/{token}: the approver's confirmation page (GET, changes nothing) and decision (POST).
 // Answers are HTML pages, errors included, always with the no-referrer / no-store / strict CSP headers.
 
+import { type ApprovalDecisions, DecisionForm, type DecisionOutcome } from '../approvals/decisions.ts';
 import { approvalsGiven } from '../approvals/model.ts';
-import { DecisionForm, type ApprovalDecisions, type DecisionOutcome } from '../approvals/decisions.ts';
 import { confirmPage, PAGE_HEADERS, refusalPage, resultPage } from '../approvals/page.ts';
 import { AirlockError } from '../errors.ts';
 import type { Routes } from './app.ts';
@@ -24,8 +24,13 @@ function refusal(cause: unknown): Response {
   const error = toAirlockError(cause);
   const status = STATUS[error.code];
   if (status >= 500) {
-    console.error(`[airlock] approval page: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`);
-    const message = error.code === 'unavailable' ? error.message : 'Something went wrong; nothing was decided. Try the link again later.';
+    console.error(
+      `[airlock] approval page: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`,
+    );
+    const message =
+      error.code === 'unavailable'
+        ? error.message
+        : 'Something went wrong; nothing was decided. Try the link again later.';
     return page(status, refusalPage('Airlock could not complete this', message));
   }
   return page(status, refusalPage(REFUSAL_TITLES[status] ?? 'Refused', error.message));
@@ -35,9 +40,19 @@ function outcomePage(result: DecisionOutcome): Response {
   const { request } = result;
   switch (result.outcome) {
     case 'recorded':
-      return page(200, resultPage('Approval recorded', `Your approval is recorded: ${approvalsGiven(request)} of ${request.required} needed. The others have their own links.`, request));
+      return page(
+        200,
+        resultPage(
+          'Approval recorded',
+          `Your approval is recorded: ${approvalsGiven(request)} of ${request.required} needed. The others have their own links.`,
+          request,
+        ),
+      );
     case 'denied':
-      return page(200, resultPage('Denied', `You denied this request; ${request.requester.subject} has been refused.`, request));
+      return page(
+        200,
+        resultPage('Denied', `You denied this request; ${request.requester.subject} has been refused.`, request),
+      );
     case 'approved':
       return page(
         200,
@@ -67,8 +82,16 @@ async function readForm(request: Request): Promise<DecisionForm> {
     const value = form.get(name);
     return typeof value === 'string' ? value : undefined;
   };
-  const parsed = DecisionForm.safeParse({ decision: field('decision'), reason: field('reason'), confirm: field('confirm') });
-  if (!parsed.success) throw new AirlockError('invalid_request', 'choose Approve or Deny, type the code shown on the page, and keep the reason under 500 characters; nothing was decided');
+  const parsed = DecisionForm.safeParse({
+    decision: field('decision'),
+    reason: field('reason'),
+    confirm: field('confirm'),
+  });
+  if (!parsed.success)
+    throw new AirlockError(
+      'invalid_request',
+      'choose Approve or Deny, type the code shown on the page, and keep the reason under 500 characters; nothing was decided',
+    );
   return parsed.data;
 }
 

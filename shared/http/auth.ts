@@ -3,8 +3,8 @@
 
 import type { MiddlewareHandler } from 'hono';
 import { AirlockError } from '../errors.ts';
-import type { IdentityVerifier } from '../identity/verify.ts';
 import type { Principal } from '../identity/principal.ts';
+import type { IdentityVerifier } from '../identity/verify.ts';
 
 export type IdentityEnv = { Variables: { principal: Principal } };
 

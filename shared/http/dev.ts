@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import type { DevIssuer } from '../identity/dev-issuer.ts';
-import { readJson, type Routes } from './app.ts';
+import { type Routes, readJson } from './app.ts';
 import { parseBody } from './validate.ts';
 
 const DevTokenBody = z.strictObject({

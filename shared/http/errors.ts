@@ -50,7 +50,8 @@ export function errorResponse(c: Context, error: unknown): Response {
     console.error(`[airlock] ${c.req.method} ${c.req.path}: ${describe(error)}`);
     return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
   }
-  if (airlockError.code === 'unavailable') console.error(`[airlock] ${c.req.method} ${c.req.path}: ${describe(airlockError.cause ?? error)}`);
+  if (airlockError.code === 'unavailable')
+    console.error(`[airlock] ${c.req.method} ${c.req.path}: ${describe(airlockError.cause ?? error)}`);
   return c.json(errorBody(airlockError), status);
 }
 

@@ -3,31 +3,29 @@
 
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { verifyChain } from '../audit/chain.ts';
+import type { AuditLog } from '../audit/event.ts';
 import { AirlockError } from '../errors.ts';
+import { publicGrant } from '../grants/model.ts';
+import type { GrantService } from '../grants/service.ts';
+import type { IdentityVerifier } from '../identity/verify.ts';
 import { parseDuration } from '../policy/duration.ts';
 import type { Policy } from '../policy/schema.ts';
-import type { GrantService } from '../grants/service.ts';
-import { publicGrant } from '../grants/model.ts';
-import type { AuditLog } from '../audit/event.ts';
-import { verifyChain } from '../audit/chain.ts';
-import type { IdentityVerifier } from '../identity/verify.ts';
-import { identityAuth, type IdentityEnv } from './auth.ts';
-import { readJson, type Routes } from './app.ts';
+import { type Routes, readJson } from './app.ts';
+import { type IdentityEnv, identityAuth } from './auth.ts';
 import { parseBody } from './validate.ts';
 
 export const GrantRequestBody = z.strictObject({
   connection: z.string().min(1).max(128),
   access: z.string().min(1).max(128),
-  ttl: z
-    .union([z.number(), z.string().max(16)])
-    .transform((value, ctx) => {
-      const seconds = parseDuration(value);
-      if (seconds === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'expected seconds or a duration like 30m' });
-        return z.NEVER;
-      }
-      return seconds;
-    }),
+  ttl: z.union([z.number(), z.string().max(16)]).transform((value, ctx) => {
+    const seconds = parseDuration(value);
+    if (seconds === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'expected seconds or a duration like 30m' });
+      return z.NEVER;
+    }
+    return seconds;
+  }),
   reason: z.string().trim().min(1, 'a reason is required').max(1000),
 });
 
@@ -47,7 +45,12 @@ export function grantRoutes(options: GrantRoutesOptions): Routes {
     v1.post('/', async (c) => {
       const body = parseBody(GrantRequestBody, await readJson(c.req.raw));
       const principal = c.get('principal');
-      const result = await grants.request(principal, { connection: body.connection, access: body.access, ttlSeconds: body.ttl, reason: body.reason });
+      const result = await grants.request(principal, {
+        connection: body.connection,
+        access: body.access,
+        ttlSeconds: body.ttl,
+        reason: body.reason,
+      });
       const grant = publicGrant(result.grant);
       return result.token ? c.json({ grant, token: result.token }, 201) : c.json({ grant }, 202);
     });

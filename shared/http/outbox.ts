@@ -2,7 +2,7 @@
 // GET /dev/outbox/{id} shows one. Never mounted in AWS; it reads only the outbox folder.
 
 import type { Context } from 'hono';
-import { listOutbox, readOutboxMessage, type OutboxMessage } from '../approvals/outbox.ts';
+import { listOutbox, type OutboxMessage, readOutboxMessage } from '../approvals/outbox.ts';
 import { escapeHtml, htmlPage, PAGE_HEADERS } from '../approvals/page.ts';
 import { AirlockError } from '../errors.ts';
 import type { Routes } from './app.ts';
@@ -14,7 +14,9 @@ function html(body: string): Response {
 }
 
 function messagePage(message: OutboxMessage): string {
-  const links = message.links.map((link) => `<li><a href="${escapeHtml(link)}">${escapeHtml(link)}</a></li>`).join('\n');
+  const links = message.links
+    .map((link) => `<li><a href="${escapeHtml(link)}">${escapeHtml(link)}</a></li>`)
+    .join('\n');
   return htmlPage(
     message.subject || '(no subject)',
     `<dl>
@@ -36,9 +38,17 @@ export function outboxRoutes(options: { dir: string }): Routes {
       const messages = await listOutbox(options.dir);
       if (!wantsHtml(c)) return c.json({ messages });
       const items = messages
-        .map((m) => `<li><a href="/dev/outbox/${escapeHtml(m.id)}">${escapeHtml(m.subject || '(no subject)')}</a> — to ${escapeHtml(m.to.join(', '))}, ${escapeHtml(m.at)}</li>`)
+        .map(
+          (m) =>
+            `<li><a href="/dev/outbox/${escapeHtml(m.id)}">${escapeHtml(m.subject || '(no subject)')}</a> — to ${escapeHtml(m.to.join(', '))}, ${escapeHtml(m.at)}</li>`,
+        )
         .join('\n');
-      return html(htmlPage('Outbox', `<p>${messages.length} message${messages.length === 1 ? '' : 's'}, newest first.</p>\n<ul>\n${items}\n</ul>`));
+      return html(
+        htmlPage(
+          'Outbox',
+          `<p>${messages.length} message${messages.length === 1 ? '' : 's'}, newest first.</p>\n<ul>\n${items}\n</ul>`,
+        ),
+      );
     });
 
     app.get('/dev/outbox/:id', async (c) => {

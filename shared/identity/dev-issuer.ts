@@ -2,9 +2,9 @@
 // Must never run outside local mode (shared/http mounts it only there) nor publish its private key.
 
 import { randomUUID } from 'node:crypto';
-import { SignJWT, type JWK } from 'jose';
+import { type JWK, SignJWT } from 'jose';
 import { AirlockError } from '../errors.ts';
-import { SIGNING_ALG, checkPrivateJwks, importPrivateKey, publicJwkOf } from './keys.ts';
+import { checkPrivateJwks, importPrivateKey, publicJwkOf, SIGNING_ALG } from './keys.ts';
 
 export const DEV_TOKEN_AUDIENCE = 'airlock';
 export const DEV_TOKEN_DEFAULT_TTL_SECONDS = 600;
@@ -28,7 +28,11 @@ function invalid(message: string): AirlockError {
   return new AirlockError('invalid_request', message);
 }
 
-export function createDevIssuer(options: { issuer: string; privateJwks: { keys: JWK[] }; now?: () => Date }): DevIssuer {
+export function createDevIssuer(options: {
+  issuer: string;
+  privateJwks: { keys: JWK[] };
+  now?: () => Date;
+}): DevIssuer {
   const keys = checkPrivateJwks(options.privateJwks);
   const signingJwk = keys[0] as JWK;
   const kid = signingJwk.kid as string;
@@ -39,7 +43,8 @@ export function createDevIssuer(options: { issuer: string; privateJwks: { keys: 
   async function issue(input: DevTokenRequest): Promise<string> {
     const { sub, groups = [], email, ttlSeconds = DEV_TOKEN_DEFAULT_TTL_SECONDS } = input;
     if (typeof sub !== 'string' || sub.length === 0) throw invalid('sub must be a non-empty string');
-    if (!Array.isArray(groups) || !groups.every((group) => typeof group === 'string' && group.length > 0)) throw invalid('groups must be non-empty strings');
+    if (!Array.isArray(groups) || !groups.every((group) => typeof group === 'string' && group.length > 0))
+      throw invalid('groups must be non-empty strings');
     if (email !== undefined && typeof email !== 'string') throw invalid('email must be a string');
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > DEV_TOKEN_MAX_TTL_SECONDS) {
       throw invalid(`ttlSeconds must be a whole number from 1 to ${DEV_TOKEN_MAX_TTL_SECONDS}`);

@@ -1,19 +1,28 @@
 // Airlock's own grant tokens: ES256 JWTs good only at /v1/query and only until the window ends.
 // Must never accept a key the token names or carries itself, nor report an unsigned token as expired.
 
-import { randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { SignJWT, decodeProtectedHeader, errors, exportJWK, generateKeyPair, calculateJwkThumbprint, jwtVerify, type JWK } from 'jose';
+import { randomUUID } from 'node:crypto';
+import {
+  calculateJwkThumbprint,
+  decodeProtectedHeader,
+  errors,
+  exportJWK,
+  generateKeyPair,
+  type JWK,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
 import { AirlockError } from '../errors.ts';
 import {
-  MAX_TOKEN_LENGTH,
-  SIGNING_ALG,
   carriesKey,
   checkPrivateJwks,
   checkPublicJwks,
   importPrivateKey,
   importPublicKey,
+  MAX_TOKEN_LENGTH,
   publicJwkOf,
+  SIGNING_ALG,
 } from './keys.ts';
 
 export const GRANT_TOKEN_TYPE = 'airlock-grant+jwt';
@@ -62,8 +71,10 @@ export async function signGrantToken(
 ): Promise<string> {
   const issuedAt = Math.floor(now().getTime() / 1000);
   const expiresAt = Math.floor(claims.expiresAt.getTime() / 1000);
-  if (!claims.subject || !claims.grantId || !claims.issuer) throw new AirlockError('internal', 'a grant token needs a subject, a grant id and an issuer');
-  if (!Number.isFinite(expiresAt) || expiresAt <= issuedAt) throw new AirlockError('internal', 'a grant token must expire in the future');
+  if (!claims.subject || !claims.grantId || !claims.issuer)
+    throw new AirlockError('internal', 'a grant token needs a subject, a grant id and an issuer');
+  if (!Number.isFinite(expiresAt) || expiresAt <= issuedAt)
+    throw new AirlockError('internal', 'a grant token must expire in the future');
   return new SignJWT({ [GRANT_ID_CLAIM]: claims.grantId })
     .setProtectedHeader({ alg: SIGNING_ALG, kid: keys.current.kid, typ: GRANT_TOKEN_TYPE })
     .setIssuer(claims.issuer)
@@ -85,9 +96,15 @@ function grantTokenError(error: unknown): AirlockError {
   if (error instanceof errors.JWTExpired && error.claim === 'exp') {
     // jose checks `exp` only after the signature and every other claim held, so the payload is genuine:
     // the query side records the late attempt on that grant (the cause is never rendered).
-    return new AirlockError('grant_expired', 'the grant token has expired', {}, { cause: { grantId: error.payload[GRANT_ID_CLAIM], subject: error.payload.sub } });
+    return new AirlockError(
+      'grant_expired',
+      'the grant token has expired',
+      {},
+      { cause: { grantId: error.payload[GRANT_ID_CLAIM], subject: error.payload.sub } },
+    );
   }
-  if (error instanceof errors.JWSSignatureVerificationFailed) return unauthenticated('the grant token signature is invalid');
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return unauthenticated('the grant token signature is invalid');
   if (error instanceof errors.JOSEAlgNotAllowed) return unauthenticated('the grant token algorithm is not accepted');
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === 'typ') return unauthenticated('the token is not a grant token');
@@ -103,7 +120,8 @@ export async function verifyGrantToken(
   token: string,
   options: { now?: () => Date; issuer?: string } = {},
 ): Promise<VerifiedGrantToken> {
-  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw unauthenticated('the grant token is malformed');
+  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH)
+    throw unauthenticated('the grant token is malformed');
   try {
     if (carriesKey(decodeProtectedHeader(token))) throw unauthenticated('the grant token header may not carry a key');
     const { payload } = await jwtVerify(
@@ -124,7 +142,13 @@ export async function verifyGrantToken(
       },
     );
     const grantId = payload[GRANT_ID_CLAIM];
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || typeof grantId !== 'string' || grantId.length === 0 || typeof payload.exp !== 'number') {
+    if (
+      typeof payload.sub !== 'string' ||
+      payload.sub.length === 0 ||
+      typeof grantId !== 'string' ||
+      grantId.length === 0 ||
+      typeof payload.exp !== 'number'
+    ) {
       throw unauthenticated('the grant token claims are invalid');
     }
     return { subject: payload.sub, grantId, expiresAt: new Date(payload.exp * 1000) };

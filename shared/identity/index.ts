@@ -1,9 +1,14 @@
 // The identity module's public surface: identity tokens in, grant tokens out and back, the dev issuer.
 // Must never export key-handling internals (keys.ts) that could leak private material.
 
-export type { Principal } from './principal.ts';
-export { createIdentityVerifier, DEFAULT_IDENTITY_ALGORITHMS } from './verify.ts';
-export type { IdentityVerifier, IdentityVerifierOptions } from './verify.ts';
+export type { DevIssuer, DevTokenRequest } from './dev-issuer.ts';
+export {
+  createDevIssuer,
+  DEV_TOKEN_AUDIENCE,
+  DEV_TOKEN_DEFAULT_TTL_SECONDS,
+  DEV_TOKEN_MAX_TTL_SECONDS,
+} from './dev-issuer.ts';
+export type { GrantTokenVerifierKeys, SigningKeys, VerifiedGrantToken } from './grant-token.ts';
 export {
   GRANT_ID_CLAIM,
   GRANT_TOKEN_AUDIENCE,
@@ -14,6 +19,6 @@ export {
   signGrantToken,
   verifyGrantToken,
 } from './grant-token.ts';
-export type { GrantTokenVerifierKeys, SigningKeys, VerifiedGrantToken } from './grant-token.ts';
-export { createDevIssuer, DEV_TOKEN_AUDIENCE, DEV_TOKEN_DEFAULT_TTL_SECONDS, DEV_TOKEN_MAX_TTL_SECONDS } from './dev-issuer.ts';
-export type { DevIssuer, DevTokenRequest } from './dev-issuer.ts';
+export type { Principal } from './principal.ts';
+export type { IdentityVerifier, IdentityVerifierOptions } from './verify.ts';
+export { createIdentityVerifier, DEFAULT_IDENTITY_ALGORITHMS } from './verify.ts';

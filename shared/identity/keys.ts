@@ -29,7 +29,8 @@ export function checkPrivateJwks(jwks: { keys: JWK[] }): JWK[] {
   const kids = new Set<string>();
   keys.forEach((jwk, index) => {
     const kid = kidOf(jwk, index);
-    if (!isP256(jwk) || typeof jwk.d !== 'string') throw invalidKey(`signing key "${kid}" is not an ES256 (P-256) private key`);
+    if (!isP256(jwk) || typeof jwk.d !== 'string')
+      throw invalidKey(`signing key "${kid}" is not an ES256 (P-256) private key`);
     if (jwk.alg !== undefined && jwk.alg !== SIGNING_ALG) throw invalidKey(`signing key "${kid}" is not for ES256`);
     if (kids.has(kid)) throw invalidKey(`duplicate kid "${kid}" in the signing key set`);
     kids.add(kid);
@@ -46,7 +47,8 @@ export function checkPublicJwks(jwks: { keys: JWK[] }): JWK[] {
     const kid = kidOf(jwk, index);
     if (jwk.d !== undefined) throw invalidKey(`verification key "${kid}" contains private material`);
     if (!isP256(jwk)) throw invalidKey(`verification key "${kid}" is not an ES256 (P-256) public key`);
-    if (jwk.alg !== undefined && jwk.alg !== SIGNING_ALG) throw invalidKey(`verification key "${kid}" is not for ES256`);
+    if (jwk.alg !== undefined && jwk.alg !== SIGNING_ALG)
+      throw invalidKey(`verification key "${kid}" is not for ES256`);
     if (jwk.use !== undefined && jwk.use !== 'sig') throw invalidKey(`verification key "${kid}" is not a signing key`);
     if (kids.has(kid)) throw invalidKey(`duplicate kid "${kid}" in the verification key set`);
     kids.add(kid);
@@ -71,7 +73,8 @@ export async function importPrivateKey(jwk: JWK): Promise<CryptoKey> {
   const key = await importJWK({ kty, crv, x, y, d }, SIGNING_ALG, { extractable: false }).catch(() => {
     throw invalidKey(`signing key "${String(jwk.kid)}" cannot be imported`);
   });
-  if (!(key instanceof CryptoKey) || key.type !== 'private') throw invalidKey(`signing key "${String(jwk.kid)}" is not a private key`);
+  if (!(key instanceof CryptoKey) || key.type !== 'private')
+    throw invalidKey(`signing key "${String(jwk.kid)}" is not a private key`);
   return key;
 }
 
@@ -79,7 +82,8 @@ export async function importPublicKey(jwk: JWK): Promise<CryptoKey> {
   const key = await importJWK(publicJwkOf(jwk), SIGNING_ALG).catch(() => {
     throw invalidKey(`verification key "${String(jwk.kid)}" cannot be imported`);
   });
-  if (!(key instanceof CryptoKey) || key.type !== 'public') throw invalidKey(`verification key "${String(jwk.kid)}" is not a public key`);
+  if (!(key instanceof CryptoKey) || key.type !== 'public')
+    throw invalidKey(`verification key "${String(jwk.kid)}" is not a public key`);
   return key;
 }
 

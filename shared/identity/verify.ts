@@ -7,17 +7,17 @@ import {
   decodeJwt,
   decodeProtectedHeader,
   errors,
-  jwtVerify,
   type JWSAlgorithm,
   type JWTHeaderParameters,
   type JWTPayload,
   type JWTVerifyOptions,
+  jwtVerify,
   type RemoteJWKSet,
 } from 'jose';
 import { AirlockError, unavailable } from '../errors.ts';
 import type { Issuer } from '../policy/schema.ts';
 import { GRANT_TOKEN_TYPE } from './grant-token.ts';
-import { MAX_TOKEN_LENGTH, carriesKey, normalizeTyp } from './keys.ts';
+import { carriesKey, MAX_TOKEN_LENGTH, normalizeTyp } from './keys.ts';
 import type { Principal } from './principal.ts';
 
 export interface IdentityVerifier {
@@ -35,7 +35,18 @@ export interface IdentityVerifierOptions {
 }
 
 /** Asymmetric algorithms only: `none` and HS* can never appear here. */
-export const DEFAULT_IDENTITY_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export const DEFAULT_IDENTITY_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
 const ALLOWED = new Set<string>(DEFAULT_IDENTITY_ALGORITHMS);
 const FETCH_TIMEOUT_MS = 5000;
 
@@ -47,7 +58,11 @@ function unauthenticated(message: string): AirlockError {
 class KeySourceFailure extends Error {}
 
 function isKeyLookupRefusal(error: unknown): boolean {
-  return error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys || error instanceof errors.JOSENotSupported;
+  return (
+    error instanceof errors.JWKSNoMatchingKey ||
+    error instanceof errors.JWKSMultipleMatchingKeys ||
+    error instanceof errors.JOSENotSupported
+  );
 }
 
 function identityError(error: unknown): AirlockError {
@@ -55,7 +70,8 @@ function identityError(error: unknown): AirlockError {
   if (error instanceof KeySourceFailure) return unavailable("the identity issuer's key set", error.cause);
   if (error instanceof errors.JWTExpired) return unauthenticated('the identity token has expired');
   if (error instanceof errors.JWKSNoMatchingKey) return unauthenticated('the identity token signing key is not known');
-  if (error instanceof errors.JWSSignatureVerificationFailed) return unauthenticated('the identity token signature is invalid');
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return unauthenticated('the identity token signature is invalid');
   if (error instanceof errors.JOSEAlgNotAllowed) return unauthenticated('the identity token algorithm is not accepted');
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.reason === 'missing') return unauthenticated('the identity token lacks a required claim');
@@ -100,11 +116,13 @@ function stringList(value: unknown): string[] | undefined {
 }
 
 function toPrincipal(payload: JWTPayload, issuer: Issuer): Principal {
-  if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw unauthenticated('the identity token lacks a subject');
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0)
+    throw unauthenticated('the identity token lacks a subject');
   const groups = stringList(payload[issuer.groupsClaim]);
   if (!groups) throw unauthenticated('the identity token groups claim is malformed');
   const email = payload[issuer.emailClaim];
-  if (email !== undefined && email !== null && typeof email !== 'string') throw unauthenticated('the identity token email claim is malformed');
+  if (email !== undefined && email !== null && typeof email !== 'string')
+    throw unauthenticated('the identity token email claim is malformed');
   return { subject: payload.sub, issuer: issuer.issuer, groups, email: email ?? null, claims: { ...payload } };
 }
 
@@ -114,9 +132,11 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
   const fetchImpl = options.fetch ?? fetch;
   const issuers = new Map<string, Issuer>();
   for (const issuer of options.issuers) {
-    if (issuers.has(issuer.issuer)) throw new AirlockError('invalid_config', `issuer "${issuer.issuer}" is configured twice`);
+    if (issuers.has(issuer.issuer))
+      throw new AirlockError('invalid_config', `issuer "${issuer.issuer}" is configured twice`);
     const algorithms = issuer.algorithms ?? [];
-    if (!algorithms.every((alg) => ALLOWED.has(alg))) throw new AirlockError('invalid_config', `issuer "${issuer.issuer}" allows a non-asymmetric algorithm`);
+    if (!algorithms.every((alg) => ALLOWED.has(alg)))
+      throw new AirlockError('invalid_config', `issuer "${issuer.issuer}" allows a non-asymmetric algorithm`);
     issuers.set(issuer.issuer, issuer);
   }
   /** One key set per issuer, created once; a failed discovery is forgotten so the next call retries. */
@@ -125,7 +145,9 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
   function keySetFor(issuer: Issuer): Promise<RemoteJWKSet> {
     let keySet = keySets.get(issuer.issuer);
     if (!keySet) {
-      const jwksUrl = issuer.jwksUri ? Promise.resolve(new URL(issuer.jwksUri)) : discoverJwksUri(issuer.issuer, fetchImpl);
+      const jwksUrl = issuer.jwksUri
+        ? Promise.resolve(new URL(issuer.jwksUri))
+        : discoverJwksUri(issuer.issuer, fetchImpl);
       keySet = jwksUrl.then((url) =>
         createRemoteJWKSet(url, {
           timeoutDuration: FETCH_TIMEOUT_MS,
@@ -177,7 +199,8 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
   }
 
   async function verify(token: string): Promise<Principal> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw unauthenticated('the identity token is malformed');
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH)
+      throw unauthenticated('the identity token is malformed');
     try {
       const header = decodeProtectedHeader(token);
       // Only used to pick the issuer; nothing below trusts it until jwtVerify has checked the signature.
@@ -189,7 +212,8 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
         throw unauthenticated('a grant token is not an identity token');
       }
       const algorithms: readonly string[] = issuer.algorithms ?? DEFAULT_IDENTITY_ALGORITHMS;
-      if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) throw unauthenticated('the identity token algorithm is not accepted');
+      if (typeof header.alg !== 'string' || !algorithms.includes(header.alg))
+        throw unauthenticated('the identity token algorithm is not accepted');
       const payload = await verifyWith(issuer, token, header as JWTHeaderParameters);
       return toPrincipal(payload, issuer);
     } catch (error) {

@@ -137,11 +137,22 @@ export function createCatalogLookup(
     if (views.length > 0) {
       for (const row of await run(VIEW_DEPENDENCIES, [views])) {
         const entry = loaded.get(integer(row[0]));
-        entry?.dependsOn?.push({ schema: text(row[1]), table: text(row[2]), column: text(row[3]), via: `${entry.schema}.${entry.name}` });
+        entry?.dependsOn?.push({
+          schema: text(row[1]),
+          table: text(row[2]),
+          column: text(row[3]),
+          via: `${entry.schema}.${entry.name}`,
+        });
       }
       for (const row of await run(VIEWS_CALLING_FUNCTIONS, [views])) {
         const entry = loaded.get(integer(row[0]));
-        entry?.dependsOn?.push({ schema: entry.schema, table: entry.name, column: '*', via: `${entry.schema}.${entry.name}`, opaque: true });
+        entry?.dependsOn?.push({
+          schema: entry.schema,
+          table: entry.name,
+          column: '*',
+          via: `${entry.schema}.${entry.name}`,
+          opaque: true,
+        });
       }
     }
     const expires = now().getTime() + ttl;
@@ -192,10 +203,15 @@ export function createCatalogLookup(
       }
       if (unknown.length > 0) {
         const found = unknown.map((): number[] => []);
-        const rows = await run(RELATIONS_BY_NAME, [unknown.map((relation) => relation.schema), unknown.map((relation) => relation.name)]);
+        const rows = await run(RELATIONS_BY_NAME, [
+          unknown.map((relation) => relation.schema),
+          unknown.map((relation) => relation.name),
+        ]);
         for (const row of rows) found[integer(row[0]) - 1]?.push(integer(row[1]));
         const expires = now().getTime() + ttl;
-        unknown.forEach((relation, index) => remember(byName, nameKey(relation), { oids: found[index] ?? [], expires }));
+        for (const [index, relation] of unknown.entries()) {
+          remember(byName, nameKey(relation), { oids: found[index] ?? [], expires });
+        }
         oids.push(...found.flat());
       }
       const entries = await relations(oids);
@@ -220,6 +236,7 @@ function text(value: unknown): string {
 
 function integer(value: unknown): number {
   const number = typeof value === 'string' || typeof value === 'bigint' ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw new AirlockError('internal', 'unexpected catalog row: expected an integer');
+  if (typeof number !== 'number' || !Number.isSafeInteger(number))
+    throw new AirlockError('internal', 'unexpected catalog row: expected an integer');
   return number;
 }

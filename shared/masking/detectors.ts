@@ -2,7 +2,7 @@
 // Must never be the main mechanism (origin and lineage are) and must never throw on odd input.
 
 import type { Detector } from '../policy/schema.ts';
-import { REDACTED, maskEmail, maskLast4 } from './strategies.ts';
+import { maskEmail, maskLast4, REDACTED } from './strategies.ts';
 
 /** Rewrites every detected value inside `text`; returns `text` itself when nothing was found. */
 export type DetectorScan = (text: string) => string;
@@ -23,23 +23,28 @@ interface DetectorRule {
   replace(match: string): string;
 }
 
-const EMAIL = /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]{1,64}@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}\p{L}{2,63}(?![\p{L}\p{N}@-])/gu;
+const EMAIL =
+  /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]{1,64}@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}\p{L}{2,63}(?![\p{L}\p{N}@-])/gu;
 // 13–19 digits, optionally split by single spaces or dashes; a longer unbroken run is not a card.
 // A match may include neighbouring numbers (`4242… 12/25`): maskCards looks for the card inside it.
 const CARD = /(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g;
 // Dashed form only: a bare 9-digit run (zip+4, order ids, routing numbers) has no checksum to tell it apart.
 const SSN = /(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)/g;
 // E.164 (+ and 8–15 digits) or NANP with separators: (415) 555-2671, 415-555-2671, +1 415.555.2671.
-const PHONE = /(?:\+[1-9]\d{7,14}|(?:\+1[ .-]?|(?<![\w+])(?:1[ .-]?)?)(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4})(?!\d)/g;
+const PHONE =
+  /(?:\+[1-9]\d{7,14}|(?:\+1[ .-]?|(?<![\w+])(?:1[ .-]?)?)(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4})(?!\d)/g;
 const IPV4 = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\.?\d)/g;
 // Compact, or printed in groups of four; mod-97 and the country code decide.
-const IBAN = /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)(?![A-Za-z0-9])/g;
+const IBAN =
+  /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)(?![A-Za-z0-9])/g;
 
 const IBAN_COUNTRIES = new Set(
-  ('AD AE AL AO AT AZ BA BE BF BG BH BI BJ BR BY CF CG CH CI CM CR CV CY CZ DE DJ DK DO DZ EE EG ES FI FK FO FR ' +
+  (
+    'AD AE AL AO AT AZ BA BE BF BG BH BI BJ BR BY CF CG CH CI CM CR CV CY CZ DE DJ DK DO DZ EE EG ES FI FK FO FR ' +
     'GA GB GE GI GL GQ GR GT GW HN HR HU IE IL IQ IR IS IT JO KM KW KZ LB LC LI LT LU LV LY MA MC MD ME MG MK ML ' +
     'MN MR MT MU MZ NE NI NL NO OM PK PL PS PT QA RO RS RU SA SC SD SE SI SK SM SN SO ST SV TD TG TL TN TR UA VA ' +
-    'VG XK YE').split(' '),
+    'VG XK YE'
+  ).split(' '),
 );
 
 const RULES: Record<Detector, DetectorRule> = {
@@ -161,7 +166,8 @@ function walk(value: unknown, scan: DetectorScan, depth: number): unknown {
   }
   if (value === null || typeof value !== 'object' || value instanceof Date || value instanceof Uint8Array) return value;
   if (depth >= MAX_DEPTH) {
-    const text = JSON.stringify(value, (_key, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner)) ?? '';
+    const text =
+      JSON.stringify(value, (_key, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner)) ?? '';
     const masked = scan(text);
     return masked === text ? value : masked;
   }
@@ -236,7 +242,8 @@ function maskCards(match: string): string {
     for (const window of windows.reverse()) {
       const start = groups[first]?.start ?? 0;
       const end = groups[window.last]?.end ?? match.length;
-      if (luhnValid(window.digits)) return match.slice(0, start) + maskLast4(window.digits) + maskCards(match.slice(end));
+      if (luhnValid(window.digits))
+        return match.slice(0, start) + maskLast4(window.digits) + maskCards(match.slice(end));
     }
   }
   return match;

@@ -40,7 +40,7 @@ export function maskDatabaseMessage(message: string, context: DatabaseMessageCon
 }
 
 function paramText(param: unknown): string {
-  return typeof param === 'string' ? param : JSON.stringify(param) ?? '';
+  return typeof param === 'string' ? param : (JSON.stringify(param) ?? '');
 }
 
 /** The caller sent it as a parameter, or every dot-separated part of it stands as a whole word in the SQL. */

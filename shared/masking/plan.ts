@@ -83,9 +83,17 @@ export async function buildMaskingPlan(input: {
   catalog: CatalogLookup;
 }): Promise<MaskingPlan> {
   const { fields, statement, masking, catalog } = input;
-  const sensitive: SensitiveColumns = new Map(masking.columns.map((entry) => [entry.column.toLowerCase(), entry.strategy]));
+  const sensitive: SensitiveColumns = new Map(
+    masking.columns.map((entry) => [entry.column.toLowerCase(), entry.strategy]),
+  );
   const detectors = masking.detectors.length > 0;
-  const unmasked = (name: string): MaskingPlanColumn => ({ name, masked: null, strategy: null, detectors, reason: 'none' });
+  const unmasked = (name: string): MaskingPlanColumn => ({
+    name,
+    masked: null,
+    strategy: null,
+    detectors,
+    reason: 'none',
+  });
   if (sensitive.size === 0) return { columns: fields.map((field) => unmasked(field.name)) };
 
   try {
@@ -103,18 +111,33 @@ export async function buildMaskingPlan(input: {
     const columns = fields.map((field): MaskingPlanColumn => {
       const found = field.tableID === 0 ? [] : originOf(field);
       if (found.length === 0) {
-        return lineageSensitive ? { name: field.name, masked: 'redact', strategy: 'redact', detectors: false, reason: 'lineage' } : unmasked(field.name);
+        return lineageSensitive
+          ? { name: field.name, masked: 'redact', strategy: 'redact', detectors: false, reason: 'lineage' }
+          : unmasked(field.name);
       }
-      const direct = strongest(found.filter((origin) => origin.via === undefined), sensitive);
+      const direct = strongest(
+        found.filter((origin) => origin.via === undefined),
+        sensitive,
+      );
       if (direct) return { name: field.name, masked: direct, strategy: direct, detectors: false, reason: 'origin' };
-      if (found.some((origin) => origin.opaque)) return { name: field.name, masked: 'redact', strategy: 'redact', detectors: false, reason: 'view' };
-      const throughView = strongest(found.filter((origin) => origin.via !== undefined), sensitive);
-      if (throughView) return { name: field.name, masked: throughView, strategy: throughView, detectors: false, reason: 'view' };
+      if (found.some((origin) => origin.opaque))
+        return { name: field.name, masked: 'redact', strategy: 'redact', detectors: false, reason: 'view' };
+      const throughView = strongest(
+        found.filter((origin) => origin.via !== undefined),
+        sensitive,
+      );
+      if (throughView)
+        return { name: field.name, masked: throughView, strategy: throughView, detectors: false, reason: 'view' };
       return unmasked(field.name);
     });
     return { columns };
   } catch (error) {
-    throw new AirlockError('unavailable', 'the masking plan could not be computed; no rows were returned', {}, { cause: error });
+    throw new AirlockError(
+      'unavailable',
+      'the masking plan could not be computed; no rows were returned',
+      {},
+      { cause: error },
+    );
   }
 }
 
@@ -148,7 +171,8 @@ function statementTouchesSensitive(
   const addSensitiveOf = (schema: string | null, table: string): void => {
     for (const key of sensitive.keys()) {
       const [keySchema, keyTable, keyColumn] = key.split('.');
-      if (keyColumn && keyTable === table.toLowerCase() && (schema === null || keySchema === schema.toLowerCase())) names.add(keyColumn);
+      if (keyColumn && keyTable === table.toLowerCase() && (schema === null || keySchema === schema.toLowerCase()))
+        names.add(keyColumn);
     }
   };
   // From the policy by name too, so that a relation the catalog did not find still counts.
@@ -177,7 +201,8 @@ export function applyMaskingPlan(
   const width = maskers.length;
   return rows.map((row) => {
     // A row the plan does not describe cannot be masked correctly, so it is not returned at all.
-    if (row.length !== width) throw new AirlockError('internal', `a result row has ${row.length} columns; the masking plan has ${width}`);
+    if (row.length !== width)
+      throw new AirlockError('internal', `a result row has ${row.length} columns; the masking plan has ${width}`);
     const masked = new Array<unknown>(width);
     for (let i = 0; i < width; i++) {
       const mask = maskers[i];

@@ -22,8 +22,12 @@ export function cellText(value: unknown): string | null {
       return String(value);
     case 'object':
       if (value instanceof Date) return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
-      if (value instanceof Uint8Array) return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
-      return JSON.stringify(value, (_key, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner)) ?? String(value);
+      if (value instanceof Uint8Array)
+        return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
+      return (
+        JSON.stringify(value, (_key, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner)) ??
+        String(value)
+      );
     default:
       return String(value);
   }
@@ -36,12 +40,14 @@ export function maskEmail(text: string): string {
   return `${first}***${text.slice(text.lastIndexOf('@'))}`;
 }
 // One address: RFC 5322 atext (plus letters and digits of any script) in the local part, DNS-like labels after.
-const EMAIL_ADDRESS = /^[\p{L}\p{N}!#$%&'*+/=?^_`{|}~.-]{1,64}@[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)+$/u;
+const EMAIL_ADDRESS =
+  /^[\p{L}\p{N}!#$%&'*+/=?^_`{|}~.-]{1,64}@[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)+$/u;
 const SURROGATE = /[\uD800-\uDFFF]/;
 
 /** Every character but the last four becomes `*`; a value shorter than five characters becomes all `*`. */
 export function maskLast4(text: string): string {
-  if (!SURROGATE.test(text)) return text.length < 5 ? '*'.repeat(text.length) : '*'.repeat(text.length - 4) + text.slice(-4);
+  if (!SURROGATE.test(text))
+    return text.length < 5 ? '*'.repeat(text.length) : '*'.repeat(text.length - 4) + text.slice(-4);
   const chars = Array.from(text);
   if (chars.length < 5) return '*'.repeat(chars.length);
   return '*'.repeat(chars.length - 4) + chars.slice(-4).join('');

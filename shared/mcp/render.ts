@@ -18,7 +18,10 @@ function cell(value: unknown): string {
 
 /** `a | b` lines under a header; cells escaped so every row stays one line. */
 export function compactTable(headers: string[], rows: unknown[][]): string {
-  return [headers.map(cell).join(' | '), ...rows.map((row) => headers.map((_, index) => cell(row[index])).join(' | '))].join('\n');
+  return [
+    headers.map(cell).join(' | '),
+    ...rows.map((row) => headers.map((_, index) => cell(row[index])).join(' | ')),
+  ].join('\n');
 }
 
 /** The notice, then the text between delimiters no database value can forge. */

@@ -17,15 +17,24 @@ export type Decision =
 
 export function decide(policy: Policy, request: AccessRequest, principal: Principal): Decision {
   // Own keys only: a requested `__proto__` or `constructor` must not find Object.prototype's.
-  const connection = Object.hasOwn(policy.connections, request.connection) ? policy.connections[request.connection] : undefined;
+  const connection = Object.hasOwn(policy.connections, request.connection)
+    ? policy.connections[request.connection]
+    : undefined;
   if (!connection) return { outcome: 'denied', reason: `unknown connection "${request.connection}"` };
   if (!Object.hasOwn(connection.profiles, request.access)) {
     return { outcome: 'denied', reason: `connection "${request.connection}" has no access "${request.access}"` };
   }
   const rule = policy.rules.find(
-    (candidate) => candidate.connection === request.connection && candidate.access === request.access && matches(candidate.when, principal),
+    (candidate) =>
+      candidate.connection === request.connection &&
+      candidate.access === request.access &&
+      matches(candidate.when, principal),
   );
-  if (!rule) return { outcome: 'denied', reason: `no rule allows ${request.access} access to ${request.connection} for ${principal.subject}` };
+  if (!rule)
+    return {
+      outcome: 'denied',
+      reason: `no rule allows ${request.access} access to ${request.connection} for ${principal.subject}`,
+    };
 
   const ttlSeconds = Math.min(request.ttlSeconds, rule.maxTtl);
   const clamped = ttlSeconds < request.ttlSeconds;
@@ -56,6 +65,9 @@ export function matches(when: RuleMatch, principal: Principal): boolean {
 
 /** `*` matches any run of characters (including none); everything else is literal. */
 export function globMatch(pattern: string, value: string): boolean {
-  const source = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+  const source = pattern
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
   return new RegExp(`^${source}$`, 's').test(value);
 }

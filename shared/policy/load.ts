@@ -47,7 +47,10 @@ export async function loadPolicyFile(path: string): Promise<Policy> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new AirlockError('invalid_config', `cannot read the policy file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new AirlockError(
+      'invalid_config',
+      `cannot read the policy file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
   }
   return parsePolicyText(text, path);
 }

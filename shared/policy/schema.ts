@@ -5,8 +5,21 @@ import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 
 export const STATEMENT_KINDS = [
-  'select', 'insert', 'update', 'delete', 'merge', 'truncate', 'ddl', 'copy',
-  'privilege', 'transaction', 'set', 'call', 'do', 'explain', 'other',
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'merge',
+  'truncate',
+  'ddl',
+  'copy',
+  'privilege',
+  'transaction',
+  'set',
+  'call',
+  'do',
+  'explain',
+  'other',
 ] as const;
 export const StatementKind = z.enum(STATEMENT_KINDS);
 export type StatementKind = z.infer<typeof StatementKind>;
@@ -46,7 +59,10 @@ export const Issuer = z.strictObject({
   jwksUri: z.url().optional(),
   groupsClaim: z.string().min(1).default('groups'),
   emailClaim: z.string().min(1).default('email'),
-  algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).min(1).optional(),
+  algorithms: z
+    .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+    .min(1)
+    .optional(),
 });
 export type Issuer = z.infer<typeof Issuer>;
 
@@ -102,17 +118,33 @@ export const Policy = z
     identity: z.strictObject({ issuers: z.array(Issuer).default([]) }).default({ issuers: [] }),
     auditors: z.strictObject({ groups: z.array(z.string().min(1)).default([]) }).default({ groups: [] }),
     approverGroups: z.record(z.string().min(1), z.array(z.email()).min(1)).default({}),
-    mail: z.strictObject({ from: z.string().min(3).default('airlock@localhost') }).default({ from: 'airlock@localhost' }),
+    mail: z
+      .strictObject({ from: z.string().min(3).default('airlock@localhost') })
+      .default({ from: 'airlock@localhost' }),
     connections: z.record(Identifier, Connection),
     limits: z
       .strictObject({
         maxRows: z.number().int().min(1).max(100_000).default(1000),
-        maxResultBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
-        maxBodyBytes: z.number().int().min(1024).default(256 * 1024),
+        maxResultBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(8 * 1024 * 1024),
+        maxBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(256 * 1024),
         statementTimeout: Duration.default(30),
         approvalTimeout: Duration.default(3600),
       })
-      .default({ maxRows: 1000, maxResultBytes: 8 * 1024 * 1024, maxBodyBytes: 256 * 1024, statementTimeout: 30, approvalTimeout: 3600 }),
+      .default({
+        maxRows: 1000,
+        maxResultBytes: 8 * 1024 * 1024,
+        maxBodyBytes: 256 * 1024,
+        statementTimeout: 30,
+        approvalTimeout: 3600,
+      }),
     masking: z
       .strictObject({
         columns: z.array(z.strictObject({ column: QualifiedColumn, strategy: MaskStrategy })).default([]),
@@ -126,24 +158,47 @@ export const Policy = z
     policy.rules.forEach((rule, index) => {
       const connection = policy.connections[rule.connection];
       if (!connection) {
-        ctx.addIssue({ code: 'custom', path: ['rules', index, 'connection'], message: `unknown connection "${rule.connection}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', index, 'connection'],
+          message: `unknown connection "${rule.connection}"`,
+        });
       } else if (!connection.profiles[rule.access]) {
-        ctx.addIssue({ code: 'custom', path: ['rules', index, 'access'], message: `connection "${rule.connection}" has no profile "${rule.access}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', index, 'access'],
+          message: `connection "${rule.connection}" has no profile "${rule.access}"`,
+        });
       }
       const approvers = rule.approval?.approvers.length ?? 0;
-      if (rule.approval && rule.approval.required > expandApprovers(rule.approval.approvers, policy.approverGroups).length) {
-        ctx.addIssue({ code: 'custom', path: ['rules', index, 'approval', 'required'], message: `requires more approvals than the ${approvers} approver(s) listed` });
+      if (
+        rule.approval &&
+        rule.approval.required > expandApprovers(rule.approval.approvers, policy.approverGroups).length
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', index, 'approval', 'required'],
+          message: `requires more approvals than the ${approvers} approver(s) listed`,
+        });
       }
     });
     policy.guardrails.forEach((guardrail, index) => {
       if (guardrail.action === 'approve' && !guardrail.approvers) {
-        ctx.addIssue({ code: 'custom', path: ['guardrails', index, 'approvers'], message: 'an approve guardrail needs approvers' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['guardrails', index, 'approvers'],
+          message: 'an approve guardrail needs approvers',
+        });
       }
     });
     for (const [list, path] of approverLists(policy)) {
       list.forEach((entry, index) => {
         if (!entry.includes('@') && !policy.approverGroups[entry]) {
-          ctx.addIssue({ code: 'custom', path: [...path, index], message: `"${entry}" is neither an email nor an approverGroups name` });
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, index],
+            message: `"${entry}" is neither an email nor an approverGroups name`,
+          });
         }
       });
     }
@@ -153,8 +208,12 @@ export type PolicyInput = z.input<typeof Policy>;
 
 function approverLists(policy: Policy): Array<[string[], Array<string | number>]> {
   const lists: Array<[string[], Array<string | number>]> = [];
-  policy.rules.forEach((rule, i) => rule.approval && lists.push([rule.approval.approvers, ['rules', i, 'approval', 'approvers']]));
-  policy.guardrails.forEach((g, i) => g.approvers && lists.push([g.approvers, ['guardrails', i, 'approvers']]));
+  for (const [i, rule] of policy.rules.entries()) {
+    if (rule.approval) lists.push([rule.approval.approvers, ['rules', i, 'approval', 'approvers']]);
+  }
+  for (const [i, guardrail] of policy.guardrails.entries()) {
+    if (guardrail.approvers) lists.push([guardrail.approvers, ['guardrails', i, 'approvers']]);
+  }
   return lists;
 }
 

@@ -12,12 +12,26 @@ import { createRoleAdmin, type RoleAdmin } from './roles.ts';
 const ADMIN_SESSIONS = 4;
 
 export function adminTargetFrom(secret: DatabaseSecret): DatabaseTarget {
-  return { host: secret.host, port: secret.port, user: secret.username, password: secret.password, database: secret.dbname };
+  return {
+    host: secret.host,
+    port: secret.port,
+    user: secret.username,
+    password: secret.password,
+    database: secret.dbname,
+  };
 }
 
 /** The database a connection's roles log in to (host, port, database; never the admin's user). */
-export async function connectionTarget(policy: Policy, secrets: SecretSource, connection: string): Promise<Omit<DatabaseTarget, 'user' | 'password'>> {
-  const { user: _user, password: _password, ...target } = adminTargetFrom(await adminSecret(policy, secrets, connection));
+export async function connectionTarget(
+  policy: Policy,
+  secrets: SecretSource,
+  connection: string,
+): Promise<Omit<DatabaseTarget, 'user' | 'password'>> {
+  const {
+    user: _user,
+    password: _password,
+    ...target
+  } = adminTargetFrom(await adminSecret(policy, secrets, connection));
   return target;
 }
 
@@ -32,18 +46,28 @@ export interface ConnectionAdmins {
   close(): Promise<void>;
 }
 
-export function createConnectionAdmins(options: { policy: Policy; secrets: SecretSource; wire: WireOptions; rolePrefix?: string }): ConnectionAdmins {
+export function createConnectionAdmins(options: {
+  policy: Policy;
+  secrets: SecretSource;
+  wire: WireOptions;
+  rolePrefix?: string;
+}): ConnectionAdmins {
   const admins = new Map<string, RoleAdmin>();
   const pools: Array<{ close(): Promise<void> }> = [];
   const get = async (connection: string) => {
     let admin = admins.get(connection);
     if (!admin) {
       const pool = createClientPool({
-        connect: async () => connectClient(adminTargetFrom(await adminSecret(options.policy, options.secrets, connection)), options.wire),
+        connect: async () =>
+          connectClient(adminTargetFrom(await adminSecret(options.policy, options.secrets, connection)), options.wire),
         max: ADMIN_SESSIONS,
       });
       pools.push(pool);
-      admin = createRoleAdmin({ connect: () => pool.acquire(), release: (client, broken) => pool.release(client, broken), prefix: options.rolePrefix });
+      admin = createRoleAdmin({
+        connect: () => pool.acquire(),
+        release: (client, broken) => pool.release(client, broken),
+        prefix: options.rolePrefix,
+      });
       admins.set(connection, admin);
     }
     return admin;

@@ -40,7 +40,12 @@ export function createClient(target: DatabaseTarget, wire: WireOptions, extra: P
 }
 
 /** Connects, turning a failure to reach the database into `unavailable`. */
-export async function connectClient(target: DatabaseTarget, wire: WireOptions, extra: Partial<ClientConfig> = {}, timeoutMs = CONNECT_TIMEOUT_MS): Promise<Client> {
+export async function connectClient(
+  target: DatabaseTarget,
+  wire: WireOptions,
+  extra: Partial<ClientConfig> = {},
+  timeoutMs = CONNECT_TIMEOUT_MS,
+): Promise<Client> {
   const client = createClient(target, wire, extra);
   client.on('error', () => {}); // a dropped socket surfaces on the next query; never crash the process
   let timer: NodeJS.Timeout | undefined;

@@ -9,7 +9,8 @@ const SALT_BYTES = 16;
 
 /** The role password of a grant: HMAC-SHA256(roleKey, grantId), base64url. Recomputed, never stored. */
 export function derivePassword(roleKey: string, grantId: string): string {
-  if (roleKey.length === 0 || grantId.length === 0) throw new AirlockError('invalid_request', 'a role password needs a role key and a grant id');
+  if (roleKey.length === 0 || grantId.length === 0)
+    throw new AirlockError('invalid_request', 'a role password needs a role key and a grant id');
   return createHmac('sha256', roleKey).update(grantId).digest('base64url');
 }
 
@@ -23,7 +24,8 @@ export function scramVerifier(password: string, options: { iterations?: number; 
     throw new AirlockError('invalid_request', 'a role password must be non-empty printable ASCII');
   }
   const iterations = options.iterations ?? DEFAULT_ITERATIONS;
-  if (!Number.isSafeInteger(iterations) || iterations < 1) throw new AirlockError('invalid_request', 'SCRAM iterations must be a positive integer');
+  if (!Number.isSafeInteger(iterations) || iterations < 1)
+    throw new AirlockError('invalid_request', 'SCRAM iterations must be a positive integer');
   const salt = options.salt ?? randomBytes(SALT_BYTES);
   if (salt.length === 0) throw new AirlockError('invalid_request', 'a SCRAM salt must not be empty');
 

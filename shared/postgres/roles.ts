@@ -17,7 +17,12 @@ const ROLE_SCRAM_ITERATIONS = 16;
 const ROLE_NAME = /^airlock_[a-z0-9_]{1,55}$/;
 const DEFAULT_IDLE_IN_TRANSACTION_SECONDS = 60;
 /** Predefined roles that reach the server's files or shell: never a temporary role's to have. */
-const FORBIDDEN_MEMBERSHIPS = ['postgres', 'pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
+const FORBIDDEN_MEMBERSHIPS = [
+  'postgres',
+  'pg_execute_server_program',
+  'pg_read_server_files',
+  'pg_write_server_files',
+];
 const TERMINATION_WAIT_MS = 2000;
 const TERMINATION_POLL_MS = 25;
 
@@ -50,14 +55,18 @@ export interface RoleAdmin {
 export function roleNameFor(grantId: string, prefix: string = ROLE_PREFIX): string {
   assertPrefix(prefix);
   if (grantId.length === 0) throw new AirlockError('invalid_request', 'a role name needs a grant id');
-  const readable = grantId.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 24);
+  const readable = grantId
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 24);
   const digest = createHash('sha256').update(grantId).digest('hex').slice(0, 12);
   return `${prefix}${readable ? `${readable}_` : ''}${digest}`;
 }
 
 /** `airlock_`, or `airlock_<tag>_` for a deployment that shares its database with another one. */
 export function assertPrefix(prefix: string): void {
-  if (!/^airlock_(?:[a-z0-9]{1,12}_)?$/.test(prefix)) throw new AirlockError('invalid_config', `invalid role prefix "${prefix}" (airlock_ or airlock_<tag>_)`);
+  if (!/^airlock_(?:[a-z0-9]{1,12}_)?$/.test(prefix))
+    throw new AirlockError('invalid_config', `invalid role prefix "${prefix}" (airlock_ or airlock_<tag>_)`);
 }
 
 export interface RoleAdminOptions {
@@ -176,7 +185,10 @@ function mintPlan(role: string, spec: RoleSpec): MintPlan {
     throw new AirlockError('invalid_request', 'a role needs a valid expiry');
   }
   const statementTimeout = positiveInteger(spec.statementTimeoutSeconds, 'statement timeout');
-  const idleTimeout = positiveInteger(spec.idleInTransactionTimeoutSeconds ?? DEFAULT_IDLE_IN_TRANSACTION_SECONDS, 'idle-in-transaction timeout');
+  const idleTimeout = positiveInteger(
+    spec.idleInTransactionTimeoutSeconds ?? DEFAULT_IDLE_IN_TRANSACTION_SECONDS,
+    'idle-in-transaction timeout',
+  );
   const connectionLimit = positiveInteger(profile.connectionLimit, 'connection limit');
   const memberOf = [...new Set(profile.memberOf)];
   const ident = quoteIdent(role);
@@ -217,7 +229,11 @@ async function checkMemberships(client: PgClient, memberOf: string[]): Promise<v
   const found = new Map(result.rows.map((row) => [row.name, row.elevated]));
   for (const name of memberOf) {
     if (!found.has(name)) throw new AirlockError('invalid_config', `profile role ${name} does not exist`);
-    if (found.get(name)) throw new AirlockError('invalid_config', `profile role ${name} is privileged; a temporary role may not belong to it`);
+    if (found.get(name))
+      throw new AirlockError(
+        'invalid_config',
+        `profile role ${name} is privileged; a temporary role may not belong to it`,
+      );
   }
 }
 
@@ -231,15 +247,21 @@ async function resetExistingRole(client: PgClient, role: string, plan: MintPlan)
   );
   const row = existing.rows[0];
   if (!row) throw new AirlockError('conflict', `role ${role} vanished while it was being minted`);
-  if (row.elevated) throw new AirlockError('invalid_config', `existing role ${role} has attributes Airlock never grants; refusing to reuse it`);
+  if (row.elevated)
+    throw new AirlockError(
+      'invalid_config',
+      `existing role ${role} has attributes Airlock never grants; refusing to reuse it`,
+    );
   const ident = quoteIdent(role);
   // Attributes first: re-granted memberships take their inheritance from the role's INHERIT attribute.
-  await client.query([
-    plan.reset,
-    `ALTER ROLE ${ident} RESET ALL`,
-    ...[...new Set(row.member_of)].map((name) => `REVOKE ${quoteIdent(name)} FROM ${ident}`),
-    ...(plan.memberOf.length > 0 ? [`GRANT ${plan.memberOf.map(quoteIdent).join(', ')} TO ${ident}`] : []),
-  ].join(';\n'));
+  await client.query(
+    [
+      plan.reset,
+      `ALTER ROLE ${ident} RESET ALL`,
+      ...[...new Set(row.member_of)].map((name) => `REVOKE ${quoteIdent(name)} FROM ${ident}`),
+      ...(plan.memberOf.length > 0 ? [`GRANT ${plan.memberOf.map(quoteIdent).join(', ')} TO ${ident}`] : []),
+    ].join(';\n'),
+  );
 }
 
 /** PUBLIC has CONNECT and USAGE on public by default; grant them only where that was revoked. */
@@ -302,7 +324,8 @@ function assertRoleName(role: string): void {
 }
 
 function positiveInteger(value: number, what: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new AirlockError('invalid_request', `${what} must be a positive whole number`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new AirlockError('invalid_request', `${what} must be a positive whole number`);
   return value;
 }
 
@@ -328,7 +351,12 @@ function databaseFailure(error: unknown, action: string): AirlockError {
     return new AirlockError('invalid_config', `the admin credential may not ${action}`, { sqlstate }, { cause: error });
   }
   if (sqlstate === '2BP01') {
-    return new AirlockError('conflict', 'the role still has objects or privileges in another database', { sqlstate }, { cause: error });
+    return new AirlockError(
+      'conflict',
+      'the role still has objects or privileges in another database',
+      { sqlstate },
+      { cause: error },
+    );
   }
   const failure = unavailable('Postgres', error);
   if (sqlstate) failure.details.sqlstate = sqlstate;

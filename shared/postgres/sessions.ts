@@ -2,7 +2,7 @@
 // a warm process and closed when the window ends. It never connects as anyone but the grant's role.
 
 import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from './driver.ts';
-import { createClientPool, type ClientPool } from './pool.ts';
+import { type ClientPool, createClientPool } from './pool.ts';
 
 export interface GrantSessionTarget extends DatabaseTarget {
   grantId: string;

@@ -4,21 +4,21 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, createHmac } from 'node:crypto';
 import { z } from 'zod';
-import { AirlockError, isAirlockError } from '../errors.ts';
 import type { AuditLog } from '../audit/event.ts';
-import { isLive, type GrantRecord } from '../grants/model.ts';
+import { AirlockError, isAirlockError } from '../errors.ts';
+import { type GrantRecord, isLive } from '../grants/model.ts';
 import type { GrantStore } from '../grants/store.ts';
-import { verifyGrantToken, type GrantTokenVerifierKeys } from '../identity/grant-token.ts';
-import { applyMaskingPlan, buildMaskingPlan, type MaskingPlan } from '../masking/plan.ts';
-import { createCatalogLookup, type CatalogQuery } from '../masking/catalog.ts';
+import { type GrantTokenVerifierKeys, verifyGrantToken } from '../identity/grant-token.ts';
+import { type CatalogQuery, createCatalogLookup } from '../masking/catalog.ts';
 import { maskDatabaseMessage } from '../masking/message.ts';
+import { applyMaskingPlan, buildMaskingPlan, type MaskingPlan } from '../masking/plan.ts';
 import { expandApprovers, type Policy } from '../policy/schema.ts';
 import type { PgClient } from '../postgres/driver.ts';
 import { derivePassword } from '../postgres/password.ts';
 import { quoteLiteral } from '../postgres/quote.ts';
 import type { SessionPool } from '../postgres/sessions.ts';
 import { checkStatement } from '../sql/guard.ts';
-import { parseOne, type ParsedStatement } from '../sql/parse.ts';
+import { type ParsedStatement, parseOne } from '../sql/parse.ts';
 import type { StatementGate } from './gate.ts';
 import { typeName } from './types.ts';
 
@@ -26,14 +26,27 @@ import { typeName } from './types.ts';
 const MAX_PARAM_DEPTH = 32;
 const Param = z
   .unknown()
-  .refine((value) => nestedWithin(value, MAX_PARAM_DEPTH), { message: `a parameter may nest at most ${MAX_PARAM_DEPTH} levels`, abort: true })
+  .refine((value) => nestedWithin(value, MAX_PARAM_DEPTH), {
+    message: `a parameter may nest at most ${MAX_PARAM_DEPTH} levels`,
+    abort: true,
+  })
   .pipe(z.json());
 const Statement = z.strictObject({ sql: z.string().min(1).max(100_000), params: z.array(Param).max(1000).optional() });
 export const QueryBody = z.union([Statement, z.strictObject({ transaction: z.array(Statement).min(1).max(50) })]);
 export type QueryBody = z.infer<typeof QueryBody>;
 
-export interface QueryColumn { name: string; type: string; masked: string | null }
-export interface QueryResult { columns: QueryColumn[]; rows: unknown[][]; rowCount: number; truncated: boolean; auditId: string }
+export interface QueryColumn {
+  name: string;
+  type: string;
+  masked: string | null;
+}
+export interface QueryResult {
+  columns: QueryColumn[];
+  rows: unknown[][];
+  rowCount: number;
+  truncated: boolean;
+  auditId: string;
+}
 export type QueryResponse = QueryResult | { results: QueryResult[] };
 
 export interface QueryServiceOptions {
@@ -90,7 +103,10 @@ export function createQueryService(options: QueryServiceOptions) {
     return run(sql, params);
   });
   // Binds the exact text too: fingerprints ignore literals, so `id = 1` and `id = 2` share one.
-  const bindingHash = (sql: string, params: unknown[]) => createHmac('sha256', options.maskingKey).update(JSON.stringify([sql, params])).digest('hex');
+  const bindingHash = (sql: string, params: unknown[]) =>
+    createHmac('sha256', options.maskingKey)
+      .update(JSON.stringify([sql, params]))
+      .digest('hex');
 
   const profile = options.profile;
   async function phase<T>(name: QueryPhase, work: () => T | Promise<T>): Promise<T> {
@@ -125,7 +141,9 @@ export function createQueryService(options: QueryServiceOptions) {
       claims = await phase('auth', () => verifyToken(token));
     } catch (error) {
       // A genuine token whose window has passed: the attempt goes on that grant's record.
-      const ended = isAirlockError(error, 'grant_expired') ? (error.cause as { grantId?: string; subject?: string } | undefined) : undefined;
+      const ended = isAirlockError(error, 'grant_expired')
+        ? (error.cause as { grantId?: string; subject?: string } | undefined)
+        : undefined;
       if (ended?.grantId) {
         const grant = await options.store.get(ended.grantId).catch(() => null);
         if (grant && grant.subject === ended.subject) await recordAttempt(grant, error as AirlockError);
@@ -133,7 +151,8 @@ export function createQueryService(options: QueryServiceOptions) {
       throw error;
     }
     const grant = await phase('grant', () => options.store.get(claims.grantId));
-    if (!grant || grant.subject !== claims.subject) throw new AirlockError('unauthenticated', 'the grant token does not match a grant');
+    if (!grant || grant.subject !== claims.subject)
+      throw new AirlockError('unauthenticated', 'the grant token does not match a grant');
     const ended =
       grant.status === 'revoked'
         ? new AirlockError('grant_revoked', 'the grant was revoked')
@@ -150,10 +169,16 @@ export function createQueryService(options: QueryServiceOptions) {
 
   /** A statement sent after the window: nothing runs; the attempt is recorded (best effort — refusing needs no record). */
   async function recordAttempt(grant: GrantRecord, error: AirlockError): Promise<void> {
-    await statementEvent(grant, {}, { decision: 'blocked', error: { code: error.code, message: error.message } }).catch(() => {});
+    await statementEvent(grant, {}, { decision: 'blocked', error: { code: error.code, message: error.message } }).catch(
+      () => {},
+    );
   }
 
-  function statementEvent(grant: GrantRecord, planned: Partial<Planned> & { statement?: ParsedStatement }, details: Record<string, unknown>) {
+  function statementEvent(
+    grant: GrantRecord,
+    planned: Partial<Planned> & { statement?: ParsedStatement },
+    details: Record<string, unknown>,
+  ) {
     return audit.append({
       grantId: grant.id,
       type: 'statement',
@@ -172,12 +197,21 @@ export function createQueryService(options: QueryServiceOptions) {
   }
 
   /** Refuses the request: one audit event per statement, the culprit named, nothing run. */
-  async function refuse(grant: GrantRecord, plans: Array<Partial<Planned>>, culprit: number, error: AirlockError, decision: 'blocked' | 'held', extra: Record<string, unknown> = {}): Promise<never> {
+  async function refuse(
+    grant: GrantRecord,
+    plans: Array<Partial<Planned>>,
+    culprit: number,
+    error: AirlockError,
+    decision: 'blocked' | 'held',
+    extra: Record<string, unknown> = {},
+  ): Promise<never> {
     for (const [index, planned] of plans.entries()) {
       const own = index === culprit;
       await statementEvent(grant, planned, {
         decision,
-        error: own ? auditedError(error) : { code: error.code, message: 'another statement of the transaction was refused' },
+        error: own
+          ? auditedError(error)
+          : { code: error.code, message: 'another statement of the transaction was refused' },
         ...(own ? extra : {}),
       });
     }
@@ -199,10 +233,13 @@ export function createQueryService(options: QueryServiceOptions) {
     const planned = plans as Planned[];
 
     const grantProfile = policy.connections[grant.connection]?.profiles[grant.access];
-    if (!grantProfile || !grant.target) throw new AirlockError('unavailable', 'the grant’s connection is not configured here');
+    if (!grantProfile || !grant.target)
+      throw new AirlockError('unavailable', 'the grant’s connection is not configured here');
     const approvals: string[] = [];
     for (const [index, plan] of planned.entries()) {
-      const verdict = await phase('parse', () => checkStatement(plan.statement, { readOnly: grantProfile.readOnly, guardrails: policy.guardrails }));
+      const verdict = await phase('parse', () =>
+        checkStatement(plan.statement, { readOnly: grantProfile.readOnly, guardrails: policy.guardrails }),
+      );
       if (verdict.action === 'block') {
         const error = new AirlockError('statement_blocked', verdict.reason, { guardrail: verdict.guardrail });
         return refuse(grant, planned, index, error, 'blocked', { guardrail: verdict.guardrail });
@@ -223,9 +260,14 @@ export function createQueryService(options: QueryServiceOptions) {
             admitted.approval.status === 'pending'
               ? `held for approval by guardrail "${verdict.guardrail}": a human must approve this exact statement; send it again once approved`
               : `the approval for this statement was ${admitted.approval.status}`,
-            admitted.approval.status === 'pending' ? { approval: admitted.approval, guardrail: verdict.guardrail } : { guardrail: verdict.guardrail },
+            admitted.approval.status === 'pending'
+              ? { approval: admitted.approval, guardrail: verdict.guardrail }
+              : { guardrail: verdict.guardrail },
           );
-          return refuse(grant, planned, index, held, admitted.approval.status === 'pending' ? 'held' : 'blocked', { guardrail: verdict.guardrail, approvalId: admitted.approval.id });
+          return refuse(grant, planned, index, held, admitted.approval.status === 'pending' ? 'held' : 'blocked', {
+            guardrail: verdict.guardrail,
+            approvalId: admitted.approval.id,
+          });
         }
         approvals[index] = admitted.approvalId;
       }
@@ -233,7 +275,13 @@ export function createQueryService(options: QueryServiceOptions) {
     return execute(grant, planned, grantProfile.readOnly, approvals, 'transaction' in body);
   }
 
-  async function execute(grant: GrantRecord, planned: Planned[], readOnly: boolean, approvals: string[], asTransaction: boolean): Promise<QueryResponse> {
+  async function execute(
+    grant: GrantRecord,
+    planned: Planned[],
+    readOnly: boolean,
+    approvals: string[],
+    asTransaction: boolean,
+  ): Promise<QueryResponse> {
     let windowBound = false;
     /** The timeout of what runs next: the time left in the window measured now, not before a session was had (it would run past the end). */
     const nextTimeout = (): number => {
@@ -304,22 +352,35 @@ export function createQueryService(options: QueryServiceOptions) {
           const executed = await phase('execute', () => runOne(client, plan, index, opening));
           const { masking, rows } = await phase('mask', async () => {
             const masking = await catalogRunner.run(runnerFor(client), () =>
-              buildMaskingPlan({ fields: executed.fields, statement: plan.statement, masking: policy.masking, catalog }),
+              buildMaskingPlan({
+                fields: executed.fields,
+                statement: plan.statement,
+                masking: policy.masking,
+                catalog,
+              }),
             );
-            return { masking, rows: applyMaskingPlan(masking, executed.rows, { hashKey: options.maskingKey, detectors: policy.masking.detectors }) };
+            return {
+              masking,
+              rows: applyMaskingPlan(masking, executed.rows, {
+                hashKey: options.maskingKey,
+                detectors: policy.masking.detectors,
+              }),
+            };
           });
           outputs.push({ executed, plan: masking, rows });
         }
         const results: QueryResult[] = [];
         for (const [index, output] of outputs.entries()) {
-          const event = await phase('audit', () => statementEvent(grant, planned[index]!, {
-            decision: 'executed',
-            rowCount: output.executed.rowCount,
-            durationMs: output.executed.durationMs,
-            truncated: output.executed.truncated,
-            maskedColumns: output.plan.columns.filter((c) => c.strategy).map((c) => c.name),
-            ...(approvals[index] ? { approvalId: approvals[index] } : {}),
-          }));
+          const event = await phase('audit', () =>
+            statementEvent(grant, planned[index]!, {
+              decision: 'executed',
+              rowCount: output.executed.rowCount,
+              durationMs: output.executed.durationMs,
+              truncated: output.executed.truncated,
+              maskedColumns: output.plan.columns.filter((c) => c.strategy).map((c) => c.name),
+              ...(approvals[index] ? { approvalId: approvals[index] } : {}),
+            }),
+          );
           results.push({
             columns: await Promise.all(
               output.executed.fields.map(async (field, i) => ({
@@ -350,27 +411,57 @@ export function createQueryService(options: QueryServiceOptions) {
   }
 
   /** Audits a failed run (every statement of it) and turns the cause into the API's error. */
-  async function failure(grant: GrantRecord, planned: Planned[], culprit: number, error: unknown, windowBound: boolean): Promise<AirlockError> {
+  async function failure(
+    grant: GrantRecord,
+    planned: Planned[],
+    culprit: number,
+    error: unknown,
+    windowBound: boolean,
+  ): Promise<AirlockError> {
     const sqlstate = (error as { code?: unknown }).code;
     let result: AirlockError;
     if (isAirlockError(error)) result = error;
     // 08P01 is the server refusing what was sent (e.g. more params than placeholders), not a lost connection.
-    else if (typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate) && (!sqlstate.startsWith('08') || sqlstate === '08P01') && sqlstate !== '57P01') {
-      if (sqlstate === '57014' && windowBound) result = new AirlockError('grant_expired', 'the grant window ended while the statement ran; it was cancelled', { sqlstate });
-      else if (sqlstate === 'P0001' && (error as Error).message === WINDOW_ENDED) result = new AirlockError('grant_expired', 'the grant window ended before the statement could start');
-      else if (sqlstate === '25P04') result = new AirlockError('grant_expired', 'the grant window ended while the transaction ran; it was cut off', { sqlstate });
+    else if (
+      typeof sqlstate === 'string' &&
+      /^[0-9A-Z]{5}$/.test(sqlstate) &&
+      (!sqlstate.startsWith('08') || sqlstate === '08P01') &&
+      sqlstate !== '57P01'
+    ) {
+      if (sqlstate === '57014' && windowBound)
+        result = new AirlockError('grant_expired', 'the grant window ended while the statement ran; it was cancelled', {
+          sqlstate,
+        });
+      else if (sqlstate === 'P0001' && (error as Error).message === WINDOW_ENDED)
+        result = new AirlockError('grant_expired', 'the grant window ended before the statement could start');
+      else if (sqlstate === '25P04')
+        result = new AirlockError('grant_expired', 'the grant window ended while the transaction ran; it was cut off', {
+          sqlstate,
+        });
       else result = new AirlockError('db_error', databaseMessage(error as Error, planned), { sqlstate });
     } else {
       const fresh = await options.store.get(grant.id).catch(() => null);
-      if (fresh?.status === 'revoked') result = new AirlockError('grant_revoked', 'the grant was revoked while the statement ran');
-      else if (fresh && !isLive(fresh, now())) result = new AirlockError('grant_expired', 'the grant window ended while the statement ran');
-      else result = new AirlockError('unavailable', 'Postgres is unavailable; nothing was committed', {}, { cause: error });
+      if (fresh?.status === 'revoked')
+        result = new AirlockError('grant_revoked', 'the grant was revoked while the statement ran');
+      else if (fresh && !isLive(fresh, now()))
+        result = new AirlockError('grant_expired', 'the grant window ended while the statement ran');
+      else
+        result = new AirlockError(
+          'unavailable',
+          'Postgres is unavailable; nothing was committed',
+          {},
+          { cause: error },
+        );
     }
     if (result.code === 'unavailable' && isAuditFailure(error)) throw result;
     for (const [index, plan] of planned.entries()) {
       await statementEvent(grant, plan, {
         decision: 'failed',
-        error: { code: result.code, ...(index === culprit && typeof sqlstate === 'string' ? { sqlstate } : {}), ...(index !== culprit ? { message: 'the transaction was rolled back' } : {}) },
+        error: {
+          code: result.code,
+          ...(index === culprit && typeof sqlstate === 'string' ? { sqlstate } : {}),
+          ...(index !== culprit ? { message: 'the transaction was rolled back' } : {}),
+        },
       });
     }
     return result;
@@ -402,7 +493,13 @@ export function createQueryService(options: QueryServiceOptions) {
       const result = await extended(client, plan.statement.sql, plan.params);
       const all = (result.rows ?? []) as unknown[][];
       const { rows, truncated } = capRows(all, maxRows, maxBytes);
-      return { fields: result.fields ?? [], rows, rowCount: result.rowCount ?? all.length, truncated, durationMs: elapsed(started) };
+      return {
+        fields: result.fields ?? [],
+        rows,
+        rowCount: result.rowCount ?? all.length,
+        truncated,
+        durationMs: elapsed(started),
+      };
     }
     // A cursor reads at most maxRows + 1 rows, so a huge result never reaches this process whole.
     // One cursor per statement of the transaction; COMMIT or ROLLBACK closes them all.
@@ -459,7 +556,8 @@ function extended(client: PgClient, text: string, values: unknown[]) {
 }
 
 function runnerFor(client: PgClient): CatalogQuery {
-  return async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows as unknown[][];
+  return async (sql, params) =>
+    (await client.query({ text: sql, values: params, rowMode: 'array' })).rows as unknown[][];
 }
 
 function capRows(all: unknown[][], maxRows: number, maxBytes: number): { rows: unknown[][]; truncated: boolean } {
@@ -478,7 +576,7 @@ function rowBytes(row: unknown[]): number {
   for (const value of row) {
     if (value === null || value === undefined) bytes += 4;
     else if (typeof value === 'string') bytes += value.length;
-    else if (typeof value === 'object') bytes += value instanceof Date ? 24 : JSON.stringify(value)?.length ?? 8;
+    else if (typeof value === 'object') bytes += value instanceof Date ? 24 : (JSON.stringify(value)?.length ?? 8);
     else bytes += 8;
   }
   return bytes;

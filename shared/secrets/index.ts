@@ -1,3 +1,3 @@
-export * from './source.ts';
-export { createFileSecretSource } from './file.ts';
 export { createAwsSecretSource } from './aws.ts';
+export { createFileSecretSource } from './file.ts';
+export * from './source.ts';

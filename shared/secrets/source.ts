@@ -10,7 +10,11 @@ export interface SecretSource {
 }
 
 /** Reads a secret and validates its shape, naming the secret (never its value) on failure. */
-export async function readSecret<T extends z.ZodType>(source: SecretSource, name: string, schema: T): Promise<z.infer<T>> {
+export async function readSecret<T extends z.ZodType>(
+  source: SecretSource,
+  name: string,
+  schema: T,
+): Promise<z.infer<T>> {
   const value = await source.getJson(name);
   const parsed = schema.safeParse(value);
   if (!parsed.success) {

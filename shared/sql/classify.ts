@@ -86,19 +86,46 @@ const KIND_BY_NODE: Readonly<Record<string, StatementKind>> = {
 };
 
 const WRITING_KINDS: ReadonlySet<StatementKind> = new Set([
-  'insert', 'update', 'delete', 'merge', 'truncate', 'ddl', 'privilege', 'do', 'call',
+  'insert',
+  'update',
+  'delete',
+  'merge',
+  'truncate',
+  'ddl',
+  'privilege',
+  'do',
+  'call',
 ]);
 
 /** `other` statements that change something: storage, locks, a message out, or a body we cannot see. */
 const WRITING_COMMANDS: ReadonlySet<string> = new Set([
-  'NotifyStmt', 'ExecuteStmt', 'VacuumStmt', 'ClusterStmt', 'ReindexStmt', 'CheckPointStmt',
-  'LockStmt', 'LoadStmt', 'AlterSystemStmt',
+  'NotifyStmt',
+  'ExecuteStmt',
+  'VacuumStmt',
+  'ClusterStmt',
+  'ReindexStmt',
+  'CheckPointStmt',
+  'LockStmt',
+  'LoadStmt',
+  'AlterSystemStmt',
 ]);
 
 /** Built-in functions that change data or send something out of the transaction. */
 const WRITING_FUNCTIONS: ReadonlySet<string> = new Set([
-  'nextval', 'setval', 'lo_import', 'lo_export', 'lo_create', 'lo_creat', 'lo_unlink', 'lo_from_bytea',
-  'lo_put', 'lowrite', 'lo_truncate', 'lo_truncate64', 'pg_notify', 'pg_logical_emit_message',
+  'nextval',
+  'setval',
+  'lo_import',
+  'lo_export',
+  'lo_create',
+  'lo_creat',
+  'lo_unlink',
+  'lo_from_bytea',
+  'lo_put',
+  'lowrite',
+  'lo_truncate',
+  'lo_truncate64',
+  'pg_notify',
+  'pg_logical_emit_message',
 ]);
 
 const ROLE_SETTINGS: ReadonlySet<string> = new Set(['role', 'session_authorization']);
@@ -127,7 +154,7 @@ function unwrap(value: unknown): [string, JsonObject] | undefined {
 
 function stringValue(node: unknown): string | undefined {
   const wrapped = unwrap(node);
-  if (!wrapped || wrapped[0] !== 'String') return undefined;
+  if (wrapped?.[0] !== 'String') return undefined;
   const sval = wrapped[1].sval;
   return typeof sval === 'string' ? sval : '';
 }
@@ -135,7 +162,7 @@ function stringValue(node: unknown): string | undefined {
 /** A string literal's value, or undefined for anything else (casts and expressions included). */
 function stringLiteral(node: unknown): string | undefined {
   const wrapped = unwrap(node);
-  if (!wrapped || wrapped[0] !== 'A_Const') return undefined;
+  if (wrapped?.[0] !== 'A_Const') return undefined;
   const sval = wrapped[1].sval;
   if (!isObject(sval)) return undefined;
   return typeof sval.sval === 'string' ? sval.sval : '';
@@ -159,7 +186,7 @@ function statementKind(type: string, fields: JsonObject): StatementKind {
 function explainAnalyzes(fields: JsonObject): boolean {
   return asArray(fields.options).some((option) => {
     const def = unwrap(option);
-    if (!def || def[1].defname !== 'analyze') return false;
+    if (def?.[1].defname !== 'analyze') return false;
     const arg = unwrap(def[1].arg);
     if (!arg) return true;
     const [argType, argFields] = arg;
@@ -258,7 +285,8 @@ class TreeWalk {
     if (kind !== 'other' && type !== 'VariableSetStmt') this.kinds.add(kind);
     if (WRITING_KINDS.has(kind) || WRITING_COMMANDS.has(type) || !Object.hasOwn(KIND_BY_NODE, type)) this.writes = true;
     if (type === 'CopyStmt' && fields.is_from === true) this.writes = true;
-    if (type === 'SelectStmt' && (asArray(fields.lockingClause).length > 0 || fields.intoClause !== undefined)) this.writes = true;
+    if (type === 'SelectStmt' && (asArray(fields.lockingClause).length > 0 || fields.intoClause !== undefined))
+      this.writes = true;
   }
 
   relation(fields: JsonObject): void {
@@ -287,7 +315,7 @@ class TreeWalk {
   /** `(c).email` reads column email of c; `(c).*` reads all of it (c itself is seen as a bare name). */
   indirection(fields: JsonObject): void {
     const arg = unwrap(fields.arg);
-    if (!arg || arg[0] !== 'ColumnRef') return;
+    if (arg?.[0] !== 'ColumnRef') return;
     const argNames = asArray(arg[1].fields).map(stringValue);
     const table = argNames.length === 1 ? argNames[0] : undefined;
     if (table === undefined) return;

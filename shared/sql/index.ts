@@ -1,7 +1,7 @@
 // The SQL module's public surface: parse with the real PostgreSQL parser, then judge each statement.
 // It must never export a way to judge SQL from text; callers go through parseStatements/parseOne first.
 
-export { parseOne, parseStatements } from './parse.ts';
-export type { ParsedStatement, RelationRef } from './parse.ts';
-export { checkStatement } from './guard.ts';
 export type { CheckOptions, Verdict } from './guard.ts';
+export { checkStatement } from './guard.ts';
+export type { ParsedStatement, RelationRef } from './parse.ts';
+export { parseOne, parseStatements } from './parse.ts';

@@ -2,8 +2,8 @@
 // It must never judge SQL from its text: every fact here comes from the parse tree or the parser's scanner.
 
 import { fingerprintSync, hasSqlDetails, loadModule, parseSync } from 'libpg-query';
-import type { StatementKind } from '../policy/schema.ts';
 import { AirlockError, unavailable } from '../errors.ts';
+import type { StatementKind } from '../policy/schema.ts';
 import { classifyStatement } from './classify.ts';
 import { normalizeStatement } from './normalize.ts';
 
@@ -82,7 +82,12 @@ export async function parseStatements(sql: string): Promise<ParsedStatement[]> {
       const position = (error.sqlDetails?.cursorPosition ?? 0) + 1;
       throw new AirlockError('sql_syntax', error.message, { position }, { cause: error });
     }
-    throw new AirlockError('sql_syntax', error instanceof Error ? error.message : 'the SQL could not be parsed', {}, { cause: error });
+    throw new AirlockError(
+      'sql_syntax',
+      error instanceof Error ? error.message : 'the SQL could not be parsed',
+      {},
+      { cause: error },
+    );
   }
   if (raw.length === 0) throw new AirlockError('invalid_request', 'no SQL statement');
 
@@ -93,9 +98,19 @@ export async function parseStatements(sql: string): Promise<ParsedStatement[]> {
     const end = entry.stmt_len ? start + entry.stmt_len : bytes.length;
     const text = bytes.subarray(start, end).toString('utf8').trim();
     try {
-      return { sql: text, fingerprint: fingerprintSync(text), normalizedSql: normalizeStatement(text), ...classifyStatement(entry.stmt) };
+      return {
+        sql: text,
+        fingerprint: fingerprintSync(text),
+        normalizedSql: normalizeStatement(text),
+        ...classifyStatement(entry.stmt),
+      };
     } catch (error) {
-      throw new AirlockError('internal', 'a parsed statement could not be analysed; nothing was run', {}, { cause: error });
+      throw new AirlockError(
+        'internal',
+        'a parsed statement could not be analysed; nothing was run',
+        {},
+        { cause: error },
+      );
     }
   });
 }
@@ -105,7 +120,9 @@ export async function parseOne(sql: string): Promise<ParsedStatement> {
   const statements = await parseStatements(sql);
   const [only] = statements;
   if (statements.length !== 1 || !only) {
-    throw new AirlockError('multiple_statements', `expected one SQL statement, got ${statements.length}`, { count: statements.length });
+    throw new AirlockError('multiple_statements', `expected one SQL statement, got ${statements.length}`, {
+      count: statements.length,
+    });
   }
   return only;
 }

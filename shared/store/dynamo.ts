@@ -1,11 +1,11 @@
 // One DynamoDB client for every store, and the conversions between items and plain objects.
 // Every state change elsewhere is a single-item conditional write built on these helpers.
 
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { unavailable } from '../errors.ts';
 
 export interface DynamoOptions {
@@ -32,7 +32,10 @@ export const toItem = (value: object): Record<string, AttributeValue> =>
 export const fromItem = <T>(item: Record<string, AttributeValue>): T => unmarshall(item) as T;
 
 export function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error as { name?: string })?.name === 'ConditionalCheckFailedException'
+  );
 }
 
 /** Runs a store call; anything but a lost condition becomes `unavailable` (fail closed). */

@@ -3,10 +3,10 @@
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect, type AddressInfo, type Socket } from 'node:net';
-import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { type ConnectionOptions, connect as connectTls } from 'node:tls';
+import { type WebSocket, WebSocketServer } from 'ws';
 
 export interface WsProxy {
   /** `host:port` of the proxy, as the Neon driver's `wsProxy` wants it. */
@@ -45,7 +45,9 @@ export async function startWsProxy(options: WsProxyOptions): Promise<WsProxy> {
     if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     else res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n');
   };
-  const server: Server = options.listenTls ? createHttpsServer(options.listenTls, onRequest) : createHttpServer(onRequest);
+  const server: Server = options.listenTls
+    ? createHttpsServer(options.listenTls, onRequest)
+    : createHttpServer(onRequest);
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
 
   server.on('upgrade', (request, socket, head) => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { grantOf, grantRef, linkFor, requestWrite } from './support.ts';
@@ -14,12 +14,23 @@ let browser: Browser;
 
 beforeAll(async () => {
   // Fail, never skip: CI installs it with `apt-get install -y chromium`.
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get update && apt-get install -y chromium) to run the browser test`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `${CHROMIUM} is missing: install Debian's chromium (apt-get update && apt-get install -y chromium) to run the browser test`,
+    );
   stack = await startTestAirlock();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -29,8 +40,13 @@ afterAll(async () => {
   await stack?.close();
 });
 
-it('an approver opens the emailed link in a real browser, reads the details, types the code and approves: the grant becomes active', { timeout: 60_000 }, async () => {
-  const { grant, identity } = await requestWrite(stack, { email: 'agent-owner@example.com', reason: 'reconcile <totals> for March' });
+it('an approver opens the emailed link in a real browser, reads the details, types the code and approves: the grant becomes active', {
+  timeout: 60_000,
+}, async () => {
+  const { grant, identity } = await requestWrite(stack, {
+    email: 'agent-owner@example.com',
+    reason: 'reconcile <totals> for March',
+  });
   const link = await linkFor(stack, grantRef(grant.id), 'oncall@example.com');
 
   const context = await browser.newContext({ viewport: { width: 900, height: 1000 } });
@@ -43,12 +59,20 @@ it('an approver opens the emailed link in a real browser, reads the details, typ
   expect(response?.status()).toBe(200);
   expect(await page.getAttribute('html', 'lang')).toBe('en');
   await expect.poll(() => page.title()).toContain('Approve write access to shop?');
-  const details = await page.locator('dl').innerText();
-  for (const text of ['agent-owner@example.com', 'shop', 'write', '10 minutes', 'reconcile <totals> for March', 'agents-write']) expect(details).toContain(text);
+  const details = await page.locator('dl').textContent();
+  for (const text of [
+    'agent-owner@example.com',
+    'shop',
+    'write',
+    '10 minutes',
+    'reconcile <totals> for March',
+    'agents-write',
+  ])
+    expect(details).toContain(text);
   // The inline style is allowed by its CSP hash: the page is laid out, not raw.
   expect(await page.locator('main').evaluate((main) => getComputedStyle(main).maxWidth)).not.toBe('none');
 
-  const code = (await page.locator('.code').innerText()).trim();
+  const code = ((await page.locator('.code').textContent()) ?? '').trim();
   expect(code).toMatch(/^[0-9A-Z]{6}$/);
   await page.getByLabel('Confirmation code').fill(code);
   await page.getByLabel('Reason (optional)').fill('looked fine');
@@ -56,8 +80,11 @@ it('an approver opens the emailed link in a real browser, reads the details, typ
   await page.screenshot({ path: `${ARTIFACTS}approval.png`, fullPage: true });
 
   const started = performance.now();
-  await Promise.all([page.waitForURL(link, { waitUntil: 'load' }), page.getByRole('button', { name: 'Approve' }).click()]);
-  await expect.poll(() => page.locator('h1').innerText()).toBe('Approved');
+  await Promise.all([
+    page.waitForURL(link, { waitUntil: 'load' }),
+    page.getByRole('button', { name: 'Approve' }).click(),
+  ]);
+  await expect.poll(() => page.locator('h1').textContent()).toBe('Approved');
   const clickToPageMs = performance.now() - started;
   await page.screenshot({ path: `${ARTIFACTS}approval-result.png`, fullPage: true });
 
@@ -65,7 +92,11 @@ it('an approver opens the emailed link in a real browser, reads the details, typ
   console.log(`[measure] browser: click Approve → result page ${clickToPageMs.toFixed(0)} ms`);
   expect(after.grant.status).toBe('active');
   expect(typeof after.token).toBe('string');
-  expect(after.grant.decisions[0]).toMatchObject({ by: 'oncall@example.com', decision: 'approved', reason: 'looked fine' });
+  expect(after.grant.decisions[0]).toMatchObject({
+    by: 'oncall@example.com',
+    decision: 'approved',
+    reason: 'looked fine',
+  });
   expect(problems).toEqual([]);
   await context.close();
 });

@@ -41,7 +41,11 @@ async function roleExists(grantId: string, on: TestAirlock = stack): Promise<boo
 
 async function ownLink(ref: string, approver: string, expiresAt: string): Promise<string> {
   const keys = await loadSigningKeys(await readSecret(secrets(), SECRET_NAMES.signingKeys, SigningKeysSecret));
-  const { token } = await signApprovalLink(keys, { approval: ref, approver, expiresAt: new Date(expiresAt), issuer: stack.policy.publicUrl }, stack.clock.now);
+  const { token } = await signApprovalLink(
+    keys,
+    { approval: ref, approver, expiresAt: new Date(expiresAt), issuer: stack.policy.publicUrl },
+    stack.clock.now,
+  );
   return `${stack.baseUrl}/v1/approvals/${token}`;
 }
 
@@ -49,11 +53,17 @@ describe('asking for a grant', () => {
   it('grants read automatically (no email) and holds write for approval, emailing each approver their own link', async () => {
     const before = (await outbox(stack)).length;
     const identity = await stack.token('agent:asker', ['finance'], { email: 'asker@example.com' });
-    const read = await stack.call('POST', '/v1/grants', { token: identity, body: { connection: 'shop', access: 'read', ttl: 300, reason: 'look around' } });
+    const read = await stack.call('POST', '/v1/grants', {
+      token: identity,
+      body: { connection: 'shop', access: 'read', ttl: 300, reason: 'look around' },
+    });
     expect(read.status).toBe(201);
     expect((await outbox(stack)).length).toBe(before);
 
-    const write = await stack.call('POST', '/v1/grants', { token: identity, body: { connection: 'shop', access: 'write', ttl: '10m', reason: 'fix <b>order</b> 42 & co' } });
+    const write = await stack.call('POST', '/v1/grants', {
+      token: identity,
+      body: { connection: 'shop', access: 'write', ttl: '10m', reason: 'fix <b>order</b> 42 & co' },
+    });
     expect(write.status).toBe(202);
     expect(write.body.grant).toMatchObject({ status: 'pending', rule: 'agents-write', ttlSeconds: 600 });
     expect(write.body.token).toBeUndefined();
@@ -72,8 +82,12 @@ describe('asking for a grant', () => {
       expect(email.html).toContain('fix &lt;b&gt;order&lt;/b&gt; 42 &amp; co');
       expect(email.html).toContain(`href="${email.links[0]}"`);
       // RFC 5322 with a multipart/alternative body: text part first, HTML second.
-      expect(email.raw).toMatch(/^From: airlock@localhost\r\nTo: [^\r\n]+\r\nSubject: [^\r\n]+\r\nDate: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000\r\nMessage-ID: <[^>]+>\r\nMIME-Version: 1\.0\r\nContent-Type: multipart\/alternative; boundary="[^"]+"\r\n\r\n/);
-      expect(email.raw.indexOf('Content-Type: text/plain; charset=utf-8')).toBeLessThan(email.raw.indexOf('Content-Type: text/html; charset=utf-8'));
+      expect(email.raw).toMatch(
+        /^From: airlock@localhost\r\nTo: [^\r\n]+\r\nSubject: [^\r\n]+\r\nDate: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000\r\nMessage-ID: <[^>]+>\r\nMIME-Version: 1\.0\r\nContent-Type: multipart\/alternative; boundary="[^"]+"\r\n\r\n/,
+      );
+      expect(email.raw.indexOf('Content-Type: text/plain; charset=utf-8')).toBeLessThan(
+        email.raw.indexOf('Content-Type: text/html; charset=utf-8'),
+      );
       expect(email.raw.split('\r\n').every((line) => line.length <= 78)).toBe(true);
       // The code is only on the page: whoever merely receives the email cannot decide.
       expect(email.raw).not.toContain(codeOn(await open(email.links[0]!)));
@@ -84,9 +98,16 @@ describe('asking for a grant', () => {
     const { grant } = await requestWrite(stack);
     const list = await stack.call('GET', '/dev/outbox');
     expect(list.status).toBe(200);
-    const mine = list.body.messages.filter((m: { links: string[] }) => m.links.some((link) => link.includes('/v1/approvals/')));
+    const mine = list.body.messages.filter((m: { links: string[] }) =>
+      m.links.some((link) => link.includes('/v1/approvals/')),
+    );
     expect(mine.length).toBeGreaterThanOrEqual(2);
-    expect(mine[0]).toMatchObject({ id: expect.any(String), to: [expect.stringMatching(/@example\.com$/)], subject: expect.any(String), at: expect.any(String) });
+    expect(mine[0]).toMatchObject({
+      id: expect.any(String),
+      to: [expect.stringMatching(/@example\.com$/)],
+      subject: expect.any(String),
+      at: expect.any(String),
+    });
     const link = await linkFor(stack, grantRef(grant.id), 'dba@example.com');
     expect(list.body.messages.some((m: { links: string[] }) => m.links.includes(link))).toBe(true);
 
@@ -97,14 +118,22 @@ describe('asking for a grant', () => {
     expect(one.status).toBe(200);
     expect(one.body).toContain(mine[0].links[0]);
     const json = await stack.call('GET', `/dev/outbox/${mine[0].id}`);
-    expect(json.body.message).toMatchObject({ id: mine[0].id, links: mine[0].links, text: expect.stringContaining('asks for write access') });
-    for (const bad of ['nope', '..%2F..%2Fsecrets', `${mine[0].id}x`]) expect((await stack.call('GET', `/dev/outbox/${bad}`)).status).toBe(404);
+    expect(json.body.message).toMatchObject({
+      id: mine[0].id,
+      links: mine[0].links,
+      text: expect.stringContaining('asks for write access'),
+    });
+    for (const bad of ['nope', '..%2F..%2Fsecrets', `${mine[0].id}x`])
+      expect((await stack.call('GET', `/dev/outbox/${bad}`)).status).toBe(404);
   });
 });
 
 describe('the approval page', () => {
   it('GET shows who asks for what and why, and changes nothing', async () => {
-    const { grant, identity } = await requestWrite(stack, { email: 'req@example.com', reason: 'repair <script>alert(1)</script> rows' });
+    const { grant, identity } = await requestWrite(stack, {
+      email: 'req@example.com',
+      reason: 'repair <script>alert(1)</script> rows',
+    });
     const link = await linkFor(stack, grantRef(grant.id), 'oncall@example.com');
     const first = await open(link);
     const second = await open(link);
@@ -145,11 +174,18 @@ describe('the approval page', () => {
       expect(page.status, JSON.stringify(fields)).toBe(400);
       expectPageHeaders(page);
     }
-    const json = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ decision: 'approve', confirm: code }) });
+    const json = await fetch(link, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ decision: 'approve', confirm: code }),
+    });
     expect(json.status).toBe(400);
     expect((await grantOf(stack, grant.id, identity)).grant.status).toBe('pending');
     // The link still works afterwards: a wrong code does not use it up. Codes forgive case and spacing.
-    const page = await submit(link, { decision: 'approve', confirm: ` ${code.slice(0, 3).toLowerCase()} ${code.slice(3)} ` });
+    const page = await submit(link, {
+      decision: 'approve',
+      confirm: ` ${code.slice(0, 3).toLowerCase()} ${code.slice(3)} `,
+    });
     expect(page.status).toBe(200);
   });
 
@@ -165,12 +201,20 @@ describe('the approval page', () => {
     expect(result.html).toContain('Approved');
     const after = await grantOf(stack, grant.id, identity);
     const activeMs = performance.now() - started;
-    console.log(`[measure] approve POST → 200: ${approveMs.toFixed(0)} ms; approve → GET shows active + token: ${activeMs.toFixed(0)} ms`);
+    console.log(
+      `[measure] approve POST → 200: ${approveMs.toFixed(0)} ms; approve → GET shows active + token: ${activeMs.toFixed(0)} ms`,
+    );
     expect(after.grant.status).toBe('active');
-    expect(after.grant.decisions.map((d) => [d.by, d.decision])).toEqual([['dba@example.com', 'approved'], ['airlock', 'activated']]);
+    expect(after.grant.decisions.map((d) => [d.by, d.decision])).toEqual([
+      ['dba@example.com', 'approved'],
+      ['airlock', 'activated'],
+    ]);
     expect(after.grant.decisions[0]!.reason).toBe('ok for today');
     expect(typeof after.token).toBe('string');
-    const query = await stack.call('POST', '/v1/query', { token: after.token, body: { sql: 'SELECT count(*)::int AS n FROM orders' } });
+    const query = await stack.call('POST', '/v1/query', {
+      token: after.token,
+      body: { sql: 'SELECT count(*)::int AS n FROM orders' },
+    });
     expect(query.status).toBe(200);
     expect(await roleExists(grant.id)).toBe(true);
 
@@ -187,12 +231,18 @@ describe('the approval page', () => {
 
   it('deny ends the request at once, with the reason; other links are spent; no role is made', async () => {
     const { grant, identity } = await requestWrite(stack);
-    const result = await decide(await linkFor(stack, grantRef(grant.id), 'oncall@example.com'), 'deny', 'not during the freeze');
+    const result = await decide(
+      await linkFor(stack, grantRef(grant.id), 'oncall@example.com'),
+      'deny',
+      'not during the freeze',
+    );
     expect(result.status).toBe(200);
     expect(result.html).toContain('Denied');
     const after = await grantOf(stack, grant.id, identity);
     expect(after.grant.status).toBe('denied');
-    expect(after.grant.decisions).toEqual([expect.objectContaining({ by: 'oncall@example.com', decision: 'denied', reason: 'not during the freeze' })]);
+    expect(after.grant.decisions).toEqual([
+      expect.objectContaining({ by: 'oncall@example.com', decision: 'denied', reason: 'not during the freeze' }),
+    ]);
     expect(after.token).toBeUndefined();
     expect((await open(await linkFor(stack, grantRef(grant.id), 'dba@example.com'))).status).toBe(410);
     expect(await roleExists(grant.id)).toBe(false);
@@ -229,10 +279,24 @@ describe('the approval page', () => {
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
     const forged = Buffer.from(JSON.stringify({ ...claims, sub: 'mallory@example.com' })).toString('base64url');
     const flipped = signature.slice(0, 10) + (signature[10] === 'A' ? 'B' : 'A') + signature.slice(11);
-    const read = await stack.call('POST', '/v1/grants', { token: identity, body: { connection: 'shop', access: 'read', ttl: 60, reason: 'x' } });
-    const tokens = [`${header}.${forged}.${signature}`, `${header}.${payload}.${flipped}`, `${header}.${payload}.`, `${header}.${payload}`, 'not-a-token', read.body.token as string, identity];
+    const read = await stack.call('POST', '/v1/grants', {
+      token: identity,
+      body: { connection: 'shop', access: 'read', ttl: 60, reason: 'x' },
+    });
+    const tokens = [
+      `${header}.${forged}.${signature}`,
+      `${header}.${payload}.${flipped}`,
+      `${header}.${payload}.`,
+      `${header}.${payload}`,
+      'not-a-token',
+      read.body.token as string,
+      identity,
+    ];
     for (const bad of tokens) {
-      for (const page of [await open(`${stack.baseUrl}/v1/approvals/${bad}`), await submit(`${stack.baseUrl}/v1/approvals/${bad}`, { decision: 'approve', confirm: 'AAAAAA' })]) {
+      for (const page of [
+        await open(`${stack.baseUrl}/v1/approvals/${bad}`),
+        await submit(`${stack.baseUrl}/v1/approvals/${bad}`, { decision: 'approve', confirm: 'AAAAAA' }),
+      ]) {
         expect(page.status, bad).toBe(400);
         expectPageHeaders(page);
       }
@@ -255,15 +319,21 @@ describe('the approval page', () => {
     expect(page.html).toContain('someone else has to approve it');
     expect((await submit(own, { decision: 'approve', confirm: 'AAAAAA' })).status).toBe(403);
     // Someone who is not an approver at all, with a link signed by Airlock itself: also 403.
-    expect((await open(await ownLink(grantRef(grant.id), 'intern@example.com', grant.approvalDeadline))).status).toBe(403);
+    expect((await open(await ownLink(grantRef(grant.id), 'intern@example.com', grant.approvalDeadline))).status).toBe(
+      403,
+    );
     expect((await grantOf(stack, grant.id, identity)).grant.status).toBe('pending');
   });
 
   it('two approvers at once (required 1): exactly one activation, the other link gets 410', async () => {
     const { grant, identity } = await requestWrite(stack);
-    const links = await Promise.all(['oncall@example.com', 'dba@example.com'].map((approver) => linkFor(stack, grantRef(grant.id), approver)));
+    const links = await Promise.all(
+      ['oncall@example.com', 'dba@example.com'].map((approver) => linkFor(stack, grantRef(grant.id), approver)),
+    );
     const codes = await Promise.all(links.map(async (link) => codeOn(await open(link))));
-    const results = await Promise.all(links.map((link, i) => submit(link, { decision: 'approve', confirm: codes[i]! })));
+    const results = await Promise.all(
+      links.map((link, i) => submit(link, { decision: 'approve', confirm: codes[i]! })),
+    );
     expect(results.map((r) => r.status).sort()).toEqual([200, 410]);
     const types = await auditTypes(stack, grant.id, identity);
     expect(types.filter((t) => t === 'grant.activated')).toHaveLength(1);
@@ -289,7 +359,11 @@ describe('a rule that needs two approvers', () => {
 
   it('needs two different approvers; the same approver twice does not count', async () => {
     const { grant, identity } = await requestWrite(two);
-    expect([...(await emailsFor(two, grantRef(grant.id))).keys()].sort()).toEqual(['dba@example.com', 'oncall@example.com', 'sre1@example.com']);
+    expect([...(await emailsFor(two, grantRef(grant.id))).keys()].sort()).toEqual([
+      'dba@example.com',
+      'oncall@example.com',
+      'sre1@example.com',
+    ]);
     const oncall = await linkFor(two, grantRef(grant.id), 'oncall@example.com');
     const code = codeOn(await open(oncall));
     const first = await submit(oncall, { decision: 'approve', confirm: code });
@@ -306,9 +380,17 @@ describe('a rule that needs two approvers', () => {
     expect(second.status).toBe(200);
     const after = await grantOf(two, grant.id, identity);
     expect(after.grant.status).toBe('active');
-    expect(after.grant.decisions.filter((d) => d.decision === 'approved').map((d) => d.by)).toEqual(['oncall@example.com', 'sre1@example.com']);
+    expect(after.grant.decisions.filter((d) => d.decision === 'approved').map((d) => d.by)).toEqual([
+      'oncall@example.com',
+      'sre1@example.com',
+    ]);
     expect(typeof after.token).toBe('string');
-    expect(await auditTypes(two, grant.id, identity)).toEqual(['grant.requested', 'grant.approved', 'grant.approved', 'grant.activated']);
+    expect(await auditTypes(two, grant.id, identity)).toEqual([
+      'grant.requested',
+      'grant.approved',
+      'grant.approved',
+      'grant.activated',
+    ]);
   });
 
   it('one deny after one approval ends it', async () => {
@@ -321,9 +403,13 @@ describe('a rule that needs two approvers', () => {
 
   it('two approvers at once (required 2): both count, one activation', async () => {
     const { grant, identity } = await requestWrite(two);
-    const links = await Promise.all(['oncall@example.com', 'dba@example.com'].map((approver) => linkFor(two, grantRef(grant.id), approver)));
+    const links = await Promise.all(
+      ['oncall@example.com', 'dba@example.com'].map((approver) => linkFor(two, grantRef(grant.id), approver)),
+    );
     const codes = await Promise.all(links.map(async (link) => codeOn(await open(link))));
-    const results = await Promise.all(links.map((link, i) => submit(link, { decision: 'approve', confirm: codes[i]! })));
+    const results = await Promise.all(
+      links.map((link, i) => submit(link, { decision: 'approve', confirm: codes[i]! })),
+    );
     expect(results.map((r) => r.status)).toEqual([200, 200]);
     expect((await grantOf(two, grant.id, identity)).grant.status).toBe('active');
     const types = await auditTypes(two, grant.id, identity);
@@ -349,12 +435,18 @@ describe('approval racing expiry', () => {
       const link = await linkFor(racing, grantRef(grant.id), 'oncall@example.com');
       const code = codeOn(await open(link));
       // The link's exp is the deadline rounded down to a whole second: whichever comes first ends it.
-      const expiresAt = Math.min(Date.parse(grant.approvalDeadline), Number(decodeJwt(link.slice(link.lastIndexOf('/') + 1)).exp) * 1000);
+      const expiresAt = Math.min(
+        Date.parse(grant.approvalDeadline),
+        Number(decodeJwt(link.slice(link.lastIndexOf('/') + 1)).exp) * 1000,
+      );
       const left = (expiresAt - racing.clock.now().getTime()) / 1000;
       racing.clock.advance(left - 0.5);
       const started = performance.now();
       const [page] = await Promise.all([
-        submit(link, { decision: 'approve', confirm: code }).then((result) => ((postMs = performance.now() - started), result)),
+        submit(link, { decision: 'approve', confirm: code }).then((result) => {
+          postMs = performance.now() - started;
+          return result;
+        }),
         (async () => {
           await new Promise((resolve) => setTimeout(resolve, delayMs));
           racing.clock.advance(1);
@@ -376,7 +468,9 @@ describe('approval racing expiry', () => {
         expect(await roleExists(grant.id, racing)).toBe(false);
         expect(types).not.toContain('grant.activated');
       }
-      outcomes.push(`clock jump at ${delayMs}ms, answer after ${postMs.toFixed(0)}ms: ${page.status}${page.html.includes('approval was recorded') ? '(recorded, then lost to the sweeper)' : ''}`);
+      outcomes.push(
+        `clock jump at ${delayMs}ms, answer after ${postMs.toFixed(0)}ms: ${page.status}${page.html.includes('approval was recorded') ? '(recorded, then lost to the sweeper)' : ''}`,
+      );
     }
     console.log(`[measure] approval vs expiry:\n  ${outcomes.join('\n  ')}`);
   });

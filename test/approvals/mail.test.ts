@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAirlockError } from '../../shared/errors.ts';
-import { createOutboxMailer, listOutbox, readOutboxMessage } from '../../shared/approvals/outbox.ts';
 import { parseMessage } from '../../shared/approvals/mime.ts';
+import { createOutboxMailer, listOutbox, readOutboxMessage } from '../../shared/approvals/outbox.ts';
 import { createSesMailer, type SesSender } from '../../shared/approvals/ses.ts';
+import { isAirlockError } from '../../shared/errors.ts';
 
 const message = {
   to: ['dba@example.com'],
@@ -40,7 +40,9 @@ describe('the SES mailer', () => {
         throw Object.assign(new Error('throttled'), { name: 'TooManyRequestsException' });
       },
     };
-    const error = await createSesMailer({ client, from: 'airlock@example.com' }).send(message).catch((e: unknown) => e);
+    const error = await createSesMailer({ client, from: 'airlock@example.com' })
+      .send(message)
+      .catch((e: unknown) => e);
     expect(isAirlockError(error, 'unavailable')).toBe(true);
   });
 });
@@ -53,7 +55,11 @@ describe('the outbox mailer', () => {
 
   it('writes RFC 5322 .eml files, sortable by time, that read back exactly', async () => {
     dir = await mkdtemp(join(tmpdir(), 'outbox-'));
-    const times = [new Date('2030-01-01T00:00:00.001Z'), new Date('2030-01-01T00:00:00.002Z'), new Date('2030-01-02T00:00:00.000Z')];
+    const times = [
+      new Date('2030-01-01T00:00:00.001Z'),
+      new Date('2030-01-01T00:00:00.002Z'),
+      new Date('2030-01-02T00:00:00.000Z'),
+    ];
     let i = 0;
     const mailer = createOutboxMailer({ dir, from: 'airlock@localhost', now: () => times[i++]! });
     for (const to of ['a@example.com', 'b@example.com', 'c@example.com']) await mailer.send({ ...message, to: [to] });
@@ -75,7 +81,11 @@ describe('the outbox mailer', () => {
 
     const listed = await listOutbox(dir);
     expect(listed.map((m) => m.to[0])).toEqual(['c@example.com', 'b@example.com', 'a@example.com']);
-    expect(listed[2]).toMatchObject({ subject: message.subject, at: '2030-01-01T00:00:00.000Z', links: ['http://127.0.0.1:8787/v1/approvals/aaa.bbb.ccc'] });
+    expect(listed[2]).toMatchObject({
+      subject: message.subject,
+      at: '2030-01-01T00:00:00.000Z',
+      links: ['http://127.0.0.1:8787/v1/approvals/aaa.bbb.ccc'],
+    });
     expect(await readOutboxMessage(dir, '../../etc/passwd')).toBeNull();
   });
 

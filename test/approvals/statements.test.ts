@@ -1,9 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { assembleAirlock } from '../../shared/http/airlock.ts';
+import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { adminClient, dynamo, secrets, wire } from '../support/infra.ts';
-import { codeOn, decide, emailsFor, expectPageHeaders, grantOf, grantRef, linkFor, open, outbox, requestWrite, submit } from './support.ts';
+import {
+  codeOn,
+  decide,
+  emailsFor,
+  expectPageHeaders,
+  grantOf,
+  grantRef,
+  linkFor,
+  open,
+  outbox,
+  requestWrite,
+  submit,
+} from './support.ts';
 
 let stack: TestAirlock;
 const schemas: string[] = [];
@@ -31,9 +43,12 @@ async function admin<T = Record<string, unknown>>(sql: string, params: unknown[]
   }
 }
 
-const publicOrders = async () => (await admin<{ n: number; digest: string }>(
-  `SELECT count(*)::int AS n, md5(string_agg(concat_ws(':', id, customer_id, total, status), ',' ORDER BY id)) AS digest FROM public.orders`,
-))[0]!;
+const publicOrders = async () =>
+  (
+    await admin<{ n: number; digest: string }>(
+      `SELECT count(*)::int AS n, md5(string_agg(concat_ws(':', id, customer_id, total, status), ',' ORDER BY id)) AS digest FROM public.orders`,
+    )
+  )[0]!;
 
 interface WriteGrant {
   id: string;
@@ -72,7 +87,8 @@ async function approvedWriteGrant(): Promise<WriteGrant> {
   };
 }
 
-const send = (grant: WriteGrant, sql: string, params?: unknown[]) => stack.call('POST', '/v1/query', { token: grant.token, body: { sql, ...(params ? { params } : {}) } });
+const send = (grant: WriteGrant, sql: string, params?: unknown[]) =>
+  stack.call('POST', '/v1/query', { token: grant.token, body: { sql, ...(params ? { params } : {}) } });
 
 async function statementEvents(grant: WriteGrant) {
   const response = await stack.call('GET', `/v1/grants/${grant.id}/audit`, { token: grant.identity });
@@ -144,7 +160,12 @@ describe('a statement held by a guardrail', () => {
       'statement:executed',
       'statement:held',
     ]);
-    expect(trail[2]).toMatchObject({ approvalId: ref, by: 'oncall@example.com', guardrail: 'unbounded-change', normalizedSql: 'DELETE FROM orders' });
+    expect(trail[2]).toMatchObject({
+      approvalId: ref,
+      by: 'oncall@example.com',
+      guardrail: 'unbounded-change',
+      normalizedSql: 'DELETE FROM orders',
+    });
     expect(trail[3]).toMatchObject({ approvalId: ref, rowCount: 3 });
   });
 
@@ -153,7 +174,9 @@ describe('a statement held by a guardrail', () => {
     const sql = 'UPDATE orders SET status = $1';
     const held = await send(grant, sql, ['closed']);
     expect(held.status).toBe(202);
-    expect((await decide(await linkFor(stack, held.body.approval.id, 'oncall@example.com'), 'approve')).status).toBe(200);
+    expect((await decide(await linkFor(stack, held.body.approval.id, 'oncall@example.com'), 'approve')).status).toBe(
+      200,
+    );
 
     const otherParams = await send(grant, sql, ['deleted']);
     expect(otherParams.status).toBe(202);
@@ -163,7 +186,10 @@ describe('a statement held by a guardrail', () => {
     expect(otherText.body.approval.id).not.toBe(held.body.approval.id);
     const otherStatement = await send(grant, "UPDATE orders SET status = 'closed'");
     expect(otherStatement.status).toBe(202);
-    expect((await admin<{ n: number }>(`SELECT count(*)::int AS n FROM "${grant.schema}".orders WHERE status = 'open'`))[0]!.n).toBe(3);
+    expect(
+      (await admin<{ n: number }>(`SELECT count(*)::int AS n FROM "${grant.schema}".orders WHERE status = 'open'`))[0]!
+        .n,
+    ).toBe(3);
 
     const exact = await send(grant, sql, ['closed']);
     expect(exact.status).toBe(200);
@@ -173,7 +199,11 @@ describe('a statement held by a guardrail', () => {
   it('a denied statement does not run; sending it again opens a new hold', async () => {
     const grant = await approvedWriteGrant();
     const held = await send(grant, 'DELETE FROM orders');
-    const denied = await decide(await linkFor(stack, held.body.approval.id, 'oncall@example.com'), 'deny', 'use a WHERE');
+    const denied = await decide(
+      await linkFor(stack, held.body.approval.id, 'oncall@example.com'),
+      'deny',
+      'use a WHERE',
+    );
     expect(denied.status).toBe(200);
     expect(denied.html).toContain('Denied');
     const again = await send(grant, 'DELETE FROM orders');
@@ -181,14 +211,20 @@ describe('a statement held by a guardrail', () => {
     expect(again.body.approval.id).toMatch(/\.2$/);
     expect(await grant.scratchCount()).toBe(3);
     const events = await statementEvents(grant);
-    expect(events.find((e) => e.type === 'statement.denied')).toMatchObject({ by: 'oncall@example.com', reason: 'use a WHERE', approvalId: held.body.approval.id });
+    expect(events.find((e) => e.type === 'statement.denied')).toMatchObject({
+      by: 'oncall@example.com',
+      reason: 'use a WHERE',
+      approvalId: held.body.approval.id,
+    });
     expect((await emailsFor(stack, again.body.approval.id)).size).toBe(1);
   });
 
   it('a revoked grant cannot run its approved statement, and its pending links are 410', async () => {
     const grant = await approvedWriteGrant();
     const held = await send(grant, 'DELETE FROM orders');
-    expect((await decide(await linkFor(stack, held.body.approval.id, 'oncall@example.com'), 'approve')).status).toBe(200);
+    expect((await decide(await linkFor(stack, held.body.approval.id, 'oncall@example.com'), 'approve')).status).toBe(
+      200,
+    );
     const pending = await send(grant, 'UPDATE orders SET status = $1', ['x']);
     expect(pending.status).toBe(202);
     const pendingLink = await linkFor(stack, pending.body.approval.id, 'oncall@example.com');
@@ -207,7 +243,9 @@ describe('a statement held by a guardrail', () => {
   it('approved once, sent three times at once: exactly one runs, the others are held again', async () => {
     const grant = await approvedWriteGrant();
     const held = await send(grant, 'DELETE FROM orders');
-    expect((await decide(await linkFor(stack, held.body.approval.id, 'oncall@example.com'), 'approve')).status).toBe(200);
+    expect((await decide(await linkFor(stack, held.body.approval.id, 'oncall@example.com'), 'approve')).status).toBe(
+      200,
+    );
     const results = await Promise.all([1, 2, 3].map(() => send(grant, 'DELETE FROM orders')));
     expect(results.map((r) => r.status).sort()).toEqual([200, 202, 202]);
     const executed = (await statementEvents(grant)).filter((e) => e.type === 'statement' && e.decision === 'executed');
@@ -226,7 +264,15 @@ describe('a statement held by a guardrail', () => {
 
   it('a query-only process (no signing key) records the hold unsent; the API side’s sweep signs and mails it', async () => {
     const grant = await approvedWriteGrant();
-    const queryOnly = await assembleAirlock({ policy: stack.policy, secrets: secrets(), dynamo: dynamo(), tables: stack.tables, wire: wire(), parts: { api: false, query: true }, now: stack.clock.now });
+    const queryOnly = await assembleAirlock({
+      policy: stack.policy,
+      secrets: secrets(),
+      dynamo: dynamo(),
+      tables: stack.tables,
+      wire: wire(),
+      parts: { api: false, query: true },
+      now: stack.clock.now,
+    });
     try {
       const mailBefore = (await outbox(stack)).length;
       const held = await queryOnly.app.request('/v1/query', {

@@ -24,12 +24,22 @@ export const outboxDir = (stack: TestAirlock) => join(infra().dataDir, 'outbox',
 const LINK = /https?:\/\/\S+\/v1\/approvals\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g;
 
 export async function outbox(stack: TestAirlock): Promise<Email[]> {
-  const files = (await readdir(outboxDir(stack)).catch(() => [] as string[])).filter((name) => name.endsWith('.eml')).sort();
+  const files = (await readdir(outboxDir(stack)).catch(() => [] as string[]))
+    .filter((name) => name.endsWith('.eml'))
+    .sort();
   return Promise.all(
     files.map(async (file) => {
       const raw = await readFile(join(outboxDir(stack), file), 'utf8');
       const parsed = parseMessage(raw);
-      return { file, raw, to: parsed.headers.to ?? '', subject: parsed.headers.subject ?? '', text: parsed.text, html: parsed.html, links: parsed.text.match(LINK) ?? [] };
+      return {
+        file,
+        raw,
+        to: parsed.headers.to ?? '',
+        subject: parsed.headers.subject ?? '',
+        text: parsed.text,
+        html: parsed.html,
+        links: parsed.text.match(LINK) ?? [],
+      };
     }),
   );
 }
@@ -76,7 +86,11 @@ export function codeOn(page: Page): string {
 }
 
 export async function submit(link: string, fields: Record<string, string>): Promise<Page> {
-  const response = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+  const response = await fetch(link, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
   return { status: response.status, html: await response.text(), headers: response.headers };
 }
 
@@ -104,15 +118,27 @@ export function expectPageHeaders(page: Page): void {
 }
 
 /** Asks for write access (rule agents-write: approval needed); returns the pending grant and the requester's identity token. */
-export async function requestWrite(stack: TestAirlock, options: { subject?: string; email?: string; reason?: string; ttl?: number } = {}) {
+export async function requestWrite(
+  stack: TestAirlock,
+  options: { subject?: string; email?: string; reason?: string; ttl?: number } = {},
+) {
   // A day-long identity token: tests move the clock past approval deadlines.
-  const identity = await stack.token(options.subject ?? `agent:w-${Math.random().toString(36).slice(2, 8)}`, ['finance'], {
-    ttlSeconds: 86_400,
-    ...(options.email ? { email: options.email } : {}),
-  });
+  const identity = await stack.token(
+    options.subject ?? `agent:w-${Math.random().toString(36).slice(2, 8)}`,
+    ['finance'],
+    {
+      ttlSeconds: 86_400,
+      ...(options.email ? { email: options.email } : {}),
+    },
+  );
   const response = await stack.call('POST', '/v1/grants', {
     token: identity,
-    body: { connection: 'shop', access: 'write', ttl: options.ttl ?? 600, reason: options.reason ?? 'fix the totals of order 42' },
+    body: {
+      connection: 'shop',
+      access: 'write',
+      ttl: options.ttl ?? 600,
+      reason: options.reason ?? 'fix the totals of order 42',
+    },
   });
   expect(response.status, JSON.stringify(response.body)).toBe(202);
   return { grant: response.body.grant as { id: string; status: string; approvalDeadline: string }, identity };
@@ -121,7 +147,15 @@ export async function requestWrite(stack: TestAirlock, options: { subject?: stri
 export async function grantOf(stack: TestAirlock, id: string, identity: string) {
   const response = await stack.call('GET', `/v1/grants/${id}`, { token: identity });
   expect(response.status).toBe(200);
-  return response.body as { grant: { id: string; status: string; decisions: Array<{ by: string; decision: string; reason?: string }>; expiresAt: string | null }; token?: string };
+  return response.body as {
+    grant: {
+      id: string;
+      status: string;
+      decisions: Array<{ by: string; decision: string; reason?: string }>;
+      expiresAt: string | null;
+    };
+    token?: string;
+  };
 }
 
 export async function auditTypes(stack: TestAirlock, id: string, identity: string): Promise<string[]> {
@@ -134,6 +168,7 @@ export async function auditTypes(stack: TestAirlock, id: string, identity: strin
 /** Replaces exactly one occurrence, so a change to the demo policy cannot silently change what a test means. */
 export function edit(text: string, from: string, to: string): string {
   const at = text.indexOf(from);
-  if (at === -1 || text.indexOf(from, at + 1) !== -1) throw new Error(`policy text: expected one ${JSON.stringify(from)}`);
+  if (at === -1 || text.indexOf(from, at + 1) !== -1)
+    throw new Error(`policy text: expected one ${JSON.stringify(from)}`);
   return text.slice(0, at) + to + text.slice(at + from.length);
 }

@@ -2,7 +2,7 @@
 // Must never build chains by hand for the tamper cases: they come from the real log on dynalite.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GENESIS_HASH, hashEvent, verifyChain, type AuditEvent } from '../../shared/audit/index.ts';
+import { type AuditEvent, GENESIS_HASH, hashEvent, verifyChain } from '../../shared/audit/index.ts';
 import { auditLog, freshAuditTable } from './fixtures.ts';
 
 let chain: AuditEvent[];
@@ -13,15 +13,32 @@ const at = (events: AuditEvent[], index: number): AuditEvent => events[index] as
 
 beforeAll(async () => {
   const log = auditLog(await freshAuditTable());
-  await log.append({ grantId: 'g-chain', type: 'grant.requested', subject: 'agent:a', details: { reason: 'incident 42', minutes: 30 } });
-  await log.append({ grantId: 'g-chain', type: 'grant.approved', subject: 'agent:a', details: { by: 'alice@example.com' } });
+  await log.append({
+    grantId: 'g-chain',
+    type: 'grant.requested',
+    subject: 'agent:a',
+    details: { reason: 'incident 42', minutes: 30 },
+  });
+  await log.append({
+    grantId: 'g-chain',
+    type: 'grant.approved',
+    subject: 'agent:a',
+    details: { by: 'alice@example.com' },
+  });
   await log.append({ grantId: 'g-chain', type: 'grant.activated', subject: 'agent:a' });
   for (let i = 0; i < 3; i++) {
     await log.append({
       grantId: 'g-chain',
       type: 'statement',
       subject: 'agent:a',
-      details: { fingerprint: `fp${i}`, normalizedSql: 'SELECT * FROM orders WHERE id = $1', decision: 'executed', rowCount: i, durationMs: 3, maskedColumns: [{ table: 'customers', column: 'email' }] },
+      details: {
+        fingerprint: `fp${i}`,
+        normalizedSql: 'SELECT * FROM orders WHERE id = $1',
+        decision: 'executed',
+        rowCount: i,
+        durationMs: 3,
+        maskedColumns: [{ table: 'customers', column: 'email' }],
+      },
     });
   }
   chain = await log.list('g-chain');
@@ -31,7 +48,15 @@ beforeAll(async () => {
 });
 
 describe('hashEvent', () => {
-  const base = { id: 'g:1', grantId: 'g', seq: 1, at: '2030-01-01T00:00:00.000Z', type: 'statement' as const, subject: 's', prevHash: GENESIS_HASH };
+  const base = {
+    id: 'g:1',
+    grantId: 'g',
+    seq: 1,
+    at: '2030-01-01T00:00:00.000Z',
+    type: 'statement' as const,
+    subject: 's',
+    prevHash: GENESIS_HASH,
+  };
 
   it('is sha256 hex of the canonical encoding', () => {
     expect(hashEvent(base)).toMatch(/^[0-9a-f]{64}$/);
@@ -58,7 +83,16 @@ describe('hashEvent', () => {
   });
 
   it('refuses values that are not plain JSON', () => {
-    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, 1n, () => 1, Symbol('x'), new Date(0), new Map(), [undefined]]) {
+    for (const bad of [
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      1n,
+      () => 1,
+      Symbol('x'),
+      new Date(0),
+      new Map(),
+      [undefined],
+    ]) {
       expect(() => hashEvent({ ...base, bad })).toThrow(expect.objectContaining({ code: 'internal' }));
     }
   });

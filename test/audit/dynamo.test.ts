@@ -2,9 +2,9 @@
 // Must never mock the store; an outage is a client pointed at a closed port.
 
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createDynamoClient } from '../../shared/store/dynamo.ts';
+import { type AuditAppend, createDynamoAuditLog, GENESIS_HASH, verifyChain } from '../../shared/audit/index.ts';
 import { isAirlockError } from '../../shared/errors.ts';
-import { createDynamoAuditLog, GENESIS_HASH, verifyChain, type AuditAppend } from '../../shared/audit/index.ts';
+import { createDynamoClient } from '../../shared/store/dynamo.ts';
 import { dynamo, uniqueName } from '../support/infra.ts';
 import { auditLog, freshAuditTable, recordCommands } from './fixtures.ts';
 
@@ -20,7 +20,15 @@ const statement = (i: number): AuditAppend => ({
   grantId,
   type: 'statement',
   subject: 'agent:demo',
-  details: { fingerprint: `fp-${i}`, normalizedSql: 'SELECT $1', decision: 'executed', rowCount: i, durationMs: 1, maskedColumns: [], error: undefined },
+  details: {
+    fingerprint: `fp-${i}`,
+    normalizedSql: 'SELECT $1',
+    decision: 'executed',
+    rowCount: i,
+    durationMs: 1,
+    maskedColumns: [],
+    error: undefined,
+  },
 });
 
 async function expectRefused(promise: Promise<unknown>, code: string): Promise<void> {
@@ -36,10 +44,31 @@ describe('append and list', () => {
   it('appends in order, links each event to the previous and reads them back as written', async () => {
     const NOW = new Date('2030-01-01T12:00:00Z');
     const log = auditLog(table, dynamo(), () => NOW);
-    const first = await log.append({ grantId, type: 'grant.requested', subject: 'agent:demo', details: { reason: 'debug' } });
-    expect(first).toMatchObject({ id: `${grantId}:1`, grantId, seq: 1, at: '2030-01-01T12:00:00.000Z', type: 'grant.requested', subject: 'agent:demo', reason: 'debug', prevHash: GENESIS_HASH });
+    const first = await log.append({
+      grantId,
+      type: 'grant.requested',
+      subject: 'agent:demo',
+      details: { reason: 'debug' },
+    });
+    expect(first).toMatchObject({
+      id: `${grantId}:1`,
+      grantId,
+      seq: 1,
+      at: '2030-01-01T12:00:00.000Z',
+      type: 'grant.requested',
+      subject: 'agent:demo',
+      reason: 'debug',
+      prevHash: GENESIS_HASH,
+    });
     const second = await log.append(statement(2));
-    expect(second).toMatchObject({ seq: 2, prevHash: first.hash, fingerprint: 'fp-2', decision: 'executed', rowCount: 2, maskedColumns: [] });
+    expect(second).toMatchObject({
+      seq: 2,
+      prevHash: first.hash,
+      fingerprint: 'fp-2',
+      decision: 'executed',
+      rowCount: 2,
+      maskedColumns: [],
+    });
     expect('error' in second).toBe(false);
     const third = await log.append({ grantId, type: 'grant.revoked', subject: 'agent:demo' });
 
@@ -85,7 +114,9 @@ describe('concurrency', () => {
     const a = auditLog(table, dynamo());
     const b = auditLog(table, dynamo());
     const written = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? a : b).append(statement(i))));
-    expect(written.map((event) => event.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(written.map((event) => event.seq).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
     const listed = await a.list(grantId);
     expect(listed.map((event) => event.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(new Set(listed.map((event) => event.rowCount)).size).toBe(30);
@@ -126,23 +157,40 @@ describe('concurrency', () => {
     await a.list(grantId);
     expect(new Set(sent.map((command) => command.name))).toEqual(new Set(['QueryCommand', 'PutItemCommand']));
     for (const command of sent) {
-      if (command.name === 'PutItemCommand') expect(command.input.ConditionExpression).toBe('attribute_not_exists(grantId)');
+      if (command.name === 'PutItemCommand')
+        expect(command.input.ConditionExpression).toBe('attribute_not_exists(grantId)');
       else expect(command.input.ConsistentRead).toBe(true);
     }
   });
 });
 
 describe('refusals', () => {
-  it.each(['id', 'grantId', 'seq', 'at', 'type', 'subject', 'prevHash', 'hash'])('refuses a detail that sets the core field %s, and writes nothing', async (field) => {
-    const log = auditLog(table);
-    await expectRefused(log.append({ ...statement(1), details: { decision: 'executed', [field]: 'forged' } }), 'internal');
-    await expectRefused(log.append({ ...statement(1), details: { [field]: undefined } }), 'internal');
-    expect(await log.list(grantId)).toEqual([]);
-  });
+  it.each(['id', 'grantId', 'seq', 'at', 'type', 'subject', 'prevHash', 'hash'])(
+    'refuses a detail that sets the core field %s, and writes nothing',
+    async (field) => {
+      const log = auditLog(table);
+      await expectRefused(
+        log.append({ ...statement(1), details: { decision: 'executed', [field]: 'forged' } }),
+        'internal',
+      );
+      await expectRefused(log.append({ ...statement(1), details: { [field]: undefined } }), 'internal');
+      expect(await log.list(grantId)).toEqual([]);
+    },
+  );
 
   it('refuses details that would not read back as hashed, and writes nothing', async () => {
     const log = auditLog(table);
-    const bad: unknown[] = [Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60, 10n, new Date(0), new Set([1]), () => 1, [1, undefined], new Uint8Array(2)];
+    const bad: unknown[] = [
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      2 ** 60,
+      10n,
+      new Date(0),
+      new Set([1]),
+      () => 1,
+      [1, undefined],
+      new Uint8Array(2),
+    ];
     for (const value of bad) await expectRefused(log.append({ ...statement(1), details: { value } }), 'internal');
     expect(await log.list(grantId)).toEqual([]);
   });
@@ -157,7 +205,10 @@ describe('refusals', () => {
 
   it('a refused append does not block the next one for the same grant', async () => {
     const log = auditLog(table);
-    const [refused, ok] = await Promise.allSettled([log.append({ ...statement(1), details: { hash: 'x' } }), log.append(statement(2))]);
+    const [refused, ok] = await Promise.allSettled([
+      log.append({ ...statement(1), details: { hash: 'x' } }),
+      log.append(statement(2)),
+    ]);
     expect(refused.status).toBe('rejected');
     expect(ok).toMatchObject({ status: 'fulfilled', value: { seq: 1 } });
   });

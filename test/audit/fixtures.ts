@@ -2,7 +2,7 @@
 // Must never stand in for the store: every log here talks to dynalite over the DynamoDB wire protocol.
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createDynamoAuditLog, type AuditLog } from '../../shared/audit/index.ts';
+import { type AuditLog, createDynamoAuditLog } from '../../shared/audit/index.ts';
 import { dynamo, freshTables } from '../support/infra.ts';
 
 export interface SentCommand {

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decide, grantRef, linkFor } from '../approvals/support.ts';
+import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 
 // The real binary, as a user runs it: `node bin/airlock.mjs …` against a stack over HTTP.
 // Approvals for --wait go through the approvals flow itself: the emailed link, the page, the code.
@@ -42,8 +42,14 @@ interface RunOptions {
 
 function airlock(args: string[], options: RunOptions = {}): Promise<Run> {
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith('AIRLOCK_')) env[key] = value;
-  Object.assign(env, { AIRLOCK_URL: stack.baseUrl, AIRLOCK_CONFIG_DIR: configDir, NO_COLOR: '1' }, options.token ? { AIRLOCK_TOKEN: options.token } : {}, options.env ?? {});
+  for (const [key, value] of Object.entries(process.env))
+    if (value !== undefined && !key.startsWith('AIRLOCK_')) env[key] = value;
+  Object.assign(
+    env,
+    { AIRLOCK_URL: stack.baseUrl, AIRLOCK_CONFIG_DIR: configDir, NO_COLOR: '1' },
+    options.token ? { AIRLOCK_TOKEN: options.token } : {},
+    options.env ?? {},
+  );
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -61,7 +67,9 @@ function airlock(args: string[], options: RunOptions = {}): Promise<Run> {
 
 const storeFile = () => join(configDir, 'grants.json');
 async function keptGrants(): Promise<Array<{ id: string; token: string }>> {
-  const file = JSON.parse(await readFile(storeFile(), 'utf8')) as { urls: Record<string, Array<{ id: string; token: string }>> };
+  const file = JSON.parse(await readFile(storeFile(), 'utf8')) as {
+    urls: Record<string, Array<{ id: string; token: string }>>;
+  };
   return file.urls[stack.baseUrl] ?? [];
 }
 
@@ -78,7 +86,8 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 async function pendingGrantOf(identity: string): Promise<string> {
   return waitFor('a pending grant', async () => {
     const response = await stack.call('GET', '/v1/grants', { token: identity });
-    return (response.body.grants as Array<{ id: string; status: string }>).find((grant) => grant.status === 'pending')?.id;
+    return (response.body.grants as Array<{ id: string; status: string }>).find((grant) => grant.status === 'pending')
+      ?.id;
   });
 }
 
@@ -87,7 +96,18 @@ describe('airlock CLI', () => {
     const top = await airlock(['--help']);
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/exit codes: 0 ok · 1 error · 2 usage · 3 approval required or pending · 4 denied/);
-    const commands = ['request', 'query', 'grants', 'status', 'revoke', 'audit', 'replay', 'policy check', 'policy explain', 'dev token'];
+    const commands = [
+      'request',
+      'query',
+      'grants',
+      'status',
+      'revoke',
+      'audit',
+      'replay',
+      'policy check',
+      'policy explain',
+      'dev token',
+    ];
     const results = await Promise.all(commands.map((command) => airlock([...command.split(' '), '--help'])));
     results.forEach((result, index) => {
       expect(result.code, commands[index]).toBe(0);
@@ -100,7 +120,9 @@ describe('airlock CLI', () => {
     const token = (await airlock(['dev', 'token', '--sub', 'agent:cli', '--groups', 'ops'])).stdout.trim();
     expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
 
-    const request = await airlock(['request', 'shop', '--reason', 'investigate order totals', '--ttl', '10m'], { token });
+    const request = await airlock(['request', 'shop', '--reason', 'investigate order totals', '--ttl', '10m'], {
+      token,
+    });
     expect(request.code, request.stderr).toBe(0);
     const grantId = /grant ([0-9a-z]{20})\s+active/.exec(request.stdout)?.[1];
     expect(grantId, request.stdout).toBeDefined();
@@ -111,7 +133,12 @@ describe('airlock CLI', () => {
     expect((await stat(configDir)).mode & 0o077).toBe(0);
     expect((await keptGrants()).map((grant) => grant.id)).toEqual([grantId]);
 
-    const table = await airlock(['query', 'SELECT id, name, email, card_number FROM customers WHERE id <= $1 ORDER BY id', '--param', '3']);
+    const table = await airlock([
+      'query',
+      'SELECT id, name, email, card_number FROM customers WHERE id <= $1 ORDER BY id',
+      '--param',
+      '3',
+    ]);
     expect(table.code, table.stderr).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^ id \| name +\| email\* +\| card_number\*$/);
@@ -130,7 +157,9 @@ describe('airlock CLI', () => {
     expect(result.rows).toHaveLength(2);
     expect(result.rowCount).toBe(2);
 
-    const csv = await airlock(['query', '--csv', '--grant', grantId!], { input: 'SELECT id, status FROM orders WHERE id IN (1, 2) ORDER BY id\n' });
+    const csv = await airlock(['query', '--csv', '--grant', grantId!], {
+      input: 'SELECT id, status FROM orders WHERE id IN (1, 2) ORDER BY id\n',
+    });
     expect(csv.code, csv.stderr).toBe(0);
     expect(csv.stdout).toMatch(/^id,status\r\n1,\w+\r\n2,\w+\r\n$/);
 
@@ -140,11 +169,15 @@ describe('airlock CLI', () => {
 
     const audit = await airlock(['audit', grantId!, '--verify'], { token });
     expect(audit.code, audit.stderr).toBe(0);
-    expect(audit.stdout).toMatch(/grant\.requested .*read on shop for 10m, rule agents-read: "investigate order totals"/);
+    expect(audit.stdout).toMatch(
+      /grant\.requested .*read on shop for 10m, rule agents-read: "investigate order totals"/,
+    );
     expect(audit.stdout).toMatch(/grant\.activated/);
     expect(audit.stdout.match(/statement .*executed: /g)).toHaveLength(3);
     expect(audit.stdout).toMatch(/masked email, card_number/);
-    expect(audit.stdout).toMatch(/hash chain verified: 5 events link from the genesis hash to [0-9a-f]{16}… \(checked here and by the server\)/);
+    expect(audit.stdout).toMatch(
+      /hash chain verified: 5 events link from the genesis hash to [0-9a-f]{16}… \(checked here and by the server\)/,
+    );
 
     const replay = await airlock(['replay', grantId!], { token });
     expect(replay.code, replay.stderr).toBe(0);
@@ -152,7 +185,9 @@ describe('airlock CLI', () => {
     expect(story).toMatch(/requested by agent:cli: read on shop for 10m — "investigate order totals"/);
     expect(story).toMatch(/policy rule agents-read: granted automatically/);
     expect(story).toMatch(/activated \(approved by policy\): window until/);
-    expect(story).toMatch(/✓ ran +SELECT id, name, email, card_number FROM customers WHERE id <= \$1 ORDER BY id · 3 rows · [\d.]+ ms · masked email, card_number/);
+    expect(story).toMatch(
+      /✓ ran +SELECT id, name, email, card_number FROM customers WHERE id <= \$1 ORDER BY id · 3 rows · [\d.]+ ms · masked email, card_number/,
+    );
     expect(story).toContain('3 statements: 3 ran, 0 held, 0 blocked, 0 failed');
     expect(story.indexOf('requested by')).toBeLessThan(story.indexOf('activated'));
 
@@ -179,10 +214,25 @@ describe('airlock CLI', () => {
   it('--wait shows what it waits for, through a human approval, then the grant is usable', async () => {
     const token = await stack.token('agent:cli-writer', ['finance']);
     let sawWaiting = '';
-    const waiting = airlock(['request', 'shop', '--access', 'write', '--reason', 'fix order 42', '--ttl', '5m', '--wait', '--interval', '0.2'], {
-      token,
-      onStderr: (chunk) => (sawWaiting += chunk),
-    });
+    const waiting = airlock(
+      [
+        'request',
+        'shop',
+        '--access',
+        'write',
+        '--reason',
+        'fix order 42',
+        '--ttl',
+        '5m',
+        '--wait',
+        '--interval',
+        '0.2',
+      ],
+      {
+        token,
+        onStderr: (chunk) => (sawWaiting += chunk),
+      },
+    );
     const grantId = await pendingGrantOf(token);
     await waitFor('the waiting line', async () => (sawWaiting.includes('waiting for') ? true : undefined));
     const page = await decide(await linkFor(stack, grantRef(grantId), 'oncall@example.com'), 'approve');
@@ -211,7 +261,10 @@ describe('airlock CLI', () => {
   it('--wait ends with exit 4 when the approver denies; without --wait a pending grant exits 3', async () => {
     const token = await stack.token('agent:cli-denied', ['finance']);
     let sawWaiting = '';
-    const waiting = airlock(['request', 'shop', '-a', 'write', '-r', 'drop everything', '--wait', '--interval', '0.2'], { token, onStderr: (chunk) => (sawWaiting += chunk) });
+    const waiting = airlock(
+      ['request', 'shop', '-a', 'write', '-r', 'drop everything', '--wait', '--interval', '0.2'],
+      { token, onStderr: (chunk) => (sawWaiting += chunk) },
+    );
     const grantId = await pendingGrantOf(token);
     // The request's answer (and so its emails) is out once the CLI says what it waits for.
     await waitFor('the waiting line', async () => (sawWaiting.includes('waiting for') ? true : undefined));
@@ -222,7 +275,9 @@ describe('airlock CLI', () => {
     expect(denied.stderr).toContain(`grant ${grantId} is denied`);
 
     const other = await stack.token('agent:cli-pending', ['finance']);
-    const pending = await airlock(['request', 'shop', '--access', 'write', '--reason', 'later', '--json'], { token: other });
+    const pending = await airlock(['request', 'shop', '--access', 'write', '--reason', 'later', '--json'], {
+      token: other,
+    });
     expect(pending.code).toBe(3);
     expect(JSON.parse(pending.stdout).grant.status).toBe('pending');
     expect(pending.stderr).toContain('a human must approve first');
@@ -236,22 +291,32 @@ describe('airlock CLI', () => {
     const request = await airlock(['request', 'shop', '--reason', 'exit codes'], { token });
     expect(request.code).toBe(0);
 
-    const usage = await Promise.all([airlock(['query', '--nope']), airlock(['query']), airlock(['request', 'shop']), airlock(['frobnicate']), airlock(['query', '--json', '--csv', 'SELECT 1'])]);
+    const usage = await Promise.all([
+      airlock(['query', '--nope']),
+      airlock(['query']),
+      airlock(['request', 'shop']),
+      airlock(['frobnicate']),
+      airlock(['query', '--json', '--csv', 'SELECT 1']),
+    ]);
     for (const run of usage) expect(run.code, run.stderr).toBe(2);
     expect(usage[1]!.stderr).toContain('no SQL given');
     expect(usage[2]!.stderr).toContain('a reason is required');
 
     const noToken = await airlock(['grants']);
     expect(noToken.code).toBe(2);
-    expect(noToken.stderr).toMatch(/no identity token\nhint: pass --token, set AIRLOCK_TOKEN, or set AIRLOCK_TOKEN_COMMAND/);
+    expect(noToken.stderr).toMatch(
+      /no identity token\nhint: pass --token, set AIRLOCK_TOKEN, or set AIRLOCK_TOKEN_COMMAND/,
+    );
 
     const denied = await airlock(['request', 'shop', '--reason', 'x'], { token: await stack.token('human:bob') });
     expect(denied.code).toBe(4);
-    expect(denied.stderr).toMatch(/^airlock: policy_denied: no rule allows read access to shop for human:bob\nhint: see which rule applies: airlock policy explain/);
+    expect(denied.stderr).toMatch(
+      /^airlock: policy_denied: no rule allows read access to shop for human:bob\nhint: see which rule applies: airlock policy explain/,
+    );
 
     const blocked = await airlock(['query', 'CREATE TABLE cli_nope (id int)']);
     expect(blocked.code).toBe(4);
-    expect(blocked.stderr).toMatch(/statement_blocked: .*\n  guardrail: /);
+    expect(blocked.stderr).toMatch(/statement_blocked: .*\n {2}guardrail: /);
 
     const syntax = await airlock(['query', 'SELECT id FROM customers WHER id = 1']);
     expect(syntax.code).toBe(1);
@@ -260,7 +325,9 @@ describe('airlock CLI', () => {
 
     const notFound = await airlock(['status', 'zzzzzzzzzzzzzzzzzzzz'], { token });
     expect(notFound.code).toBe(1);
-    expect(notFound.stderr).toMatch(/not_found: no grant zzzzzzzzzzzzzzzzzzzz\nhint: list your grants with: airlock grants/);
+    expect(notFound.stderr).toMatch(
+      /not_found: no grant zzzzzzzzzzzzzzzzzzzz\nhint: list your grants with: airlock grants/,
+    );
 
     const unreachable = await airlock(['grants', '--url', 'http://127.0.0.1:1'], { token });
     expect(unreachable.code).toBe(1);
@@ -283,33 +350,70 @@ describe('airlock CLI', () => {
   }, 30_000);
 
   it('policy explain is a dry run of the demo policy: which rule decides and why', async () => {
-    const write = await airlock(['policy', 'explain', '--sub', 'agent:demo', '--groups', 'finance', '--connection', 'shop', '--access', 'write', '--ttl', '1h']);
+    const write = await airlock([
+      'policy',
+      'explain',
+      '--sub',
+      'agent:demo',
+      '--groups',
+      'finance',
+      '--connection',
+      'shop',
+      '--access',
+      'write',
+      '--ttl',
+      '1h',
+    ]);
     expect(write.code).toBe(3);
-    expect(write.stdout).toContain("NEEDS APPROVAL by rule agents-write (rules[1]): 1 of oncall@example.com, dba@example.com; window 15m (clamped to the rule's maxTtl)");
+    expect(write.stdout).toContain(
+      "NEEDS APPROVAL by rule agents-write (rules[1]): 1 of oncall@example.com, dba@example.com; window 15m (clamped to the rule's maxTtl)",
+    );
     expect(write.stdout).toContain('✗ rules[0] agents-read: access is read, not write');
-    expect(write.stdout).toContain('✓ rules[1] agents-write: connection shop, access write, subject "agent:*" matches agent:demo, in group finance → decides');
-    expect(write.stdout).toMatch(/guardrails on each statement: no-ddl \(ddl → blocked\); unbounded-change \(update, delete with no WHERE → held for oncall@example\.com\)/);
+    expect(write.stdout).toContain(
+      '✓ rules[1] agents-write: connection shop, access write, subject "agent:*" matches agent:demo, in group finance → decides',
+    );
+    expect(write.stdout).toMatch(
+      /guardrails on each statement: no-ddl \(ddl → blocked\); unbounded-change \(update, delete with no WHERE → held for oncall@example\.com\)/,
+    );
 
     const read = await airlock(['policy', 'explain', '--sub', 'agent:demo', '--connection', 'shop', '--json']);
     expect(read.code).toBe(0);
     expect(JSON.parse(read.stdout)).toEqual({
       decision: { outcome: 'granted', rule: 'agents-read', ttlSeconds: 1800, clamped: false },
       rules: [
-        { index: 0, name: 'agents-read', result: 'decides', why: 'connection shop, access read, subject "agent:*" matches agent:demo' },
+        {
+          index: 0,
+          name: 'agents-read',
+          result: 'decides',
+          why: 'connection shop, access read, subject "agent:*" matches agent:demo',
+        },
         { index: 1, name: 'agents-write', result: 'not reached', why: 'an earlier rule decided' },
       ],
     });
 
-    const nobody = await airlock(['policy', 'explain', '--sub', 'human:bob', '--connection', 'shop', '--access', 'write']);
+    const nobody = await airlock([
+      'policy',
+      'explain',
+      '--sub',
+      'human:bob',
+      '--connection',
+      'shop',
+      '--access',
+      'write',
+    ]);
     expect(nobody.code).toBe(4);
     expect(nobody.stdout).toContain('DENIED: no rule allows write access to shop for human:bob');
-    expect(nobody.stdout).toContain('✗ rules[1] agents-write: subject "agent:*" does not match human:bob; needs one of groups finance');
+    expect(nobody.stdout).toContain(
+      '✗ rules[1] agents-write: subject "agent:*" does not match human:bob; needs one of groups finance',
+    );
   }, 30_000);
 
   it('policy check validates a file and names each problem by its path', async () => {
     const ok = await airlock(['policy', 'check']);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toBe('ok: airlock.policy.yaml — 1 connection shop (read, write); 2 rules, 2 guardrails, 4 masked columns, 1 issuer\n');
+    expect(ok.stdout).toBe(
+      'ok: airlock.policy.yaml — 1 connection shop (read, write); 2 rules, 2 guardrails, 4 masked columns, 1 issuer\n',
+    );
 
     const broken = join(configDir, 'broken.policy.yaml');
     const demo = await readFile(join(ROOT, 'airlock.policy.yaml'), 'utf8');

@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBundles, type BuiltBundle } from '../../scripts/build.ts';
+import { type BuiltBundle, buildBundles } from '../../scripts/build.ts';
 import { SECRET_NAMES } from '../../shared/secrets/index.ts';
 import { secretArnPattern } from '../../stacks/config.ts';
-import { functionPermissions, type FunctionName } from '../../stacks/permissions.ts';
+import { type FunctionName, functionPermissions } from '../../stacks/permissions.ts';
 import { allowed } from '../support/iam.ts';
 import { freshTables, infra } from '../support/infra.ts';
 
@@ -19,10 +19,16 @@ let bundles: Map<string, BuiltBundle>;
 beforeAll(async () => {
   outdir = await mkdtemp(join(tmpdir(), 'airlock-bundles-'));
   await mkdir(join(outdir, 'node_modules'));
-  await symlink(fileURLToPath(new URL('../../node_modules/@aws-sdk', import.meta.url)), join(outdir, 'node_modules', '@aws-sdk'));
+  await symlink(
+    fileURLToPath(new URL('../../node_modules/@aws-sdk', import.meta.url)),
+    join(outdir, 'node_modules', '@aws-sdk'),
+  );
   // The SDK's own dependencies come with it in the runtime; here they sit beside it in node_modules.
   for (const scope of ['@smithy', '@aws-crypto']) {
-    await symlink(fileURLToPath(new URL(`../../node_modules/${scope}`, import.meta.url)), join(outdir, 'node_modules', scope)).catch(() => {});
+    await symlink(
+      fileURLToPath(new URL(`../../node_modules/${scope}`, import.meta.url)),
+      join(outdir, 'node_modules', scope),
+    ).catch(() => {});
   }
   bundles = new Map((await buildBundles({ outdir })).map((bundle) => [bundle.name, bundle]));
 }, 60_000);
@@ -57,7 +63,11 @@ function httpEvent(method: string, path: string) {
 }
 
 /** Imports the bundle in a fresh process, calls its handler with each event in turn, and reports the results and the import time. */
-async function invokeAll(bundle: BuiltBundle, events: unknown[], env: Record<string, string>): Promise<{ importMs: number; results: unknown[] }> {
+async function invokeAll(
+  bundle: BuiltBundle,
+  events: unknown[],
+  env: Record<string, string>,
+): Promise<{ importMs: number; results: unknown[] }> {
   const script = `
     const started = performance.now();
     const mod = await import(${JSON.stringify(new URL(`file://${bundle.file}`).href)});
@@ -73,13 +83,18 @@ async function invokeAll(bundle: BuiltBundle, events: unknown[], env: Record<str
       process.execPath,
       ['--input-type=module', '-e', script],
       { cwd: bundle.dir, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => (error ? fail(new Error(`${bundle.name}: ${error.message}\n${stderr}`)) : done({ stdout })),
+      (error, stdout, stderr) =>
+        error ? fail(new Error(`${bundle.name}: ${error.message}\n${stderr}`)) : done({ stdout }),
     );
   });
   return JSON.parse(stdout.slice(stdout.lastIndexOf('\n@@result ') + 10)) as { importMs: number; results: unknown[] };
 }
 
-async function invoke(bundle: BuiltBundle, event: unknown, env: Record<string, string>): Promise<{ importMs: number; result: unknown }> {
+async function invoke(
+  bundle: BuiltBundle,
+  event: unknown,
+  env: Record<string, string>,
+): Promise<{ importMs: number; result: unknown }> {
   const { importMs, results } = await invokeAll(bundle, [event], env);
   return { importMs, result: results[0] };
 }
@@ -103,7 +118,9 @@ describe('function bundles', () => {
     expect([...bundles.keys()].sort()).toEqual(['functions/api', 'functions/query', 'functions/sweeper', 'proxy']);
     for (const name of ['functions/api', 'functions/query', 'functions/sweeper']) {
       const bundle = bundles.get(name)!;
-      expect((await readFile(join(bundle.dir, 'libpg-query.wasm'))).subarray(0, 4)).toEqual(Buffer.from([0, 0x61, 0x73, 0x6d]));
+      expect((await readFile(join(bundle.dir, 'libpg-query.wasm'))).subarray(0, 4)).toEqual(
+        Buffer.from([0, 0x61, 0x73, 0x6d]),
+      );
     }
   });
 
@@ -145,7 +162,11 @@ describe('function bundles', () => {
     // No connections: the sweep must not touch the shared test database's roles.
     const policy = join(outdir, 'sweeper-policy.yaml');
     await writeFile(policy, 'version: 1\npublicUrl: https://airlock.example.com\nconnections: {}\n');
-    const { result } = await invoke(bundles.get('functions/sweeper')!, { source: 'aws.scheduler' }, await functionEnv(policy));
+    const { result } = await invoke(
+      bundles.get('functions/sweeper')!,
+      { source: 'aws.scheduler' },
+      await functionEnv(policy),
+    );
     expect(result).toEqual({ expired: 0, orphansReaped: 0, errors: 0 });
   });
 
@@ -154,7 +175,13 @@ describe('function bundles', () => {
     const prefix = 'arn:aws:secretsmanager:eu-west-1:123456789012';
     const arn = (secret: string) => `${prefix}:secret:${secret}-Ab12Cd`;
     const statements = functionPermissions({
-      tables: { grants: 'grants', grantsIndexes: 'grants/index/*', audit: 'audit', approvals: 'approvals', approvalsIndexes: 'approvals/index/*' },
+      tables: {
+        grants: 'grants',
+        grantsIndexes: 'grants/index/*',
+        audit: 'audit',
+        approvals: 'approvals',
+        approvalsIndexes: 'approvals/index/*',
+      },
       secrets: {
         signingKeys: arn(SECRET_NAMES.signingKeys),
         grantJwks: arn(SECRET_NAMES.grantJwks),
@@ -164,7 +191,9 @@ describe('function bundles', () => {
       email: { identities: 'ses', configurationSet: 'ses', from: 'airlock@example.com' },
     })[name];
     const all = JSON.parse(await readFile(infra().secretsPath, 'utf8')) as Record<string, unknown>;
-    const visible = Object.fromEntries(Object.entries(all).filter(([secret]) => allowed(statements, 'secretsmanager:GetSecretValue', arn(secret))));
+    const visible = Object.fromEntries(
+      Object.entries(all).filter(([secret]) => allowed(statements, 'secretsmanager:GetSecretValue', arn(secret))),
+    );
     const file = join(outdir, `secrets-${name}.json`);
     await writeFile(file, JSON.stringify(visible), { mode: 0o600 });
     return file;
@@ -175,7 +204,11 @@ describe('function bundles', () => {
     if (name === 'sweeper') {
       const policy = join(outdir, 'no-connections.yaml');
       await writeFile(policy, 'version: 1\npublicUrl: https://airlock.example.com\nconnections: {}\n');
-      const { result } = await invoke(bundles.get('functions/sweeper')!, { source: 'aws.scheduler' }, { ...env, AIRLOCK_POLICY: policy });
+      const { result } = await invoke(
+        bundles.get('functions/sweeper')!,
+        { source: 'aws.scheduler' },
+        { ...env, AIRLOCK_POLICY: policy },
+      );
       expect(result).toMatchObject({ errors: 0 });
     } else {
       const { result } = await invoke(bundles.get(`functions/${name}`)!, httpEvent('GET', '/healthz'), env);
@@ -185,6 +218,8 @@ describe('function bundles', () => {
 
   it('refuses the test switches inside Lambda', async () => {
     const env = { ...(await functionEnv()), AWS_LAMBDA_FUNCTION_NAME: 'airlock-prod-api' };
-    await expect(invoke(bundles.get('functions/api')!, httpEvent('GET', '/healthz'), env)).rejects.toThrow(/AIRLOCK_TEST_\* switches are refused/);
+    await expect(invoke(bundles.get('functions/api')!, httpEvent('GET', '/healthz'), env)).rejects.toThrow(
+      /AIRLOCK_TEST_\* switches are refused/,
+    );
   });
 });

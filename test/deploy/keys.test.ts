@@ -1,18 +1,31 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { loadSigningKeys, loadVerificationKeys, signGrantToken, verifyGrantToken } from '../../shared/identity/grant-token.ts';
-import { GrantJwksSecret, QueryKeysSecret, SigningKeysSecret } from '../../shared/secrets/index.ts';
 import { newKeySet, retireSigningKey, rotateSigningKeys } from '../../scripts/keys.ts';
+import {
+  loadSigningKeys,
+  loadVerificationKeys,
+  signGrantToken,
+  verifyGrantToken,
+} from '../../shared/identity/grant-token.ts';
+import { GrantJwksSecret, QueryKeysSecret, SigningKeysSecret } from '../../shared/secrets/index.ts';
 
 const issuer = 'https://airlock.example.com';
 const sign = async (set: { keys: SigningKeysSecret['keys'] }) =>
-  signGrantToken(await loadSigningKeys(set), { subject: 'agent:a', grantId: 'g1', expiresAt: new Date(Date.now() + 60_000), issuer });
+  signGrantToken(await loadSigningKeys(set), {
+    subject: 'agent:a',
+    grantId: 'g1',
+    expiresAt: new Date(Date.now() + 60_000),
+    issuer,
+  });
 const verifies = async (token: string, jwks: GrantJwksSecret) =>
-  verifyGrantToken(await loadVerificationKeys(jwks), token, { issuer }).then(() => true, () => false);
+  verifyGrantToken(await loadVerificationKeys(jwks), token, { issuer }).then(
+    () => true,
+    () => false,
+  );
 
 describe('npm run keys', () => {
   it('makes secrets in the shapes the functions read, with no private key in the public set', async () => {
@@ -45,10 +58,21 @@ describe('npm run keys', () => {
   it('writes 0600 files and prints put-secret-value commands, never a key', async () => {
     const out = await mkdtemp(join(tmpdir(), 'airlock-keys-'));
     try {
-      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', 'new', '--stage', 'prod', '--out', out]);
+      const { stdout } = await promisify(execFile)(process.execPath, [
+        '--import',
+        'tsx',
+        'scripts/keys.ts',
+        'new',
+        '--stage',
+        'prod',
+        '--out',
+        out,
+      ]);
       expect((await readdir(out)).sort()).toEqual(['grant-jwks.json', 'query-keys.json', 'signing-keys.json']);
       for (const file of await readdir(out)) expect((await stat(join(out, file))).mode & 0o777).toBe(0o600);
-      expect(stdout).toContain(`aws secretsmanager put-secret-value --secret-id airlock/prod/signing-keys --secret-string file://${out}/signing-keys.json`);
+      expect(stdout).toContain(
+        `aws secretsmanager put-secret-value --secret-id airlock/prod/signing-keys --secret-string file://${out}/signing-keys.json`,
+      );
       const signing = JSON.parse(await readFile(join(out, 'signing-keys.json'), 'utf8')) as SigningKeysSecret;
       expect(stdout).not.toContain(signing.keys[0]!.d as string);
     } finally {

@@ -1,4 +1,4 @@
-import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,23 +26,39 @@ const ARN = {
 const FROM = 'airlock@example.com';
 
 const permissions = functionPermissions({
-  tables: { grants: ARN.grants, grantsIndexes: `${ARN.grants}/index/*`, audit: ARN.audit, approvals: ARN.approvals, approvalsIndexes: `${ARN.approvals}/index/*` },
+  tables: {
+    grants: ARN.grants,
+    grantsIndexes: `${ARN.grants}/index/*`,
+    audit: ARN.audit,
+    approvals: ARN.approvals,
+    approvalsIndexes: `${ARN.approvals}/index/*`,
+  },
   secrets: {
     signingKeys: ARN.signingKeys,
     grantJwks: ARN.grantJwks,
     queryKeys: ARN.queryKeys,
     admin: ['airlock/shop/admin', 'airlock/crm/admin'].map((name) => secretArnPattern(account, name)),
   },
-  email: { identities: 'arn:aws:ses:eu-west-1:123456789012:identity/*', configurationSet: ARN.sesConfigSet, from: FROM },
+  email: {
+    identities: 'arn:aws:ses:eu-west-1:123456789012:identity/*',
+    configurationSet: ARN.sesConfigSet,
+    from: FROM,
+  },
 });
 
-const SECRET_ACTIONS = ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:ListSecretVersionIds'];
+const SECRET_ACTIONS = [
+  'secretsmanager:GetSecretValue',
+  'secretsmanager:DescribeSecret',
+  'secretsmanager:PutSecretValue',
+  'secretsmanager:ListSecretVersionIds',
+];
 
 /** Everything the design forbids the query function, as violations (an empty list is a pass). */
 function queryViolations(statements: Statement[]): string[] {
   const violations: string[] = [];
   for (const resource of [ARN.signingKeys, ARN.shopAdmin, ARN.crmAdmin, ARN.otherSecret]) {
-    for (const action of SECRET_ACTIONS) if (allowed(statements, action, resource)) violations.push(`${action} on ${resource}`);
+    for (const action of SECRET_ACTIONS)
+      if (allowed(statements, action, resource)) violations.push(`${action} on ${resource}`);
   }
   for (const action of AUDIT_TAMPERING) {
     if (allowed(statements, action, ARN.audit)) violations.push(`${action} on audit`);
@@ -54,7 +70,8 @@ function queryViolations(statements: Statement[]): string[] {
   // Declared, not only effective: no allow may even name an admin secret or the signing key.
   for (const s of statements.filter((s) => (s.effect ?? 'allow') === 'allow')) {
     for (const resource of s.resources) {
-      if ([ARN.signingKeys, ARN.shopAdmin].some((arn) => matches(resource, arn))) violations.push(`an allow names ${resource}`);
+      if ([ARN.signingKeys, ARN.shopAdmin].some((arn) => matches(resource, arn)))
+        violations.push(`an allow names ${resource}`);
     }
   }
   return violations;
@@ -79,19 +96,32 @@ describe('least privilege: the query function', () => {
 
   it('its audit PutItem may not return what it would replace', () => {
     const put = query.find((s) => (s.effect ?? 'allow') === 'allow' && applies(s, 'dynamodb:PutItem', ARN.audit));
-    expect(put?.conditions).toEqual([{ test: 'StringEqualsIfExists', variable: 'dynamodb:ReturnValues', values: ['NONE'] }]);
+    expect(put?.conditions).toEqual([
+      { test: 'StringEqualsIfExists', variable: 'dynamodb:ReturnValues', values: ['NONE'] },
+    ]);
   });
 
   it('the check catches a query function given an admin secret, the signing key, or audit update/delete', () => {
-    const give = (extra: Statement[], drop: (s: Statement) => boolean = () => false) => queryViolations([...query.filter((s) => !drop(s)), ...extra]);
+    const give = (extra: Statement[], drop: (s: Statement) => boolean = () => false) =>
+      queryViolations([...query.filter((s) => !drop(s)), ...extra]);
     const isDeny = (s: Statement) => s.effect === 'deny';
-    expect(give([{ actions: ['secretsmanager:GetSecretValue'], resources: [secretArnPattern(account, 'airlock/shop/admin')] }])).toContain(
-      `an allow names ${secretArnPattern(account, 'airlock/shop/admin')}`,
+    expect(
+      give([
+        { actions: ['secretsmanager:GetSecretValue'], resources: [secretArnPattern(account, 'airlock/shop/admin')] },
+      ]),
+    ).toContain(`an allow names ${secretArnPattern(account, 'airlock/shop/admin')}`);
+    expect(give([{ actions: ['secretsmanager:GetSecretValue'], resources: ['*'] }], isDeny)).toContain(
+      `secretsmanager:GetSecretValue on ${ARN.shopAdmin}`,
     );
-    expect(give([{ actions: ['secretsmanager:GetSecretValue'], resources: ['*'] }], isDeny)).toContain(`secretsmanager:GetSecretValue on ${ARN.shopAdmin}`);
-    expect(give([{ actions: ['secretsmanager:GetSecretValue'], resources: [ARN.signingKeys] }], isDeny)).toContain(`secretsmanager:GetSecretValue on ${ARN.signingKeys}`);
-    expect(give([{ actions: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], resources: [ARN.audit] }], isDeny)).toEqual(['dynamodb:UpdateItem on audit', 'dynamodb:DeleteItem on audit']);
-    expect(give([{ actions: ['dynamodb:*'], resources: [ARN.audit] }], isDeny)).toContain('dynamodb:BatchWriteItem on audit');
+    expect(give([{ actions: ['secretsmanager:GetSecretValue'], resources: [ARN.signingKeys] }], isDeny)).toContain(
+      `secretsmanager:GetSecretValue on ${ARN.signingKeys}`,
+    );
+    expect(give([{ actions: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], resources: [ARN.audit] }], isDeny)).toEqual(
+      ['dynamodb:UpdateItem on audit', 'dynamodb:DeleteItem on audit'],
+    );
+    expect(give([{ actions: ['dynamodb:*'], resources: [ARN.audit] }], isDeny)).toContain(
+      'dynamodb:BatchWriteItem on audit',
+    );
   });
 });
 
@@ -103,21 +133,29 @@ describe('least privilege: the API function and the sweeper', () => {
     }
     expect(allowed(statements, 'secretsmanager:GetSecretValue', ARN.otherSecret)).toBe(false);
     // The six-character suffix is exact: another secret that starts with the same name is not included.
-    expect(allowed(statements, 'secretsmanager:GetSecretValue', `${account}:secret:airlock/shop/admin-old-Mn78Op`)).toBe(false);
+    expect(
+      allowed(statements, 'secretsmanager:GetSecretValue', `${account}:secret:airlock/shop/admin-old-Mn78Op`),
+    ).toBe(false);
     expect(allowed(statements, 'secretsmanager:PutSecretValue', ARN.signingKeys)).toBe(false);
   });
 
-  it.each(['api', 'sweeper'] as const)('%s reads and writes grants and approvals, and only appends to audit', (name) => {
-    const statements = permissions[name];
-    for (const action of ['GetItem', 'PutItem', 'UpdateItem', 'Query']) expect(allowed(statements, `dynamodb:${action}`, ARN.grants), action).toBe(true);
-    for (const index of ['bySubject', 'byDue']) expect(allowed(statements, 'dynamodb:Query', `${ARN.grants}/index/${index}`)).toBe(true);
-    for (const action of ['GetItem', 'PutItem']) expect(allowed(statements, `dynamodb:${action}`, ARN.approvals), action).toBe(true);
-    expect(allowed(statements, 'dynamodb:Query', `${ARN.approvals}/index/byUnnotified`)).toBe(true);
-    expect(allowed(statements, 'dynamodb:PutItem', ARN.audit)).toBe(true);
-    expect(allowed(statements, 'dynamodb:Query', ARN.audit)).toBe(true);
-    for (const action of AUDIT_TAMPERING) expect(allowed(statements, action, ARN.audit), action).toBe(false);
-    expect(allowed(statements, 'dynamodb:DeleteItem', ARN.grants)).toBe(false);
-  });
+  it.each(['api', 'sweeper'] as const)(
+    '%s reads and writes grants and approvals, and only appends to audit',
+    (name) => {
+      const statements = permissions[name];
+      for (const action of ['GetItem', 'PutItem', 'UpdateItem', 'Query'])
+        expect(allowed(statements, `dynamodb:${action}`, ARN.grants), action).toBe(true);
+      for (const index of ['bySubject', 'byDue'])
+        expect(allowed(statements, 'dynamodb:Query', `${ARN.grants}/index/${index}`)).toBe(true);
+      for (const action of ['GetItem', 'PutItem'])
+        expect(allowed(statements, `dynamodb:${action}`, ARN.approvals), action).toBe(true);
+      expect(allowed(statements, 'dynamodb:Query', `${ARN.approvals}/index/byUnnotified`)).toBe(true);
+      expect(allowed(statements, 'dynamodb:PutItem', ARN.audit)).toBe(true);
+      expect(allowed(statements, 'dynamodb:Query', ARN.audit)).toBe(true);
+      for (const action of AUDIT_TAMPERING) expect(allowed(statements, action, ARN.audit), action).toBe(false);
+      expect(allowed(statements, 'dynamodb:DeleteItem', ARN.grants)).toBe(false);
+    },
+  );
 
   it.each(['api', 'sweeper'] as const)('%s sends approval mail, only as the policy sender', (name) => {
     expect(allowed(permissions[name], 'ses:SendEmail', ARN.sesIdentity)).toBe(true);
@@ -129,8 +167,14 @@ describe('least privilege: the API function and the sweeper', () => {
   it('no function is allowed a whole service or every resource', () => {
     for (const [name, statements] of Object.entries(permissions)) {
       for (const s of statements.filter((s) => (s.effect ?? 'allow') === 'allow')) {
-        expect(s.actions.filter((action) => action.includes('*')), name).toEqual([]);
-        expect(s.resources.filter((resource) => resource === '*'), name).toEqual([]);
+        expect(
+          s.actions.filter((action) => action.includes('*')),
+          name,
+        ).toEqual([]);
+        expect(
+          s.resources.filter((resource) => resource === '*'),
+          name,
+        ).toEqual([]);
       }
     }
   });
@@ -149,18 +193,37 @@ describe('the stack applies these permissions', () => {
   it('sets exactly the environment the functions parse', () => {
     const env = functionEnvironment({
       stage: 'prod',
-      tables: { grants: 'airlock-prod-GrantsTable', audit: 'airlock-prod-AuditTable', approvals: 'airlock-prod-ApprovalsTable' },
-      secrets: { signingKeys: 'airlock/prod/signing-keys', grantJwks: 'airlock/prod/grant-jwks', queryKeys: 'airlock/prod/query-keys' },
+      tables: {
+        grants: 'airlock-prod-GrantsTable',
+        audit: 'airlock-prod-AuditTable',
+        approvals: 'airlock-prod-ApprovalsTable',
+      },
+      secrets: {
+        signingKeys: 'airlock/prod/signing-keys',
+        grantJwks: 'airlock/prod/grant-jwks',
+        queryKeys: 'airlock/prod/query-keys',
+      },
       policy: 'airlock.policy.yaml',
       wsProxy: 'wsproxy.example.com',
       rolePrefix: 'airlock_prod_',
     });
-    const config = parseFunctionConfig({ ...env, AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: 'airlock-prod-Query' }, '/var/task');
+    const config = parseFunctionConfig(
+      { ...env, AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: 'airlock-prod-Query' },
+      '/var/task',
+    );
     expect(config).toMatchObject({
       stage: 'prod',
       policyPath: '/var/task/airlock.policy.yaml',
-      tables: { grants: 'airlock-prod-GrantsTable', audit: 'airlock-prod-AuditTable', approvals: 'airlock-prod-ApprovalsTable' },
-      secretNames: { 'airlock/signing-keys': 'airlock/prod/signing-keys', 'airlock/grant-jwks': 'airlock/prod/grant-jwks', 'airlock/query-keys': 'airlock/prod/query-keys' },
+      tables: {
+        grants: 'airlock-prod-GrantsTable',
+        audit: 'airlock-prod-AuditTable',
+        approvals: 'airlock-prod-ApprovalsTable',
+      },
+      secretNames: {
+        'airlock/signing-keys': 'airlock/prod/signing-keys',
+        'airlock/grant-jwks': 'airlock/prod/grant-jwks',
+        'airlock/query-keys': 'airlock/prod/query-keys',
+      },
       wire: { wsProxy: 'wsproxy.example.com', secureWebSocket: true },
       rolePrefix: 'airlock_prod_',
     });
@@ -173,17 +236,29 @@ describe('the stack applies these permissions', () => {
       const demo = await readFile(new URL('../../airlock.policy.yaml', import.meta.url), 'utf8');
       await writeFile(join(dir, 'demo.yaml'), demo);
       await expect(loadStackConfig({ AIRLOCK_POLICY_FILE: 'demo.yaml' }, dir)).rejects.toThrow(/set mail.from/);
-      const policy = demo.replace('version: 1', 'version: 1\nmail: { from: airlock@example.com }').replace(
-        'connections:',
-        'connections:\n  crm: { adminSecret: airlock/crm/admin, profiles: { read: { readOnly: true } } }',
-      );
+      const policy = demo
+        .replace('version: 1', 'version: 1\nmail: { from: airlock@example.com }')
+        .replace(
+          'connections:',
+          'connections:\n  crm: { adminSecret: airlock/crm/admin, profiles: { read: { readOnly: true } } }',
+        );
       await writeFile(join(dir, 'prod.yaml'), policy);
-      const config = await loadStackConfig({ AIRLOCK_POLICY_FILE: 'prod.yaml', AIRLOCK_MAIL_IDENTITY: 'example.com' }, dir);
+      const config = await loadStackConfig(
+        { AIRLOCK_POLICY_FILE: 'prod.yaml', AIRLOCK_MAIL_IDENTITY: 'example.com' },
+        dir,
+      );
       expect(config.adminSecrets).toEqual(['airlock/crm/admin', 'airlock/shop/admin']);
       expect(config.mail).toEqual({ from: 'airlock@example.com', identity: 'example.com', dns: true });
       // The demo policy is local: every setting that breaks behind API Gateway and Lambda is named.
-      expect(deployWarnings(config.policy).map((warning) => warning.split(' ')[0])).toEqual(['publicUrl', 'limits.statementTimeout', 'limits.maxResultBytes', 'identity.issuers']);
-      await expect(loadStackConfig({ AIRLOCK_POLICY_FILE: 'prod.yaml', AIRLOCK_MAIL_IDENTITY: 'other.org' }, dir)).rejects.toThrow(/neither the SES identity/);
+      expect(deployWarnings(config.policy).map((warning) => warning.split(' ')[0])).toEqual([
+        'publicUrl',
+        'limits.statementTimeout',
+        'limits.maxResultBytes',
+        'identity.issuers',
+      ]);
+      await expect(
+        loadStackConfig({ AIRLOCK_POLICY_FILE: 'prod.yaml', AIRLOCK_MAIL_IDENTITY: 'other.org' }, dir),
+      ).rejects.toThrow(/neither the SES identity/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

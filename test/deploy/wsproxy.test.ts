@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TLSSocket } from 'node:tls';
@@ -21,9 +21,23 @@ let sslAnswer = 'S';
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'airlock-wsproxy-'));
   await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
   ]);
   [cert, key] = await Promise.all([readFile(join(dir, 'cert.pem'), 'utf8'), readFile(join(dir, 'key.pem'), 'utf8')]);
   fakePg = createServer((socket: Socket) => {
@@ -95,7 +109,12 @@ describe('the deployable WebSocket proxy', () => {
     expect(() => proxyOptions({ WSPROXY_TARGETS: 'db.internal' })).toThrow(/host:port/);
     expect(() => proxyOptions({ WSPROXY_TARGETS: 'db:5432', WSPROXY_TLS_CERT_FILE: '/x.pem' })).toThrow(/both/);
     const options = proxyOptions({ WSPROXY_TARGETS: 'db.internal:5432, replica.internal:5432' });
-    expect(options).toMatchObject({ targets: ['db.internal:5432', 'replica.internal:5432'], host: '0.0.0.0', port: 8080, upstreamTls: { verify: true } });
+    expect(options).toMatchObject({
+      targets: ['db.internal:5432', 'replica.internal:5432'],
+      host: '0.0.0.0',
+      port: 8080,
+      upstreamTls: { verify: true },
+    });
     expect(proxyOptions({ WSPROXY_TARGETS: 'db:5432', WSPROXY_PG_TLS: 'off' }).upstreamTls).toBeUndefined();
   });
 });

@@ -2,15 +2,15 @@
 // reaps it (at once when no grant accounts for it, after the activation grace when a pending one does).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
-import { adminClient, adminTarget, dynamo, secrets, wire } from '../support/infra.ts';
-import { createConnectionAdmins, type ConnectionAdmins } from '../../shared/postgres/admin.ts';
+import type { GrantRecord } from '../../shared/grants/model.ts';
+import { createGrantStore } from '../../shared/grants/store.ts';
+import { newId } from '../../shared/ids.ts';
+import { type ConnectionAdmins, createConnectionAdmins } from '../../shared/postgres/admin.ts';
 import { closeClient, connectClient } from '../../shared/postgres/driver.ts';
 import { derivePassword } from '../../shared/postgres/password.ts';
-import { createGrantStore } from '../../shared/grants/store.ts';
-import type { GrantRecord } from '../../shared/grants/model.ts';
 import { QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
-import { newId } from '../../shared/ids.ts';
+import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+import { adminClient, adminTarget, dynamo, secrets, wire } from '../support/infra.ts';
 
 let stack: TestAirlock;
 let admins: ConnectionAdmins;
@@ -55,7 +55,10 @@ describe('a crash between minting a role and storing the grant', () => {
     const grantId = newId();
     const { role } = await mintFor(grantId);
     expect(role).toBe(stack.roleOf(grantId));
-    const session = await connectClient({ ...(await adminTarget()), user: role, password: derivePassword(roleKey, grantId) }, wire());
+    const session = await connectClient(
+      { ...(await adminTarget()), user: role, password: derivePassword(roleKey, grantId) },
+      wire(),
+    );
     expect((await session.query('SELECT count(*)::int AS n FROM orders')).rows[0].n).toBe(5000);
 
     const report = await stack.airlock.sweep();

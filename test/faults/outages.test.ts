@@ -1,24 +1,24 @@
 // Outages under a running Airlock, on infrastructure of this file's own (its Postgres and its store can be
 // stopped without touching other tests): 503 `unavailable`, nothing run, and recovery without a restart.
 
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { serve, type ServerType } from '@hono/node-server';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalInfra, type LocalInfra } from '../../local/infra.ts';
-import { ensureTables, localTableNames, startLocalDynamo, type LocalDynamo } from '../../local/dynamo.ts';
-import { localizePolicy } from '../../local/stack.ts';
+import { type ServerType, serve } from '@hono/node-server';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ensureTables, type LocalDynamo, localTableNames, startLocalDynamo } from '../../local/dynamo.ts';
+import { type LocalInfra, startLocalInfra } from '../../local/infra.ts';
 import { LOCAL_ADMIN_SECRET } from '../../local/secrets.ts';
-import { assembleAirlock, type Airlock } from '../../shared/http/airlock.ts';
-import { parsePolicyText } from '../../shared/policy/load.ts';
-import { createDynamoClient } from '../../shared/store/dynamo.ts';
+import { localizePolicy } from '../../local/stack.ts';
 import { createDynamoAuditLog, verifyChain } from '../../shared/audit/index.ts';
+import { type Airlock, assembleAirlock } from '../../shared/http/airlock.ts';
+import { parsePolicyText } from '../../shared/policy/load.ts';
 import { closeClient, connectClient, type PgClient } from '../../shared/postgres/driver.ts';
-import { DatabaseSecret, QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
 import { roleNameFor } from '../../shared/postgres/roles.ts';
-import { DEMO_POLICY_TEXT } from '../support/airlock.ts';
+import { DatabaseSecret, QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
+import { createDynamoClient } from '../../shared/store/dynamo.ts';
 import { freePort } from '../global-setup.ts';
+import { DEMO_POLICY_TEXT } from '../support/airlock.ts';
 
 const POLICY = DEMO_POLICY_TEXT.replace(
   'rules:\n',
@@ -48,10 +48,18 @@ const tables = localTableNames('faults');
 /** What the server logs for operators (each 503's cause): kept out of the test output, checked for secrets. */
 const logged: string[] = [];
 
-async function call(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function call(
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const response = await fetch(`${baseUrl}${path}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -67,14 +75,22 @@ async function identity(sub: string): Promise<string> {
 }
 
 async function grant(token: string, access: 'read' | 'write') {
-  const response = await call('POST', '/v1/grants', token, { connection: 'shop', access, ttl: 600, reason: 'fault test' });
+  const response = await call('POST', '/v1/grants', token, {
+    connection: 'shop',
+    access,
+    ttl: 600,
+    reason: 'fault test',
+  });
   expect(response.status, JSON.stringify(response.body)).toBe(201);
   return response.body as { grant: { id: string }; token: string };
 }
 
 async function admin(): Promise<PgClient> {
   const secret = await readSecret(infra.secrets, LOCAL_ADMIN_SECRET, DatabaseSecret);
-  return connectClient({ host: secret.host, port: secret.port, user: secret.username, password: secret.password, database: secret.dbname }, infra.wire);
+  return connectClient(
+    { host: secret.host, port: secret.port, user: secret.username, password: secret.password, database: secret.dbname },
+    infra.wire,
+  );
 }
 
 async function committedTags(table: string): Promise<Set<string>> {
@@ -99,7 +115,10 @@ async function writers(prefix: string, tokens: string[], table: string, until: P
       for (let n = 0; !done && n < 2000; n++) {
         const tag = `${prefix}_${agent}_${n}`;
         const sentAt = Date.now();
-        const response = await call('POST', '/v1/query', token, { sql: `INSERT INTO ${table} (tag) VALUES ($1)`, params: [tag] });
+        const response = await call('POST', '/v1/query', token, {
+          sql: `INSERT INTO ${table} (tag) VALUES ($1)`,
+          params: [tag],
+        });
         outcomes.push({ tag, sentAt, status: response.status, code: response.body?.error?.code });
         await sleep(20);
       }
@@ -146,8 +165,12 @@ afterAll(async () => {
 });
 
 describe('Postgres goes away and comes back', () => {
-  it('answers 503 unavailable while it is down, runs nothing, and recovers without a restart', { timeout: 90_000 }, async () => {
-    const writerTokens = await Promise.all([1, 2, 3].map(async (n) => (await grant(await identity(`agent:fault-w${n}`), 'write')).token));
+  it('answers 503 unavailable while it is down, runs nothing, and recovers without a restart', {
+    timeout: 90_000,
+  }, async () => {
+    const writerTokens = await Promise.all(
+      [1, 2, 3].map(async (n) => (await grant(await identity(`agent:fault-w${n}`), 'write')).token),
+    );
     const reader = await identity('agent:fault-reader');
     const revokedLater = await grant(reader, 'read');
     const audited = await grant(await identity('agent:fault-w9'), 'write');
@@ -162,7 +185,12 @@ describe('Postgres goes away and comes back', () => {
       await infra.postgres.stop();
       stoppedAt = Date.now();
       // While it is down: no new grant, no statement; a revocation still ends the window at once.
-      const refused = await call('POST', '/v1/grants', reader, { connection: 'shop', access: 'read', ttl: 60, reason: 'during the outage' });
+      const refused = await call('POST', '/v1/grants', reader, {
+        connection: 'shop',
+        access: 'read',
+        ttl: 60,
+        reason: 'during the outage',
+      });
       expect(refused.status).toBe(503);
       expect(refused.body.error).toMatchObject({ code: 'unavailable' });
       const select = await call('POST', '/v1/query', audited.token, { sql: 'SELECT 1' });
@@ -171,14 +199,21 @@ describe('Postgres goes away and comes back', () => {
       expect(JSON.stringify(select.body)).not.toMatch(/ECONNREFUSED|at .*\.ts|password/);
       const revoked = await call('DELETE', `/v1/grants/${revokedLater.grant.id}`, reader);
       expect([200, 503]).toContain(revoked.status);
-      expect((await call('POST', '/v1/query', revokedLater.token, { sql: 'SELECT 1' })).body.error.code).toBe('grant_revoked');
+      expect((await call('POST', '/v1/query', revokedLater.token, { sql: 'SELECT 1' })).body.error.code).toBe(
+        'grant_revoked',
+      );
       const sweep = await airlock.sweep();
       expect(sweep.errors).toBeGreaterThanOrEqual(1);
       await sleep(500);
       startedAt = Date.now();
       await infra.postgres.start();
     })();
-    const outcomes = await writers('pg', writerTokens, 'pg_fault', outage.then(() => sleep(2000)));
+    const outcomes = await writers(
+      'pg',
+      writerTokens,
+      'pg_fault',
+      outage.then(() => sleep(2000)),
+    );
     await outage;
 
     const byStatus = countBy(outcomes, (outcome) => `${outcome.status} ${outcome.code ?? ''}`.trim());
@@ -192,29 +227,42 @@ describe('Postgres goes away and comes back', () => {
     expect(after.filter((outcome) => outcome.status !== 200)).toEqual([]);
     // Nothing ran for a 503; every 200 was committed.
     const committed = await committedTags('pg_fault');
-    expect(outcomes.filter((outcome) => outcome.status === 200 && !committed.has(outcome.tag)).map((outcome) => outcome.tag)).toEqual([]);
+    expect(
+      outcomes.filter((outcome) => outcome.status === 200 && !committed.has(outcome.tag)).map((outcome) => outcome.tag),
+    ).toEqual([]);
     expect(down.filter((outcome) => committed.has(outcome.tag)).map((outcome) => outcome.tag)).toEqual([]);
 
     // After the outage: the statement and the grant work again, the audit chain held, and the sweeper
     // drops the role of the grant revoked while Postgres was down.
     expect((await call('POST', '/v1/query', audited.token, { sql: 'SELECT 1 AS one' })).status).toBe(200);
     expect((await call('POST', '/v1/query', idle.token, { sql: 'SELECT 1 AS one' })).status).toBe(200);
-    const events = await createDynamoAuditLog({ client: createDynamoClient({ region: 'local', endpoint: store.endpoint }), table: tables.audit }).list(audited.grant.id);
+    const events = await createDynamoAuditLog({
+      client: createDynamoClient({ region: 'local', endpoint: store.endpoint }),
+      table: tables.audit,
+    }).list(audited.grant.id);
     expect(verifyChain(events)).toBe(true);
-    expect(events.filter((event) => event.type === 'statement').map((event) => `${event.decision} ${(event.error as { code?: string } | undefined)?.code ?? ''}`.trim())).toEqual(['failed unavailable', 'executed']);
+    expect(
+      events
+        .filter((event) => event.type === 'statement')
+        .map((event) => `${event.decision} ${(event.error as { code?: string } | undefined)?.code ?? ''}`.trim()),
+    ).toEqual(['failed unavailable', 'executed']);
     expect((await grant(reader, 'read')).token).toBeTruthy();
     await airlock.sweep();
     const client = await admin();
     const left = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [roleNameFor(revokedLater.grant.id)]);
     await closeClient(client);
     expect(left.rowCount).toBe(0);
-    console.log(`faults/postgres: ${outcomes.length} writes, ${JSON.stringify(byStatus)}, down ${startedAt - stoppedAt} ms`);
+    console.log(
+      `faults/postgres: ${outcomes.length} writes, ${JSON.stringify(byStatus)}, down ${startedAt - stoppedAt} ms`,
+    );
   });
 });
 
 describe('the store goes away', () => {
   it('answers 503 unavailable and commits nothing that was not answered 200', { timeout: 60_000 }, async () => {
-    const tokens = await Promise.all([4, 5, 6].map(async (n) => (await grant(await identity(`agent:fault-w${n}`), 'write')).token));
+    const tokens = await Promise.all(
+      [4, 5, 6].map(async (n) => (await grant(await identity(`agent:fault-w${n}`), 'write')).token),
+    );
     const reader = await identity('agent:fault-store');
     let closedAt = Infinity;
     const outage = (async () => {
@@ -222,7 +270,12 @@ describe('the store goes away', () => {
       await store.close();
       closedAt = Date.now();
     })();
-    const outcomes = await writers('store', tokens, 'store_fault', outage.then(() => sleep(1500)));
+    const outcomes = await writers(
+      'store',
+      tokens,
+      'store_fault',
+      outage.then(() => sleep(1500)),
+    );
 
     const byStatus = countBy(outcomes, (outcome) => `${outcome.status} ${outcome.code ?? ''}`.trim());
     expect(Object.keys(byStatus).sort()).toEqual(['200', '503 unavailable']);
@@ -230,10 +283,19 @@ describe('the store goes away', () => {
     expect(after.length).toBeGreaterThan(0);
     expect(after.filter((outcome) => outcome.status !== 503)).toEqual([]);
     const committed = await committedTags('store_fault');
-    expect(outcomes.filter((outcome) => outcome.status === 200 && !committed.has(outcome.tag)).map((outcome) => outcome.tag)).toEqual([]);
-    expect(outcomes.filter((outcome) => outcome.status === 503 && committed.has(outcome.tag)).map((outcome) => outcome.tag)).toEqual([]);
+    expect(
+      outcomes.filter((outcome) => outcome.status === 200 && !committed.has(outcome.tag)).map((outcome) => outcome.tag),
+    ).toEqual([]);
+    expect(
+      outcomes.filter((outcome) => outcome.status === 503 && committed.has(outcome.tag)).map((outcome) => outcome.tag),
+    ).toEqual([]);
 
-    const refused = await call('POST', '/v1/grants', reader, { connection: 'shop', access: 'read', ttl: 60, reason: 'store down' });
+    const refused = await call('POST', '/v1/grants', reader, {
+      connection: 'shop',
+      access: 'read',
+      ttl: 60,
+      reason: 'store down',
+    });
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('unavailable');
     expect((await call('GET', '/healthz')).status).toBe(200);
@@ -244,7 +306,9 @@ describe('the store goes away', () => {
     const admin = await readSecret(infra.secrets, LOCAL_ADMIN_SECRET, DatabaseSecret);
     const keys = await readSecret(infra.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
     expect(logged.length).toBeGreaterThan(0);
-    expect(logged.filter((line) => [admin.password, keys.roleKey, keys.maskingKey].some((secret) => line.includes(secret)))).toEqual([]);
+    expect(
+      logged.filter((line) => [admin.password, keys.roleKey, keys.maskingKey].some((secret) => line.includes(secret))),
+    ).toEqual([]);
   });
 });
 

@@ -1,14 +1,14 @@
 // A missing or corrupt local secret stops the start with a message that names it and never shows a value.
 // Every case runs on a throw-away data dir; no Postgres is started for any of them.
 
-import { afterAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ensureLocalSecrets, LOCAL_ADMIN_SECRET } from '../../local/secrets.ts';
 import { startLocalStack } from '../../local/stack.ts';
-import { SECRET_NAMES } from '../../shared/secrets/index.ts';
 import { isAirlockError } from '../../shared/errors.ts';
+import { SECRET_NAMES } from '../../shared/secrets/index.ts';
 import { freePort } from '../global-setup.ts';
 
 const dirs: string[] = [];
@@ -87,32 +87,44 @@ const cases: Array<[string, (path: string, secrets: Record<string, any>) => Prom
 ];
 
 describe('local secrets', () => {
-  it.each(cases)('ensureLocalSecrets refuses when %s, naming it and showing no value', async (_name, corrupt, message) => {
-    const { path, values } = await corruptedSecrets(corrupt);
-    const error = await ensureLocalSecrets(path, 54329).then(
-      () => undefined,
-      (caught: unknown) => caught,
-    );
-    expect(isAirlockError(error, 'invalid_config'), String(error)).toBe(true);
-    const text = (error as Error).message;
-    expect(text).toMatch(message);
-    expect(values.filter((value) => text.includes(value))).toEqual([]);
-  });
+  it.each(cases)(
+    'ensureLocalSecrets refuses when %s, naming it and showing no value',
+    async (_name, corrupt, message) => {
+      const { path, values } = await corruptedSecrets(corrupt);
+      const error = await ensureLocalSecrets(path, 54329).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(isAirlockError(error, 'invalid_config'), String(error)).toBe(true);
+      const text = (error as Error).message;
+      expect(text).toMatch(message);
+      expect(values.filter((value) => text.includes(value))).toEqual([]);
+    },
+  );
 
-  it.each(cases)('startLocalStack refuses to start when %s, before Postgres is started', async (_name, corrupt, message) => {
-    const { dir, values } = await corruptedSecrets(corrupt);
-    const config = { host: '127.0.0.1', port: await freePort(), pgPort: await freePort(), dataDir: dir, policyPath: new URL('../../airlock.policy.yaml', import.meta.url).pathname };
-    const error = await startLocalStack(config).then(
-      async (stack) => {
-        await stack.close();
-        return undefined;
-      },
-      (caught: unknown) => caught,
-    );
-    expect(String((error as Error | undefined)?.message)).toMatch(message);
-    expect(values.filter((value) => String((error as Error).message).includes(value))).toEqual([]);
-    await expect(readFile(join(dir, 'postgres', 'PG_VERSION'))).rejects.toThrow();
-  });
+  it.each(cases)(
+    'startLocalStack refuses to start when %s, before Postgres is started',
+    async (_name, corrupt, message) => {
+      const { dir, values } = await corruptedSecrets(corrupt);
+      const config = {
+        host: '127.0.0.1',
+        port: await freePort(),
+        pgPort: await freePort(),
+        dataDir: dir,
+        policyPath: new URL('../../airlock.policy.yaml', import.meta.url).pathname,
+      };
+      const error = await startLocalStack(config).then(
+        async (stack) => {
+          await stack.close();
+          return undefined;
+        },
+        (caught: unknown) => caught,
+      );
+      expect(String((error as Error | undefined)?.message)).toMatch(message);
+      expect(values.filter((value) => String((error as Error).message).includes(value))).toEqual([]);
+      await expect(readFile(join(dir, 'postgres', 'PG_VERSION'))).rejects.toThrow();
+    },
+  );
 
   it('a fresh data dir gets a 0600 secrets file that passes its own checks', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'airlock-secrets-'));

@@ -1,13 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { startTestAirlock, DEMO_POLICY_TEXT, type TestAirlock } from '../support/airlock.ts';
-import { adminClient, adminTarget, secrets, wire } from '../support/infra.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../shared/ids.ts';
 import { closeClient, connectClient } from '../../shared/postgres/driver.ts';
 import { derivePassword } from '../../shared/postgres/password.ts';
-import { newId } from '../../shared/ids.ts';
 import { QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
+import { DEMO_POLICY_TEXT, startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+import { adminClient, adminTarget, secrets, wire } from '../support/infra.ts';
 
 // A second identity provider, configured only in the policy file: its own key, JWKS over real HTTP.
 async function startSecondIssuer() {
@@ -20,7 +20,13 @@ async function startSecondIssuer() {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const sign = (claims: Record<string, unknown>) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'ci-1' }).setIssuer(url).setAudience('airlock').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: 'ci-1' })
+      .setIssuer(url)
+      .setAudience('airlock')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
   return { url, sign, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
@@ -55,7 +61,9 @@ afterAll(async () => {
 async function roleRow(role: string) {
   const admin = await adminClient();
   try {
-    const result = await admin.query(`SELECT rolname, rolvaliduntil, rolcanlogin FROM pg_roles WHERE rolname = $1`, [role]);
+    const result = await admin.query(`SELECT rolname, rolvaliduntil, rolcanlogin FROM pg_roles WHERE rolname = $1`, [
+      role,
+    ]);
     return result.rows[0] as { rolname: string; rolvaliduntil: Date; rolcanlogin: boolean } | undefined;
   } finally {
     await admin.end();
@@ -63,11 +71,17 @@ async function roleRow(role: string) {
 }
 
 async function connectAs(grantId: string) {
-  return connectClient({ ...(await adminTarget()), user: stack.roleOf(grantId), password: derivePassword(roleKey, grantId) }, wire());
+  return connectClient(
+    { ...(await adminTarget()), user: stack.roleOf(grantId), password: derivePassword(roleKey, grantId) },
+    wire(),
+  );
 }
 
 async function requestRead(token: string, ttl: number | string = 600) {
-  return stack.call('POST', '/v1/grants', { token, body: { connection: 'shop', access: 'read', ttl, reason: 'investigate order totals' } });
+  return stack.call('POST', '/v1/grants', {
+    token,
+    body: { connection: 'shop', access: 'read', ttl, reason: 'investigate order totals' },
+  });
 }
 
 describe('POST /v1/grants', () => {
@@ -76,7 +90,14 @@ describe('POST /v1/grants', () => {
     const response = await requestRead(token, '10m');
     expect(response.status).toBe(201);
     const { grant } = response.body;
-    expect(grant).toMatchObject({ status: 'active', subject: 'agent:demo', connection: 'shop', access: 'read', rule: 'agents-read', ttlSeconds: 600 });
+    expect(grant).toMatchObject({
+      status: 'active',
+      subject: 'agent:demo',
+      connection: 'shop',
+      access: 'read',
+      rule: 'agents-read',
+      ttlSeconds: 600,
+    });
     expect(typeof response.body.token).toBe('string');
     const row = await roleRow(stack.roleOf(grant.id));
     expect(row?.rolcanlogin).toBe(true);
@@ -87,7 +108,9 @@ describe('POST /v1/grants', () => {
     try {
       const count = await session.query('SELECT count(*)::int AS n FROM customers');
       expect(count.rows[0].n).toBe(1000);
-      await expect(session.query(`INSERT INTO orders (customer_id, total, status) VALUES (1, 1, 'x')`)).rejects.toMatchObject({ code: '25006' });
+      await expect(
+        session.query(`INSERT INTO orders (customer_id, total, status) VALUES (1, 1, 'x')`),
+      ).rejects.toMatchObject({ code: '25006' });
     } finally {
       await session.end();
     }
@@ -101,11 +124,13 @@ describe('POST /v1/grants', () => {
 
   it('denies when no rule matches, and creates no role', async () => {
     const admin = await adminClient();
-    const before = (await admin.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'airlock\\_%'`)).rows[0].n;
+    const before = (await admin.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'airlock\\_%'`))
+      .rows[0].n;
     const response = await requestRead(await stack.token('user:alice'));
     expect(response.status).toBe(403);
     expect(response.body.error).toMatchObject({ code: 'policy_denied' });
-    const after = (await admin.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'airlock\\_%'`)).rows[0].n;
+    const after = (await admin.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'airlock\\_%'`))
+      .rows[0].n;
     await admin.end();
     expect(after).toBeLessThanOrEqual(before);
   });
@@ -125,11 +150,17 @@ describe('POST /v1/grants', () => {
 
   it('accepts a token from a second issuer configured only in the policy, matching by claim value', async () => {
     const token = await second.sign({ sub: 'repo:acme/app', repository_id: 4242 });
-    const response = await stack.call('POST', '/v1/grants', { token, body: { connection: 'shop', access: 'write', ttl: 60, reason: 'migration check' } });
+    const response = await stack.call('POST', '/v1/grants', {
+      token,
+      body: { connection: 'shop', access: 'write', ttl: 60, reason: 'migration check' },
+    });
     expect(response.status).toBe(201);
     expect(response.body.grant.rule).toBe('ci-write-by-id');
     const other = await second.sign({ sub: 'repo:acme/app', repository_id: 4243 });
-    const denied = await stack.call('POST', '/v1/grants', { token: other, body: { connection: 'shop', access: 'write', ttl: 60, reason: 'migration check' } });
+    const denied = await stack.call('POST', '/v1/grants', {
+      token: other,
+      body: { connection: 'shop', access: 'write', ttl: 60, reason: 'migration check' },
+    });
     expect(denied.status).toBe(403);
   });
 
@@ -158,7 +189,11 @@ describe('reading and revoking grants', () => {
     expect(typeof one.body.token).toBe('string');
 
     const stranger = await stack.token('agent:stranger');
-    for (const [method, path] of [['GET', `/v1/grants/${first}`], ['DELETE', `/v1/grants/${first}`], ['GET', `/v1/grants/${first}/audit`]] as const) {
+    for (const [method, path] of [
+      ['GET', `/v1/grants/${first}`],
+      ['DELETE', `/v1/grants/${first}`],
+      ['GET', `/v1/grants/${first}/audit`],
+    ] as const) {
       const response = await stack.call(method, path, { token: stranger });
       expect(response.status).toBe(404);
       expect(response.body.error.code).toBe('not_found');
@@ -192,7 +227,11 @@ describe('reading and revoking grants', () => {
     await stack.call('DELETE', `/v1/grants/${grant.id}`, { token });
     const audit = await stack.call('GET', `/v1/grants/${grant.id}/audit`, { token });
     expect(audit.status).toBe(200);
-    expect(audit.body.events.map((e: { type: string }) => e.type)).toEqual(['grant.requested', 'grant.activated', 'grant.revoked']);
+    expect(audit.body.events.map((e: { type: string }) => e.type)).toEqual([
+      'grant.requested',
+      'grant.activated',
+      'grant.revoked',
+    ]);
     expect(audit.body.verified).toBe(true);
     const auditor = await stack.token('person:sec', ['security']);
     expect((await stack.call('GET', `/v1/grants/${grant.id}/audit`, { token: auditor })).status).toBe(200);
@@ -202,7 +241,10 @@ describe('reading and revoking grants', () => {
 describe('the sweeper', () => {
   it('expires a grant at its window end (time moved, not slept): role dropped even when it owns a table, sessions cut', async () => {
     const token = await second.sign({ sub: 'repo:acme/owner', repository_id: '4242' });
-    const response = await stack.call('POST', '/v1/grants', { token, body: { connection: 'shop', access: 'write', ttl: 120, reason: 'owning test' } });
+    const response = await stack.call('POST', '/v1/grants', {
+      token,
+      body: { connection: 'shop', access: 'write', ttl: 120, reason: 'owning test' },
+    });
     expect(response.status).toBe(201);
     const { grant } = response.body;
     const admin = await adminClient();

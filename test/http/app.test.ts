@@ -29,7 +29,8 @@ describe('the app surface', () => {
     const grantBody = body.paths['/v1/grants'].post.requestBody.content['application/json'].schema;
     expect(grantBody.required).toEqual(expect.arrayContaining(['connection', 'access', 'ttl', 'reason']));
     expect(body.paths['/v1/query'].post.security).toEqual([{ grantToken: [] }]);
-    const decision = body.paths['/v1/approvals/{token}'].post.requestBody.content['application/x-www-form-urlencoded'].schema;
+    const decision =
+      body.paths['/v1/approvals/{token}'].post.requestBody.content['application/x-www-form-urlencoded'].schema;
     expect(Object.keys(decision.properties)).toEqual(expect.arrayContaining(['decision', 'confirm']));
     expect(body.paths['/v1/approvals/{token}'].get.parameters[0].name).toBe('token');
     expect(body.paths['/mcp'].post.security).toEqual([{ identityToken: [] }]);
@@ -44,7 +45,10 @@ describe('the app surface', () => {
 
   it('refuses a body over the limit with 413 before reading it', async () => {
     const token = await stack.token('agent:big');
-    const { status, body } = await stack.call('POST', '/v1/grants', { token, body: { connection: 'shop', access: 'read', ttl: 60, reason: 'x'.repeat(300 * 1024) } });
+    const { status, body } = await stack.call('POST', '/v1/grants', {
+      token,
+      body: { connection: 'shop', access: 'read', ttl: 60, reason: 'x'.repeat(300 * 1024) },
+    });
     expect(status).toBe(413);
     expect(body.error.code).toBe('too_large');
   });
@@ -54,14 +58,23 @@ describe('the app surface', () => {
     ['the wrong content type', 'text/plain', '{"connection":"shop","access":"read","ttl":60,"reason":"x"}'],
   ])('refuses a body that is %s with 400 invalid_request', async (_name, type, raw) => {
     const token = await stack.token('agent:shape');
-    const { status, body } = await stack.call('POST', '/v1/grants', { token, body: raw, headers: { 'content-type': type } });
+    const { status, body } = await stack.call('POST', '/v1/grants', {
+      token,
+      body: raw,
+      headers: { 'content-type': type },
+    });
     expect(status).toBe(400);
     expect(body.error.code).toBe('invalid_request');
   });
 
   it('issues dev tokens that verify against /dev/jwks.json, and refuses bad dev-token bodies', async () => {
-    const { body } = await stack.call('POST', '/dev/token', { body: { sub: 'agent:x', groups: ['a'], email: 'x@example.com' } });
-    const [header, payload] = body.token.split('.').slice(0, 2).map((part: string) => JSON.parse(Buffer.from(part, 'base64url').toString()));
+    const { body } = await stack.call('POST', '/dev/token', {
+      body: { sub: 'agent:x', groups: ['a'], email: 'x@example.com' },
+    });
+    const [header, payload] = body.token
+      .split('.')
+      .slice(0, 2)
+      .map((part: string) => JSON.parse(Buffer.from(part, 'base64url').toString()));
     const jwks = (await stack.call('GET', '/dev/jwks.json')).body;
     expect(jwks.keys.map((k: { kid: string }) => k.kid)).toContain(header.kid);
     expect(payload).toMatchObject({ sub: 'agent:x', iss: `${stack.baseUrl}/dev`, aud: 'airlock', groups: ['a'] });

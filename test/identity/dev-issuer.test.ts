@@ -1,10 +1,15 @@
 // The dev identity issuer: the tokens it mints, its input limits, and that the identity verifier accepts them.
 // Must never mock fetch: the verifier reads the dev JWKS from a real local server.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JWK } from 'jose';
-import { createDevIssuer, createIdentityVerifier, generateSigningKeyPair, type DevIssuer } from '../../shared/identity/index.ts';
-import { decodeSegment, expectRefusal, startKeyServer, type KeyServer } from './fixtures.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createDevIssuer,
+  createIdentityVerifier,
+  type DevIssuer,
+  generateSigningKeyPair,
+} from '../../shared/identity/index.ts';
+import { decodeSegment, expectRefusal, type KeyServer, startKeyServer } from './fixtures.ts';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
 const now = () => NOW;
@@ -38,23 +43,57 @@ describe('dev issuer', () => {
   it('mints ES256 JWTs for aud airlock with the default 600 s ttl', async () => {
     const token = await dev.issue({ sub: 'agent:demo', groups: ['finance'], email: 'demo@example.com' });
     expect(decodeSegment(token, 0)).toEqual({ alg: 'ES256', kid: 'dev-1', typ: 'JWT' });
-    expect(decodeSegment(token, 1)).toMatchObject({ iss: issuer, aud: 'airlock', sub: 'agent:demo', groups: ['finance'], email: 'demo@example.com', iat: T, exp: T + 600 });
+    expect(decodeSegment(token, 1)).toMatchObject({
+      iss: issuer,
+      aud: 'airlock',
+      sub: 'agent:demo',
+      groups: ['finance'],
+      email: 'demo@example.com',
+      iat: T,
+      exp: T + 600,
+    });
   });
 
   it('is accepted by the identity verifier like any configured issuer', async () => {
     const verifier = createIdentityVerifier({
-      issuers: [{ issuer, audience: 'airlock', jwksUri: `${server.base}/dev/jwks.json`, groupsClaim: 'groups', emailClaim: 'email' }],
+      issuers: [
+        {
+          issuer,
+          audience: 'airlock',
+          jwksUri: `${server.base}/dev/jwks.json`,
+          groupsClaim: 'groups',
+          emailClaim: 'email',
+        },
+      ],
       now,
     });
-    const principal = await verifier.verify(await dev.issue({ sub: 'agent:demo', groups: ['finance'], ttlSeconds: 60 }));
+    const principal = await verifier.verify(
+      await dev.issue({ sub: 'agent:demo', groups: ['finance'], ttlSeconds: 60 }),
+    );
     expect(principal).toMatchObject({ subject: 'agent:demo', issuer, groups: ['finance'], email: null });
     const expired = await dev.issue({ sub: 'agent:demo', ttlSeconds: 1 });
-    await expectRefusal(createIdentityVerifier({ issuers: [{ issuer, audience: 'airlock', jwksUri: `${server.base}/dev/jwks.json`, groupsClaim: 'groups', emailClaim: 'email' }], now: () => new Date(NOW.getTime() + 60_000) }).verify(expired), 'unauthenticated', expired);
+    await expectRefusal(
+      createIdentityVerifier({
+        issuers: [
+          {
+            issuer,
+            audience: 'airlock',
+            jwksUri: `${server.base}/dev/jwks.json`,
+            groupsClaim: 'groups',
+            emailClaim: 'email',
+          },
+        ],
+        now: () => new Date(NOW.getTime() + 60_000),
+      }).verify(expired),
+      'unauthenticated',
+      expired,
+    );
   });
 
   it('honours ttlSeconds up to 86400 and refuses more, zero or fractions', async () => {
     expect(decodeSegment(await dev.issue({ sub: 'a', ttlSeconds: 86_400 }), 1).exp).toBe(T + 86_400);
-    for (const ttlSeconds of [86_401, 0, -5, 1.5, Number.NaN]) await expectRefusal(dev.issue({ sub: 'a', ttlSeconds }), 'invalid_request');
+    for (const ttlSeconds of [86_401, 0, -5, 1.5, Number.NaN])
+      await expectRefusal(dev.issue({ sub: 'a', ttlSeconds }), 'invalid_request');
   });
 
   it('refuses an empty sub or malformed groups', async () => {
@@ -63,6 +102,8 @@ describe('dev issuer', () => {
   });
 
   it('refuses a public-only key set', () => {
-    expect(() => createDevIssuer({ issuer, privateJwks: { keys: [{ ...privateJwk, d: undefined }] } })).toThrow(/private key/);
+    expect(() => createDevIssuer({ issuer, privateJwks: { keys: [{ ...privateJwk, d: undefined }] } })).toThrow(
+      /private key/,
+    );
   });
 });

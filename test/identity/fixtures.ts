@@ -5,7 +5,7 @@ import { createHmac, createSign } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
-import { isAirlockError, type ErrorCode } from '../../shared/errors.ts';
+import { type ErrorCode, isAirlockError } from '../../shared/errors.ts';
 
 type Route = { status: number; body: unknown };
 
@@ -39,7 +39,8 @@ export async function startKeyServer(): Promise<KeyServer> {
 }
 
 export function b64url(value: string | Buffer | object): string {
-  const bytes = typeof value === 'string' || Buffer.isBuffer(value) ? Buffer.from(value) : Buffer.from(JSON.stringify(value));
+  const bytes =
+    typeof value === 'string' || Buffer.isBuffer(value) ? Buffer.from(value) : Buffer.from(JSON.stringify(value));
   return bytes.toString('base64url');
 }
 
@@ -67,7 +68,10 @@ export function withPayload(token: string, payload: object): string {
 }
 
 export function decodeSegment(token: string, index: 0 | 1): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split('.')[index] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+  return JSON.parse(Buffer.from(token.split('.')[index] ?? '', 'base64url').toString('utf8')) as Record<
+    string,
+    unknown
+  >;
 }
 
 /** Asserts the promise rejects with an AirlockError of `code` whose message does not echo the token. */
@@ -78,7 +82,8 @@ export async function expectRefusal(promise: Promise<unknown>, code: ErrorCode, 
   );
   expect(isAirlockError(error, code), `expected AirlockError ${code}, got ${String(error)}`).toBe(true);
   if (token && error instanceof Error) {
-    for (const part of token.split('.').filter((segment) => segment.length > 8)) expect(error.message).not.toContain(part);
+    for (const part of token.split('.').filter((segment) => segment.length > 8))
+      expect(error.message).not.toContain(part);
   }
 }
 

@@ -1,19 +1,28 @@
 // Grant tokens: sign, verify, rotate, and every way a token can be refused; only a genuine one expires.
 // Must never assert timings: the speed of verifyGrantToken is measured outside the suite.
 
-import { beforeAll, describe, expect, it } from 'vitest';
-import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import {
+  type CryptoKey,
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+  type JWTPayload,
+  SignJWT,
+} from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  createDevIssuer,
   GRANT_TOKEN_AUDIENCE,
   GRANT_TOKEN_TYPE,
-  createDevIssuer,
+  type GrantTokenVerifierKeys,
   generateSigningKeyPair,
   loadSigningKeys,
   loadVerificationKeys,
+  type SigningKeys,
   signGrantToken,
   verifyGrantToken,
-  type GrantTokenVerifierKeys,
-  type SigningKeys,
 } from '../../shared/identity/index.ts';
 import { decodeSegment, expectRefusal, hmacToken, unsignedToken, withPayload } from './fixtures.ts';
 
@@ -34,11 +43,26 @@ let attackerKey: CryptoKey;
 const claims = { subject: 'agent:demo', grantId: 'grant-123', expiresAt: WINDOW_END, issuer: ISSUER };
 
 function grantPayload(overrides: JWTPayload = {}): JWTPayload {
-  return { iss: ISSUER, sub: 'agent:demo', aud: GRANT_TOKEN_AUDIENCE, grant_id: 'grant-123', iat: T, exp: T + 1800, jti: 'j-1', ...overrides };
+  return {
+    iss: ISSUER,
+    sub: 'agent:demo',
+    aud: GRANT_TOKEN_AUDIENCE,
+    grant_id: 'grant-123',
+    iat: T,
+    exp: T + 1800,
+    jti: 'j-1',
+    ...overrides,
+  };
 }
 
-function handSigned(payload: JWTPayload, header: Record<string, unknown> = {}, key: CryptoKey = key1Private): Promise<string> {
-  return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: GRANT_TOKEN_TYPE, ...header }).sign(key);
+function handSigned(
+  payload: JWTPayload,
+  header: Record<string, unknown> = {},
+  key: CryptoKey = key1Private,
+): Promise<string> {
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: GRANT_TOKEN_TYPE, ...header })
+    .sign(key);
 }
 
 beforeAll(async () => {
@@ -64,14 +88,23 @@ describe('signing and verifying', () => {
     const token = await signGrantToken(signing, claims, now);
     expect(decodeSegment(token, 0)).toEqual({ alg: 'ES256', kid: 'k1', typ: GRANT_TOKEN_TYPE });
     const payload = decodeSegment(token, 1);
-    expect(payload).toMatchObject({ iss: ISSUER, sub: 'agent:demo', aud: GRANT_TOKEN_AUDIENCE, grant_id: 'grant-123', iat: T, exp: T + 1800 });
+    expect(payload).toMatchObject({
+      iss: ISSUER,
+      sub: 'agent:demo',
+      aud: GRANT_TOKEN_AUDIENCE,
+      grant_id: 'grant-123',
+      iat: T,
+      exp: T + 1800,
+    });
     expect(payload.jti).toEqual(expect.any(String));
     expect(decodeSegment(await signGrantToken(signing, claims, now), 1).jti).not.toBe(payload.jti);
   });
 
   it('accepts up to 5 s of clock skew past exp, and no more', async () => {
     const token = await signGrantToken(signing, claims, now);
-    await expect(verifyGrantToken(verifying, token, { now: at(1804) })).resolves.toMatchObject({ grantId: 'grant-123' });
+    await expect(verifyGrantToken(verifying, token, { now: at(1804) })).resolves.toMatchObject({
+      grantId: 'grant-123',
+    });
     await expectRefusal(verifyGrantToken(verifying, token, { now: at(1805) }), 'grant_expired', token);
   });
 
@@ -99,7 +132,8 @@ describe('expiry', () => {
       await handSigned(grantPayload({ iss: 'https://evil.example.com' })),
       unsignedToken({ alg: 'none', kid: 'k1', typ: GRANT_TOKEN_TYPE }, grantPayload()),
     ];
-    for (const token of cases) await expectRefusal(verifyGrantToken(verifying, token, { ...late, issuer: ISSUER }), 'unauthenticated', token);
+    for (const token of cases)
+      await expectRefusal(verifyGrantToken(verifying, token, { ...late, issuer: ISSUER }), 'unauthenticated', token);
   });
 });
 
@@ -123,7 +157,9 @@ describe('refuses', () => {
   });
 
   it('a jwk or jku header, even next to a valid kid and signature', async () => {
-    const embedded = await handSigned(grantPayload(), { jwk: { kty: 'EC', crv: 'P-256', x: key1.publicJwk.x, y: key1.publicJwk.y } });
+    const embedded = await handSigned(grantPayload(), {
+      jwk: { kty: 'EC', crv: 'P-256', x: key1.publicJwk.x, y: key1.publicJwk.y },
+    });
     await expectRefusal(verifyGrantToken(verifying, embedded, { now }), 'unauthenticated', embedded);
     const remote = await handSigned(grantPayload(), { jku: 'https://evil.example.com/jwks.json' });
     await expectRefusal(verifyGrantToken(verifying, remote, { now }), 'unauthenticated', remote);
@@ -164,13 +200,17 @@ describe('refuses', () => {
     const tokens = [
       unsignedToken({ alg: 'none', ...header }, grantPayload()),
       hmacToken({ alg: 'HS256', ...header }, grantPayload(), JSON.stringify(key1.publicJwk)),
-      await new SignJWT(grantPayload()).setProtectedHeader({ alg: 'ES384', ...header }).sign((await generateKeyPair('ES384')).privateKey),
+      await new SignJWT(grantPayload())
+        .setProtectedHeader({ alg: 'ES384', ...header })
+        .sign((await generateKeyPair('ES384')).privateKey),
     ];
-    for (const token of tokens) await expectRefusal(verifyGrantToken(verifying, token, { now }), 'unauthenticated', token);
+    for (const token of tokens)
+      await expectRefusal(verifyGrantToken(verifying, token, { now }), 'unauthenticated', token);
   });
 
   it('garbage and oversized tokens', async () => {
-    for (const token of ['', 'x', 'a.b.c', `${'a'.repeat(20_000)}.b.c`]) await expectRefusal(verifyGrantToken(verifying, token, { now }), 'unauthenticated');
+    for (const token of ['', 'x', 'a.b.c', `${'a'.repeat(20_000)}.b.c`])
+      await expectRefusal(verifyGrantToken(verifying, token, { now }), 'unauthenticated');
   });
 });
 
@@ -205,7 +245,14 @@ describe('keys', () => {
   });
 
   it('generateSigningKeyPair sets kid, alg and use; kid defaults to the thumbprint', async () => {
-    expect(key1.privateJwk).toMatchObject({ kty: 'EC', crv: 'P-256', kid: 'k1', alg: 'ES256', use: 'sig', d: expect.any(String) });
+    expect(key1.privateJwk).toMatchObject({
+      kty: 'EC',
+      crv: 'P-256',
+      kid: 'k1',
+      alg: 'ES256',
+      use: 'sig',
+      d: expect.any(String),
+    });
     expect(key1.publicJwk).not.toHaveProperty('d');
     const anonymous = await generateSigningKeyPair();
     expect(anonymous.publicJwk.kid).toBe(await calculateJwkThumbprint(anonymous.publicJwk));
@@ -214,7 +261,10 @@ describe('keys', () => {
 
   it('refuses private material in a verification set, duplicate kids, missing kids and empty sets', async () => {
     await expectRefusal(loadVerificationKeys({ keys: [key1.privateJwk] }), 'invalid_config');
-    await expectRefusal(loadVerificationKeys({ keys: [key1.publicJwk, { ...key2.publicJwk, kid: 'k1' }] }), 'invalid_config');
+    await expectRefusal(
+      loadVerificationKeys({ keys: [key1.publicJwk, { ...key2.publicJwk, kid: 'k1' }] }),
+      'invalid_config',
+    );
     await expectRefusal(loadVerificationKeys({ keys: [{ ...key1.publicJwk, kid: undefined }] }), 'invalid_config');
     await expectRefusal(loadVerificationKeys({ keys: [] }), 'invalid_config');
     await expectRefusal(loadSigningKeys({ keys: [] }), 'invalid_config');
@@ -224,7 +274,13 @@ describe('keys', () => {
 
   it('refuses keys that are not P-256', async () => {
     const rsa = await generateKeyPair('RS256', { extractable: true });
-    await expectRefusal(loadSigningKeys({ keys: [{ ...(await exportJWK(rsa.privateKey)), kid: 'r1' }] }), 'invalid_config');
-    await expectRefusal(loadVerificationKeys({ keys: [{ ...(await exportJWK(rsa.publicKey)), kid: 'r1' }] }), 'invalid_config');
+    await expectRefusal(
+      loadSigningKeys({ keys: [{ ...(await exportJWK(rsa.privateKey)), kid: 'r1' }] }),
+      'invalid_config',
+    );
+    await expectRefusal(
+      loadVerificationKeys({ keys: [{ ...(await exportJWK(rsa.publicKey)), kid: 'r1' }] }),
+      'invalid_config',
+    );
   });
 });

@@ -1,11 +1,36 @@
 // Identity token verification against real local JWKS and OIDC discovery endpoints; mostly refusals.
 // Must never mock fetch or share a verifier's JWKS cache between cases that count fetches.
 
+import {
+  type CryptoKey,
+  exportJWK,
+  exportPKCS8,
+  exportSPKI,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+  type JWTPayload,
+  SignJWT,
+} from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SignJWT, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importJWK, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import {
+  createIdentityVerifier,
+  GRANT_TOKEN_TYPE,
+  generateSigningKeyPair,
+  loadSigningKeys,
+  signGrantToken,
+} from '../../shared/identity/index.ts';
 import type { Issuer } from '../../shared/policy/schema.ts';
-import { createIdentityVerifier, generateSigningKeyPair, loadSigningKeys, signGrantToken, GRANT_TOKEN_TYPE } from '../../shared/identity/index.ts';
-import { expectRefusal, hmacToken, rs256Token, sleep, startKeyServer, unsignedToken, withPayload, type KeyServer } from './fixtures.ts';
+import {
+  expectRefusal,
+  hmacToken,
+  type KeyServer,
+  rs256Token,
+  sleep,
+  startKeyServer,
+  unsignedToken,
+  withPayload,
+} from './fixtures.ts';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
 const now = () => NOW;
@@ -25,10 +50,23 @@ async function pair(alg: 'RS256' | 'ES256', kid: string) {
 }
 
 function claimsA(overrides: JWTPayload = {}): JWTPayload {
-  return { iss: issuerA.issuer, aud: 'airlock', sub: 'agent:demo', groups: ['finance', 'ops'], email: 'demo@example.com', iat: T, exp: T + 600, ...overrides };
+  return {
+    iss: issuerA.issuer,
+    aud: 'airlock',
+    sub: 'agent:demo',
+    groups: ['finance', 'ops'],
+    email: 'demo@example.com',
+    iat: T,
+    exp: T + 600,
+    ...overrides,
+  };
 }
 
-function signA(claims: JWTPayload = claimsA(), header: Record<string, unknown> = {}, key: CryptoKey = keyA.privateKey): Promise<string> {
+function signA(
+  claims: JWTPayload = claimsA(),
+  header: Record<string, unknown> = {},
+  key: CryptoKey = keyA.privateKey,
+): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'a1', typ: 'JWT', ...header }).sign(key);
 }
 
@@ -39,13 +77,24 @@ function verifier(extra: Partial<Parameters<typeof createIdentityVerifier>[0]> =
 beforeAll(async () => {
   server = await startKeyServer();
   const a = await pair('RS256', 'a1');
-  keyA = { privateKey: a.privateKey, publicJwk: a.publicJwk, publicPem: await exportSPKI(a.publicKey), privatePem: await exportPKCS8(a.privateKey) };
+  keyA = {
+    privateKey: a.privateKey,
+    publicJwk: a.publicJwk,
+    publicPem: await exportSPKI(a.publicKey),
+    privatePem: await exportPKCS8(a.privateKey),
+  };
   const b = await pair('ES256', 'b1');
   keyB = { privateKey: b.privateKey, publicJwk: b.publicJwk };
   const evil = await pair('RS256', 'a1');
   attacker = { privateKey: evil.privateKey, publicJwk: evil.publicJwk };
 
-  issuerA = { issuer: `${server.base}/a`, audience: 'airlock', jwksUri: `${server.base}/a/jwks.json`, groupsClaim: 'groups', emailClaim: 'email' };
+  issuerA = {
+    issuer: `${server.base}/a`,
+    audience: 'airlock',
+    jwksUri: `${server.base}/a/jwks.json`,
+    groupsClaim: 'groups',
+    emailClaim: 'email',
+  };
   issuerB = { issuer: `${server.base}/b`, audience: ['other', 'airlock'], groupsClaim: 'roles', emailClaim: 'mail' };
   server.route('/a/jwks.json', { keys: [keyA.publicJwk] });
   server.route('/b/.well-known/openid-configuration', { issuer: issuerB.issuer, jwks_uri: `${server.base}/b/keys` });
@@ -58,19 +107,36 @@ afterAll(() => server.close());
 describe('accepts', () => {
   it('a valid token from issuer A (jwksUri)', async () => {
     const principal = await verifier().verify(await signA());
-    expect(principal).toMatchObject({ subject: 'agent:demo', issuer: issuerA.issuer, groups: ['finance', 'ops'], email: 'demo@example.com' });
+    expect(principal).toMatchObject({
+      subject: 'agent:demo',
+      issuer: issuerA.issuer,
+      groups: ['finance', 'ops'],
+      email: 'demo@example.com',
+    });
     expect(principal.claims).toMatchObject({ sub: 'agent:demo', aud: 'airlock' });
   });
 
   it('a valid token from issuer B via OIDC discovery, fetching discovery once', async () => {
     const before = server.hits('/b/.well-known/openid-configuration');
     const v = verifier();
-    const token = await new SignJWT({ iss: issuerB.issuer, aud: 'airlock', sub: 'user:b', roles: 'readers writers', mail: 'b@example.com', exp: T + 60 })
+    const token = await new SignJWT({
+      iss: issuerB.issuer,
+      aud: 'airlock',
+      sub: 'user:b',
+      roles: 'readers writers',
+      mail: 'b@example.com',
+      exp: T + 60,
+    })
       .setProtectedHeader({ alg: 'ES256', kid: 'b1' })
       .sign(keyB.privateKey);
     const principal = await v.verify(token);
     await v.verify(token);
-    expect(principal).toMatchObject({ subject: 'user:b', issuer: issuerB.issuer, groups: ['readers', 'writers'], email: 'b@example.com' });
+    expect(principal).toMatchObject({
+      subject: 'user:b',
+      issuer: issuerB.issuer,
+      groups: ['readers', 'writers'],
+      email: 'b@example.com',
+    });
     expect(server.hits('/b/.well-known/openid-configuration') - before).toBe(1);
   });
 
@@ -176,9 +242,17 @@ describe('refuses', () => {
 
   it('an embedded jwk header, even when it names the real key', async () => {
     const v = verifier();
-    const forged = await signA(claimsA(), { jwk: { kty: attacker.publicJwk.kty, n: attacker.publicJwk.n, e: attacker.publicJwk.e } }, attacker.privateKey);
+    const forged = await signA(
+      claimsA(),
+      { jwk: { kty: attacker.publicJwk.kty, n: attacker.publicJwk.n, e: attacker.publicJwk.e } },
+      attacker.privateKey,
+    );
     await expectRefusal(v.verify(forged), 'unauthenticated', forged);
-    const genuine = rs256Token({ alg: 'RS256', kid: 'a1', jwk: { kty: 'RSA', n: keyA.publicJwk.n, e: keyA.publicJwk.e } }, claimsA(), keyA.privatePem);
+    const genuine = rs256Token(
+      { alg: 'RS256', kid: 'a1', jwk: { kty: 'RSA', n: keyA.publicJwk.n, e: keyA.publicJwk.e } },
+      claimsA(),
+      keyA.privatePem,
+    );
     await expectRefusal(v.verify(genuine), 'unauthenticated', genuine);
   });
 
@@ -201,7 +275,11 @@ describe('refuses', () => {
     const v = verifier();
     const { privateJwk } = await generateSigningKeyPair('g1');
     const grantKeys = await loadSigningKeys({ keys: [privateJwk] });
-    const grant = await signGrantToken(grantKeys, { subject: 'agent:demo', grantId: 'g-1', expiresAt: new Date(NOW.getTime() + 60_000), issuer: issuerA.issuer }, now);
+    const grant = await signGrantToken(
+      grantKeys,
+      { subject: 'agent:demo', grantId: 'g-1', expiresAt: new Date(NOW.getTime() + 60_000), issuer: issuerA.issuer },
+      now,
+    );
     await expectRefusal(v.verify(grant), 'unauthenticated', grant);
     // Even if signed by the issuer's own key: the grant typ alone is refused, in any spelling.
     for (const typ of [GRANT_TOKEN_TYPE, `application/${GRANT_TOKEN_TYPE}`, GRANT_TOKEN_TYPE.toUpperCase()]) {
@@ -220,7 +298,8 @@ describe('refuses', () => {
 
   it('garbage, empty and oversized tokens', async () => {
     const v = verifier();
-    for (const token of ['', 'abc', 'a.b.c', '..', `${'x'.repeat(20_000)}.y.z`]) await expectRefusal(v.verify(token), 'unauthenticated');
+    for (const token of ['', 'abc', 'a.b.c', '..', `${'x'.repeat(20_000)}.y.z`])
+      await expectRefusal(v.verify(token), 'unauthenticated');
   });
 });
 
@@ -246,14 +325,20 @@ describe('JWKS fetching', () => {
     const next = await pair('RS256', 'a2');
     server.route(path, { keys: [keyA.publicJwk, next.publicJwk] });
     await sleep(350);
-    await expect(v.verify(await signA(claims, { kid: 'a2' }, next.privateKey))).resolves.toMatchObject({ subject: 'agent:demo' });
+    await expect(v.verify(await signA(claims, { kid: 'a2' }, next.privateKey))).resolves.toMatchObject({
+      subject: 'agent:demo',
+    });
     expect(server.hits(path)).toBe(3);
   });
 
   it('fails closed with unavailable when the JWKS endpoint errors or cannot be reached', async () => {
     server.route('/down/jwks.json', { error: 'boom' }, 500);
     const down: Issuer = { ...issuerA, issuer: `${server.base}/down`, jwksUri: `${server.base}/down/jwks.json` };
-    const gone: Issuer = { ...issuerA, issuer: 'http://127.0.0.1:1/gone', jwksUri: 'http://127.0.0.1:1/gone/jwks.json' };
+    const gone: Issuer = {
+      ...issuerA,
+      issuer: 'http://127.0.0.1:1/gone',
+      jwksUri: 'http://127.0.0.1:1/gone/jwks.json',
+    };
     const v = createIdentityVerifier({ issuers: [down, gone], now });
     for (const issuer of [down, gone]) {
       const token = await signA(claimsA({ iss: issuer.issuer }));
@@ -270,13 +355,20 @@ describe('JWKS fetching', () => {
     const v = createIdentityVerifier({ issuers: [bad, priv], now });
     await expectRefusal(v.verify(await signA(claimsA({ iss: bad.issuer }))), 'unavailable');
     const leaked = (await importJWK(privateJwk, 'ES256')) as CryptoKey;
-    const token = await new SignJWT(claimsA({ iss: priv.issuer })).setProtectedHeader({ alg: 'ES256', kid: 'p1' }).sign(leaked);
+    const token = await new SignJWT(claimsA({ iss: priv.issuer }))
+      .setProtectedHeader({ alg: 'ES256', kid: 'p1' })
+      .sign(leaked);
     await expectRefusal(v.verify(token), 'unavailable', token);
   });
 
   it('refuses a discovery document naming another issuer, and retries discovery after a failure', async () => {
     const path = '/d/.well-known/openid-configuration';
-    const discovered: Issuer = { issuer: `${server.base}/d`, audience: 'airlock', groupsClaim: 'groups', emailClaim: 'email' };
+    const discovered: Issuer = {
+      issuer: `${server.base}/d`,
+      audience: 'airlock',
+      groupsClaim: 'groups',
+      emailClaim: 'email',
+    };
     server.route(path, { issuer: `${server.base}/elsewhere`, jwks_uri: `${server.base}/a/jwks.json` });
     const v = createIdentityVerifier({ issuers: [discovered], now });
     const token = await signA(claimsA({ iss: discovered.issuer }));

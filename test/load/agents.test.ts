@@ -1,9 +1,9 @@
 // Many agents at once against one real Airlock, while their grants are revoked and expire under them:
 // nothing runs after a window ends, every request is audited once, no 5xx, no role outlives its grant.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { createDynamoAuditLog, verifyChain, type AuditEvent } from '../../shared/audit/index.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuditEvent, createDynamoAuditLog, verifyChain } from '../../shared/audit/index.ts';
 import { DEMO_POLICY_TEXT, startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { adminClient, dynamo } from '../support/infra.ts';
 
@@ -65,7 +65,9 @@ const statuses: Array<{ what: string; status: number; code?: string }> = [];
 beforeAll(async () => {
   stack = await startTestAirlock({ policyText: POLICY });
   const admin = await adminClient();
-  await admin.query(`CREATE TABLE public.${SCRATCH} (tag text PRIMARY KEY, grant_id text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  await admin.query(
+    `CREATE TABLE public.${SCRATCH} (tag text PRIMARY KEY, grant_id text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+  );
   await admin.end();
 });
 
@@ -77,12 +79,16 @@ afterAll(async () => {
 });
 
 describe('load', () => {
-  it(`${AGENTS} agents × ${QUERIES_PER_AGENT} queries while grants are revoked and expire`, { timeout: 120_000 }, async () => {
+  it(`${AGENTS} agents × ${QUERIES_PER_AGENT} queries while grants are revoked and expire`, {
+    timeout: 120_000,
+  }, async () => {
     const grants = new Map<string, GrantRun>();
     const sent: Sent[] = [];
     let issued = 0;
     const identities = await Promise.all(
-      Array.from({ length: AGENTS }, (_, agent) => stack.token(agent % 2 ? `agent:load-w${agent}` : `agent:load-r${agent}`, [], { ttlSeconds: 1800 })),
+      Array.from({ length: AGENTS }, (_, agent) =>
+        stack.token(agent % 2 ? `agent:load-w${agent}` : `agent:load-r${agent}`, [], { ttlSeconds: 1800 }),
+      ),
     );
 
     let closedWhileActivating = 0;
@@ -94,7 +100,10 @@ describe('load', () => {
       for (let attempt = 1; ; attempt++) {
         const ttl = fate === 'expires' ? 4 + (issued % 4) : 600;
         const requested = Date.now();
-        response = await stack.call('POST', '/v1/grants', { token: identities[agent], body: { connection: 'shop', access, ttl, reason: 'load test' } });
+        response = await stack.call('POST', '/v1/grants', {
+          token: identities[agent],
+          body: { connection: 'shop', access, ttl, reason: 'load test' },
+        });
         grantLatencies.push(Date.now() - requested);
         statuses.push({ what: 'POST /v1/grants', status: response.status, code: response.body.error?.code });
         // A window of a few seconds may close while its role is minted under load: the contract says so, ask again.
@@ -104,8 +113,16 @@ describe('load', () => {
         }
         break;
       }
-      if (response.status !== 201) throw new Error(`grant for agent ${agent}: ${response.status} ${JSON.stringify(response.body)}`);
-      const grant: GrantRun = { id: response.body.grant.id, agent, fate, access, identity: identities[agent]!, expiresAt: Date.parse(response.body.grant.expiresAt) };
+      if (response.status !== 201)
+        throw new Error(`grant for agent ${agent}: ${response.status} ${JSON.stringify(response.body)}`);
+      const grant: GrantRun = {
+        id: response.body.grant.id,
+        agent,
+        fate,
+        access,
+        identity: identities[agent]!,
+        expiresAt: Date.parse(response.body.grant.expiresAt),
+      };
       grants.set(grant.id, grant);
       if (fate === 'revoked') {
         grant.revocation = sleep(300 + Math.random() * 2500).then(async () => {
@@ -124,10 +141,26 @@ describe('load', () => {
       const customer = 1 + ((agent * QUERIES_PER_AGENT + q) % 1000);
       if (q % 25 === 24) return { tag, kind: 'ddl' as const, body: { sql: `CREATE TABLE ${tag} (id int)` } };
       if (access === 'write' && q % 2 === 0) {
-        return { tag, kind: 'insert' as const, body: { sql: `INSERT INTO public.${SCRATCH} (tag, grant_id) VALUES ($1, $2) RETURNING tag AS ${tag}`, params: [tag, grantId] } };
+        return {
+          tag,
+          kind: 'insert' as const,
+          body: {
+            sql: `INSERT INTO public.${SCRATCH} (tag, grant_id) VALUES ($1, $2) RETURNING tag AS ${tag}`,
+            params: [tag, grantId],
+          },
+        };
       }
-      if (q % 3 === 0) return { tag, kind: 'masked' as const, body: { sql: `SELECT id, email AS ${tag}, card_number FROM customers WHERE id = $1`, params: [customer] } };
-      return { tag, kind: 'read' as const, body: { sql: `SELECT count(*) AS ${tag}, sum(total) FROM orders WHERE customer_id = $1`, params: [customer] } };
+      if (q % 3 === 0)
+        return {
+          tag,
+          kind: 'masked' as const,
+          body: { sql: `SELECT id, email AS ${tag}, card_number FROM customers WHERE id = $1`, params: [customer] },
+        };
+      return {
+        tag,
+        kind: 'read' as const,
+        body: { sql: `SELECT count(*) AS ${tag}, sum(total) FROM orders WHERE customer_id = $1`, params: [customer] },
+      };
     }
 
     async function agentRun(agent: number): Promise<void> {
@@ -137,11 +170,20 @@ describe('load', () => {
         const statement = statementFor(agent, q, current.grant.access, current.grant.id);
         const sentAt = Date.now();
         const response = await stack.call('POST', '/v1/query', { token: current.token, body: statement.body });
-        const record: Sent = { tag: statement.tag, agent, grantId: current.grant.id, kind: statement.kind, sentAt, receivedAt: Date.now(), status: response.status };
+        const record: Sent = {
+          tag: statement.tag,
+          agent,
+          grantId: current.grant.id,
+          kind: statement.kind,
+          sentAt,
+          receivedAt: Date.now(),
+          status: response.status,
+        };
         if (response.status !== 200) record.code = response.body?.error?.code;
         else {
           record.auditId = response.body.auditId;
-          if (statement.kind === 'masked') record.masked = response.body.columns.map((column: { masked: string | null }) => column.masked);
+          if (statement.kind === 'masked')
+            record.masked = response.body.columns.map((column: { masked: string | null }) => column.masked);
         }
         sent.push(record);
         statuses.push({ what: 'POST /v1/query', status: response.status });
@@ -174,14 +216,18 @@ describe('load', () => {
       statuses.push({ what: 'DELETE /v1/grants/{id}', status: revoked.status });
       grant.revokeReturnedAt = Date.now();
     }
-    const lastExpiry = Math.max(...[...grants.values()].filter((grant) => grant.fate === 'expires').map((grant) => grant.expiresAt));
+    const lastExpiry = Math.max(
+      ...[...grants.values()].filter((grant) => grant.fate === 'expires').map((grant) => grant.expiresAt),
+    );
     await sleep(Math.max(0, lastExpiry - Date.now() + 50));
     const finalSweep = await stack.airlock.sweep();
 
     // ---- the evidence ----
     const byStatus = countBy(sent, (request) => `${request.status} ${request.code ?? ''}`.trim());
     const latencies = sent.map((request) => request.receivedAt - request.sentAt);
-    const revokeLatencies = [...grants.values()].flatMap((grant) => (grant.revokeMs === undefined ? [] : [grant.revokeMs]));
+    const revokeLatencies = [...grants.values()].flatMap((grant) =>
+      grant.revokeMs === undefined ? [] : [grant.revokeMs],
+    );
     console.log(
       `load: ${sent.length} queries by ${AGENTS} agents in ${(runMs / 1000).toFixed(1)} s (${Math.round(sent.length / (runMs / 1000))}/s), ` +
         `p50 ${percentile(latencies, 0.5)} ms, p95 ${percentile(latencies, 0.95)} ms, ${((cpu.user + cpu.system) / 1000 / sent.length).toFixed(1)} ms CPU of this process each; ` +
@@ -194,19 +240,26 @@ describe('load', () => {
     expect(sent).toHaveLength(AGENTS * QUERIES_PER_AGENT);
     // No 5xx anywhere, and each query answer is one the contract allows here.
     expect(statuses.filter((entry) => entry.status >= 500)).toEqual([]);
-    const grantCallOk = (entry: (typeof statuses)[number]) => entry.status === 200 || entry.status === 201 || (entry.what === 'POST /v1/grants' && entry.code === 'grant_expired');
+    const grantCallOk = (entry: (typeof statuses)[number]) =>
+      entry.status === 200 ||
+      entry.status === 201 ||
+      (entry.what === 'POST /v1/grants' && entry.code === 'grant_expired');
     expect(statuses.filter((entry) => entry.what !== 'POST /v1/query' && !grantCallOk(entry))).toEqual([]);
     const allowed = new Set(['200', '401 grant_expired', '403 grant_revoked', '403 statement_blocked']);
     expect(Object.keys(byStatus).filter((key) => !allowed.has(key))).toEqual([]);
     expect(sent.filter((request) => request.kind === 'ddl' && request.status === 200)).toEqual([]);
-    expect(sent.filter((request) => request.masked && request.masked.join() !== [null, 'email', 'last4'].join())).toEqual([]);
+    expect(
+      sent.filter((request) => request.masked && request.masked.join() !== [null, 'email', 'last4'].join()),
+    ).toEqual([]);
     // Every fate happened while agents were working.
     expect(sent.some((request) => request.code === 'grant_expired')).toBe(true);
     expect(sent.some((request) => request.code === 'grant_revoked')).toBe(true);
 
     // No request sent after its grant ended got a 200.
     const endOf = (grant: GrantRun) => Math.min(grant.expiresAt, grant.revokeReturnedAt ?? Infinity);
-    const lateSuccesses = sent.filter((request) => request.status === 200 && request.sentAt >= endOf(grants.get(request.grantId)!));
+    const lateSuccesses = sent.filter(
+      (request) => request.status === 200 && request.sentAt >= endOf(grants.get(request.grantId)!),
+    );
     expect(lateSuccesses).toEqual([]);
 
     // Audit: read every chain; exactly one statement event per request. A request refused at the door (its
@@ -224,7 +277,10 @@ describe('load', () => {
       const tag = tagOf(event);
       if (tag) eventsByTag.set(tag, [...(eventsByTag.get(tag) ?? []), event]);
       else {
-        expect(event, 'an unparsed statement event is a refusal at the door').toMatchObject({ decision: 'blocked', normalizedSql: null });
+        expect(event, 'an unparsed statement event is a refusal at the door').toMatchObject({
+          decision: 'blocked',
+          normalizedSql: null,
+        });
         expect(isEnd((event.error as { code?: unknown })?.code)).toBe(true);
         doorEvents.set(event.grantId, (doorEvents.get(event.grantId) ?? 0) + 1);
       }
@@ -240,16 +296,29 @@ describe('load', () => {
         return false;
       }
       // Cut off between its audit event (written before COMMIT, by design) and COMMIT: the chain says so, twice.
-      if (isEnd(request.code) && events.length === 2 && events[0]!.decision === 'executed' && events[1]!.decision === 'failed' && (events[1]!.error as { code?: string })?.code === request.code) {
+      if (
+        isEnd(request.code) &&
+        events.length === 2 &&
+        events[0]!.decision === 'executed' &&
+        events[1]!.decision === 'failed' &&
+        (events[1]!.error as { code?: string })?.code === request.code
+      ) {
         cutAtCommit++;
         return false;
       }
       return events.length !== 1;
     });
-    expect(miscounted.map((request) => ({ ...request, events: eventsByTag.get(request.tag)?.map((event) => event.decision) }))).toEqual([]);
+    expect(
+      miscounted.map((request) => ({
+        ...request,
+        events: eventsByTag.get(request.tag)?.map((event) => event.decision),
+      })),
+    ).toEqual([]);
     expect(Object.fromEntries(doorEvents)).toEqual(Object.fromEntries(refusedAtDoor));
     const doorTotal = [...refusedAtDoor.values()].reduce((a, b) => a + b, 0);
-    console.log(`load audit: ${[...eventsByTag.values()].flat().length + doorTotal} statement events for ${sent.length} requests (${doorTotal} refused at the door); ${cutAtCommit} cut off between audit and COMMIT`);
+    console.log(
+      `load audit: ${[...eventsByTag.values()].flat().length + doorTotal} statement events for ${sent.length} requests (${doorTotal} refused at the door); ${cutAtCommit} cut off between audit and COMMIT`,
+    );
     for (const request of sent.filter((r) => r.status === 200)) {
       const [event] = eventsByTag.get(request.tag)!;
       expect(event).toMatchObject({ id: request.auditId, grantId: request.grantId, decision: 'executed' });
@@ -259,7 +328,9 @@ describe('load', () => {
     const recorded = new Map<string, { status: string; revokedAt?: number }>();
     for (const grant of grants.values()) {
       const { body } = await stack.call('GET', `/v1/grants/${grant.id}`, { token: grant.identity });
-      const revokedAt = body.grant.decisions.find((decision: { decision: string }) => decision.decision === 'revoked')?.at;
+      const revokedAt = body.grant.decisions.find(
+        (decision: { decision: string }) => decision.decision === 'revoked',
+      )?.at;
       recorded.set(grant.id, { status: body.grant.status, ...(revokedAt ? { revokedAt: Date.parse(revokedAt) } : {}) });
     }
     const executed = [...eventsByTag.values()]
@@ -268,7 +339,15 @@ describe('load', () => {
       .map((event) => {
         const grant = grants.get(event.grantId)!;
         const request = requestsByTag.get(tagOf(event)!)!;
-        return { id: event.id, at: Date.parse(event.at), fate: grant.fate, sentAt: request.sentAt, expiresAt: grant.expiresAt, revokedAt: recorded.get(grant.id)!.revokedAt ?? Infinity, revokeReturnedAt: grant.revokeReturnedAt ?? Infinity };
+        return {
+          id: event.id,
+          at: Date.parse(event.at),
+          fate: grant.fate,
+          sentAt: request.sentAt,
+          expiresAt: grant.expiresAt,
+          revokedAt: recorded.get(grant.id)!.revokedAt ?? Infinity,
+          revokeReturnedAt: grant.revokeReturnedAt ?? Infinity,
+        };
       });
     // Expiry: the statement ran inside the window (statement_timeout ≤ time left); its event follows it, before COMMIT.
     expect(executed.filter((e) => e.at > e.expiresAt + EVENT_SLACK_MS)).toEqual([]);
@@ -283,15 +362,27 @@ describe('load', () => {
 
     // Writes, from the database itself: committed rows are exactly the 200s, each inserted inside its window.
     const admin = await adminClient();
-    const rows = (await admin.query(`SELECT tag, grant_id, extract(epoch FROM at) * 1000 AS at FROM public.${SCRATCH}`)).rows as Array<{ tag: string; grant_id: string; at: string }>;
-    const okInserts = sent.filter((request) => request.kind === 'insert' && request.status === 200).map((request) => request.tag);
+    const rows = (await admin.query(`SELECT tag, grant_id, extract(epoch FROM at) * 1000 AS at FROM public.${SCRATCH}`))
+      .rows as Array<{ tag: string; grant_id: string; at: string }>;
+    const okInserts = sent
+      .filter((request) => request.kind === 'insert' && request.status === 200)
+      .map((request) => request.tag);
     expect(rows.map((row) => row.tag).sort()).toEqual(okInserts.sort());
     const lateRows = rows
       .filter((row) => Number(row.at) > endOf(grants.get(row.grant_id)!) + ROW_SLACK_MS)
       .map((row) => {
         const grant = grants.get(row.grant_id)!;
         const request = requestsByTag.get(row.tag)!;
-        return { tag: row.tag, lateMs: Number(row.at) - endOf(grant), fate: grant.fate, expiresAt: grant.expiresAt, revokeReturnedAt: grant.revokeReturnedAt, sentAt: request.sentAt, receivedAt: request.receivedAt, rowAt: Number(row.at) };
+        return {
+          tag: row.tag,
+          lateMs: Number(row.at) - endOf(grant),
+          fate: grant.fate,
+          expiresAt: grant.expiresAt,
+          revokeReturnedAt: grant.revokeReturnedAt,
+          sentAt: request.sentAt,
+          receivedAt: request.receivedAt,
+          rowAt: Number(row.at),
+        };
       });
     expect(lateRows).toEqual([]);
 
@@ -301,8 +392,12 @@ describe('load', () => {
     const leftOver = await admin.query(`SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, [prefix]);
     await admin.end();
     expect(leftOver.rows).toEqual([]);
-    const wrongEnd = [...grants.values()].filter((grant) => recorded.get(grant.id)!.status !== (grant.fate === 'expires' ? 'expired' : 'revoked'));
-    expect(wrongEnd.map((grant) => ({ id: grant.id, fate: grant.fate, status: recorded.get(grant.id)!.status }))).toEqual([]);
+    const wrongEnd = [...grants.values()].filter(
+      (grant) => recorded.get(grant.id)!.status !== (grant.fate === 'expires' ? 'expired' : 'revoked'),
+    );
+    expect(
+      wrongEnd.map((grant) => ({ id: grant.id, fate: grant.fate, status: recorded.get(grant.id)!.status })),
+    ).toEqual([]);
   });
 });
 

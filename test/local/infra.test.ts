@@ -7,7 +7,10 @@ describe('local infrastructure', () => {
   it('reaches Postgres through the WebSocket proxy and reports column origins', async () => {
     const client = await adminClient();
     try {
-      const result = await client.query({ text: 'SELECT c.email AS contact, 1 AS one FROM public.customers c LIMIT 1', rowMode: 'array' });
+      const result = await client.query({
+        text: 'SELECT c.email AS contact, 1 AS one FROM public.customers c LIMIT 1',
+        rowMode: 'array',
+      });
       const [email, one] = result.fields;
       expect(email!.tableID).toBeGreaterThan(0);
       expect(email!.columnID).toBe(3);
@@ -22,9 +25,13 @@ describe('local infrastructure', () => {
   it('seeded the demo data deterministically', async () => {
     const client = await adminClient();
     try {
-      const counts = await client.query(`SELECT (SELECT count(*) FROM customers)::int AS c, (SELECT count(*) FROM orders)::int AS o`);
+      const counts = await client.query(
+        `SELECT (SELECT count(*) FROM customers)::int AS c, (SELECT count(*) FROM orders)::int AS o`,
+      );
       expect(counts.rows[0]).toEqual({ c: 1000, o: 5000 });
-      const bad = await client.query(`SELECT count(*)::int AS n FROM customers WHERE ssn !~ '^\\d{3}-\\d{2}-\\d{4}$' OR email !~ '@'`);
+      const bad = await client.query(
+        `SELECT count(*)::int AS n FROM customers WHERE ssn !~ '^\\d{3}-\\d{2}-\\d{4}$' OR email !~ '@'`,
+      );
       expect(bad.rows[0].n).toBe(0);
     } finally {
       await client.end();
@@ -35,7 +42,10 @@ describe('local infrastructure', () => {
     const attempt = (address: string) =>
       new Promise<string>((resolve) => {
         const socket = new WebSocket(`ws://${infra().proxyAddress}/v1?address=${encodeURIComponent(address)}`);
-        socket.on('open', () => { socket.close(); resolve('open'); });
+        socket.on('open', () => {
+          socket.close();
+          resolve('open');
+        });
         socket.on('unexpected-response', (_req, res) => resolve(`http ${res.statusCode}`));
         socket.on('error', () => resolve('error'));
       });

@@ -1,5 +1,5 @@
 // `npm start` as a developer runs it: a real process on free ports and a throw-away data dir.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,10 @@ async function start(port: number, pgPort: number): Promise<{ child: ChildProces
   child.stderr!.on('data', (chunk) => (output += chunk));
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { child, output: () => output };
     if (child.exitCode !== null) throw new Error(`exited: ${output}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -32,7 +35,11 @@ async function start(port: number, pgPort: number): Promise<{ child: ChildProces
 
 function postgresFor(dir: string): string[] {
   try {
-    return execFileSync('pgrep', ['-af', `postgres -D ${dir}`]).toString().trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-af', `postgres -D ${dir}`])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -54,7 +61,15 @@ it('starts, seeds once, keeps data across restarts and leaves no Postgres behind
   const first = await start(port, pgPort);
   expect(first.output()).toContain('demo data seeded');
   expect(first.output()).toContain(`curl -s -X POST http://127.0.0.1:${port}/dev/token`);
-  const token = (await (await fetch(`http://127.0.0.1:${port}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sub":"agent:demo"}' })).json()).token;
+  const token = (
+    await (
+      await fetch(`http://127.0.0.1:${port}/dev/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"sub":"agent:demo"}',
+      })
+    ).json()
+  ).token;
   const granted = await fetch(`http://127.0.0.1:${port}/v1/grants`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -67,7 +82,9 @@ it('starts, seeds once, keeps data across restarts and leaves no Postgres behind
 
   const second = await start(port, pgPort);
   expect(second.output()).not.toContain('demo data seeded');
-  const kept = await fetch(`http://127.0.0.1:${port}/v1/grants/${grantId}`, { headers: { authorization: `Bearer ${token}` } });
+  const kept = await fetch(`http://127.0.0.1:${port}/v1/grants/${grantId}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   expect(kept.status).toBe(200);
   await stop(second.child);
   expect(postgresFor(dataDir)).toEqual([]);
@@ -78,7 +95,13 @@ it('stops with a clear message when the policy file is broken', async () => {
   const output = await new Promise<string>((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
       cwd: root,
-      env: { ...process.env, AIRLOCK_PORT: String(port), AIRLOCK_PG_PORT: String(pgPort), AIRLOCK_DATA_DIR: dataDir, AIRLOCK_POLICY: 'test/local/broken.policy.yaml' },
+      env: {
+        ...process.env,
+        AIRLOCK_PORT: String(port),
+        AIRLOCK_PG_PORT: String(pgPort),
+        AIRLOCK_DATA_DIR: dataDir,
+        AIRLOCK_POLICY: 'test/local/broken.policy.yaml',
+      },
     });
     let text = '';
     child.stderr.on('data', (chunk) => (text += chunk));

@@ -3,12 +3,12 @@
 // (the demo tables are only read).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClient, uniqueName } from '../support/infra.ts';
-import type { PgClient } from '../../shared/postgres/driver.ts';
-import type { Policy } from '../../shared/policy/schema.ts';
-import { createCatalogLookup, type CatalogQuery } from '../../shared/masking/catalog.ts';
+import { type CatalogQuery, createCatalogLookup } from '../../shared/masking/catalog.ts';
 import { applyMaskingPlan, buildMaskingPlan, type ColumnOrigin, type ResultField } from '../../shared/masking/plan.ts';
 import { REDACTED } from '../../shared/masking/strategies.ts';
+import type { Policy } from '../../shared/policy/schema.ts';
+import type { PgClient } from '../../shared/postgres/driver.ts';
+import { adminClient, uniqueName } from '../support/infra.ts';
 
 let client: PgClient;
 const schema = uniqueName('masking').replace('-', '_');
@@ -34,11 +34,17 @@ afterAll(async () => {
   await client.end();
 });
 
-const run: CatalogQuery = async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows as unknown[][];
+const run: CatalogQuery = async (sql, params) =>
+  (await client.query({ text: sql, values: params, rowMode: 'array' })).rows as unknown[][];
 
 async function fieldsOf(sql: string): Promise<ResultField[]> {
   const result = await client.query({ text: sql, rowMode: 'array' });
-  return result.fields.map((field) => ({ name: field.name, tableID: field.tableID, columnID: field.columnID, dataTypeID: field.dataTypeID }));
+  return result.fields.map((field) => ({
+    name: field.name,
+    tableID: field.tableID,
+    columnID: field.columnID,
+    dataTypeID: field.dataTypeID,
+  }));
 }
 
 async function originsOf(sql: string, lookup = createCatalogLookup(run)): Promise<ColumnOrigin[][]> {
@@ -47,8 +53,14 @@ async function originsOf(sql: string, lookup = createCatalogLookup(run)): Promis
   return fields.map((field) => origins.get(`${field.tableID}:${field.columnID}`) ?? []);
 }
 
-const people = (column: string, via?: string): ColumnOrigin => ({ schema, table: 'people', column, ...(via ? { via: `${schema}.${via}` } : {}) });
-const sorted = (origins: ColumnOrigin[] | undefined) => [...(origins ?? [])].sort((a, b) => `${a.table}.${a.column}`.localeCompare(`${b.table}.${b.column}`));
+const people = (column: string, via?: string): ColumnOrigin => ({
+  schema,
+  table: 'people',
+  column,
+  ...(via ? { via: `${schema}.${via}` } : {}),
+});
+const sorted = (origins: ColumnOrigin[] | undefined) =>
+  [...(origins ?? [])].sort((a, b) => `${a.table}.${a.column}`.localeCompare(`${b.table}.${b.column}`));
 
 describe('resolve', () => {
   it('follows aliases, subqueries and CTEs to the table column', async () => {
@@ -68,12 +80,20 @@ describe('resolve', () => {
     const [id, label, email] = await originsOf(`SELECT * FROM ${schema}.v_contact`);
     expect(email?.[0]).toEqual({ schema, table: 'v_contact', column: 'email' });
     expect(label?.[0]).toEqual({ schema, table: 'v_contact', column: 'label' });
-    expect(sorted(id?.slice(1))).toEqual([people('email', 'v_contact'), people('id', 'v_contact'), people('name', 'v_contact')]);
+    expect(sorted(id?.slice(1))).toEqual([
+      people('email', 'v_contact'),
+      people('id', 'v_contact'),
+      people('name', 'v_contact'),
+    ]);
   });
 
   it('follows nested views and materialized views to base tables', async () => {
     const [, shout] = await originsOf(`SELECT * FROM ${schema}.v_nested`);
-    expect(sorted(shout?.slice(1))).toEqual([people('email', 'v_nested'), people('id', 'v_nested'), people('name', 'v_nested')]);
+    expect(sorted(shout?.slice(1))).toEqual([
+      people('email', 'v_nested'),
+      people('id', 'v_nested'),
+      people('name', 'v_nested'),
+    ]);
     const [onMatview] = await originsOf(`SELECT * FROM ${schema}.v_on_matview`);
     expect(sorted(onMatview?.slice(1))).toEqual([people('id', 'v_on_matview'), people('secret', 'v_on_matview')]);
   });
@@ -91,7 +111,10 @@ describe('resolve', () => {
   });
 
   it('answers [] for an OID or column it cannot find', async () => {
-    const origins = await createCatalogLookup(run).resolve([{ tableID: 4_000_000_000, columnID: 1 }, { tableID: 1259, columnID: 999 }]);
+    const origins = await createCatalogLookup(run).resolve([
+      { tableID: 4_000_000_000, columnID: 1 },
+      { tableID: 1259, columnID: 999 },
+    ]);
     expect(origins.get('4000000000:1')).toEqual([]);
     expect(origins.get('1259:999')).toEqual([]);
   });
@@ -114,7 +137,9 @@ describe('relationsInfo', () => {
   });
 
   it('binds names as parameters', async () => {
-    const info = await createCatalogLookup(run).relationsInfo([{ schema: null, name: `people'; DROP SCHEMA ${schema} CASCADE; --` }]);
+    const info = await createCatalogLookup(run).relationsInfo([
+      { schema: null, name: `people'; DROP SCHEMA ${schema} CASCADE; --` },
+    ]);
     expect(info).toEqual([]);
     expect(await originsOf(`SELECT email FROM ${schema}.people`)).toEqual([[people('email')]]);
   });
@@ -161,7 +186,12 @@ describe('a plan from real result columns', () => {
   it('masks the demo customers by origin and lineage', async () => {
     const sql = `SELECT c.email AS contact, c.name, upper(c.ssn) AS s, c.card_number, row_to_json(c) AS doc FROM customers c ORDER BY c.id LIMIT 2`;
     const result = await client.query({ text: sql, rowMode: 'array' });
-    const fields = result.fields.map((field) => ({ name: field.name, tableID: field.tableID, columnID: field.columnID, dataTypeID: field.dataTypeID }));
+    const fields = result.fields.map((field) => ({
+      name: field.name,
+      tableID: field.tableID,
+      columnID: field.columnID,
+      dataTypeID: field.dataTypeID,
+    }));
     const plan = await buildMaskingPlan({
       fields,
       statement: {
@@ -179,7 +209,10 @@ describe('a plan from real result columns', () => {
       ['card_number', 'last4', 'origin'],
       ['doc', 'redact', 'lineage'],
     ]);
-    const rows = applyMaskingPlan(plan, result.rows as unknown[][], { hashKey: 'catalog-test-hash-key', detectors: masking.detectors });
+    const rows = applyMaskingPlan(plan, result.rows as unknown[][], {
+      hashKey: 'catalog-test-hash-key',
+      detectors: masking.detectors,
+    });
     for (const [contact, name, ssn, card, doc] of rows) {
       expect(contact).toMatch(/^.\*\*\*@/);
       expect(typeof name).toBe('string');

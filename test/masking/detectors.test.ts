@@ -1,19 +1,22 @@
 // Content detectors: each finds its values inside larger text (JSON, lists), and leaves look-alikes alone.
 // Must never rely on a detector's order of application in an assertion other than the documented one.
 
-import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DETECTORS } from '../../shared/policy/schema.ts';
+import { describe, expect, it } from 'vitest';
 import { createDetectorScan, ibanValid, luhnValid, maskDetected } from '../../shared/masking/detectors.ts';
 import { REDACTED } from '../../shared/masking/strategies.ts';
+import { DETECTORS } from '../../shared/policy/schema.ts';
 
 const all = createDetectorScan(DETECTORS);
 const only = (...detectors: Parameters<typeof createDetectorScan>[0]) => createDetectorScan(detectors);
 
 describe('luhnValid', () => {
-  it.each(['4242424242424242', '4111111111111111', '378282246310005', '6011111111111117', '5555555555554444'])('accepts %s', (digits) => {
-    expect(luhnValid(digits)).toBe(true);
-  });
+  it.each(['4242424242424242', '4111111111111111', '378282246310005', '6011111111111117', '5555555555554444'])(
+    'accepts %s',
+    (digits) => {
+      expect(luhnValid(digits)).toBe(true);
+    },
+  );
   it.each(['4242424242424241', '4111111111111112', '1234567890123', '', '42424242424242x2'])('rejects %j', (digits) => {
     expect(luhnValid(digits)).toBe(false);
   });
@@ -71,22 +74,33 @@ describe('us_ssn', () => {
     expect(scan('123-45-6789')).toBe(REDACTED);
     expect(scan('ssn=123-45-6789;')).toBe(`ssn=${REDACTED};`);
   });
-  it.each([['123456789'], ['1123-45-6789'], ['123-45-67890'], ['12-345-6789']])('leaves %j alone (bare digits are not matched)', (text) => {
-    expect(scan(text)).toBe(text);
-  });
+  it.each([['123456789'], ['1123-45-6789'], ['123-45-67890'], ['12-345-6789']])(
+    'leaves %j alone (bare digits are not matched)',
+    (text) => {
+      expect(scan(text)).toBe(text);
+    },
+  );
 });
 
 describe('phone', () => {
   const scan = only('phone');
-  it.each([['+14155552671'], ['+1-415-555-2671'], ['+1 (415) 555-2671'], ['(415) 555-2671'], ['415.555.2671'], ['415-555-2671'], ['+442071838750']])(
-    'redacts %j',
+  it.each([
+    ['+14155552671'],
+    ['+1-415-555-2671'],
+    ['+1 (415) 555-2671'],
+    ['(415) 555-2671'],
+    ['415.555.2671'],
+    ['415-555-2671'],
+    ['+442071838750'],
+  ])('redacts %j', (text) => {
+    expect(scan(`call ${text} now`)).toBe(`call ${REDACTED} now`);
+  });
+  it.each([['4155552671'], ['2023-01-27 17:06:22'], ['v1.2.3'], ['+1234567'], ['order 415-555-26710']])(
+    'leaves %j alone',
     (text) => {
-      expect(scan(`call ${text} now`)).toBe(`call ${REDACTED} now`);
+      expect(scan(text)).toBe(text);
     },
   );
-  it.each([['4155552671'], ['2023-01-27 17:06:22'], ['v1.2.3'], ['+1234567'], ['order 415-555-26710']])('leaves %j alone', (text) => {
-    expect(scan(text)).toBe(text);
-  });
 });
 
 describe('iban', () => {
@@ -103,7 +117,12 @@ describe('iban', () => {
   it('stops at the last group that belongs to the IBAN', () => {
     expect(scan('DE89 3704 0044 0532 0130 00 ABCD')).toBe('******************3000 ABCD');
   });
-  it.each([['GB82WEST12345698765433'], ['ZZ82WEST12345698765432'], ['gb82west12345698765432'], ['XGB82WEST12345698765432']])('leaves %j alone', (text) => {
+  it.each([
+    ['GB82WEST12345698765433'],
+    ['ZZ82WEST12345698765432'],
+    ['gb82west12345698765432'],
+    ['XGB82WEST12345698765432'],
+  ])('leaves %j alone', (text) => {
     expect(scan(text)).toBe(text);
   });
   it('checks country, length and mod 97', () => {
@@ -142,13 +161,35 @@ describe('a set of detectors', () => {
   });
 
   it('leaves ordinary values alone', () => {
-    for (const text of ['Ada Lovelace', 'GB', '2024-03-01T10:00:00.000Z', '2024-03-01 10:00:00+00', '1234.56', 'pending', '']) {
+    for (const text of [
+      'Ada Lovelace',
+      'GB',
+      '2024-03-01T10:00:00.000Z',
+      '2024-03-01 10:00:00+00',
+      '1234.56',
+      'pending',
+      '',
+    ]) {
       expect(all(text)).toBe(text);
     }
   });
 
   it('never throws, and masking twice changes nothing more', () => {
-    const pieces = fc.constantFrom('alice@example.com', '4242 4242 4242 4242', '123-45-6789', '+14155552671', 'GB82WEST12345698765432', '10.0.0.1', ' ', ',', '"', '@', '-', '.', '7');
+    const pieces = fc.constantFrom(
+      'alice@example.com',
+      '4242 4242 4242 4242',
+      '123-45-6789',
+      '+14155552671',
+      'GB82WEST12345698765432',
+      '10.0.0.1',
+      ' ',
+      ',',
+      '"',
+      '@',
+      '-',
+      '.',
+      '7',
+    );
     fc.assert(
       fc.property(fc.array(fc.oneof(pieces, fc.string()), { maxLength: 12 }), (parts) => {
         const once = all(parts.join(''));
@@ -161,7 +202,11 @@ describe('a set of detectors', () => {
 
 describe('maskDetected', () => {
   it('walks JSON values, keeping their shape', () => {
-    const value = { contact: { email: 'alice@example.com', tags: ['vip', '123-45-6789'] }, card: 4242424242424242, 'bob@example.org': true };
+    const value = {
+      contact: { email: 'alice@example.com', tags: ['vip', '123-45-6789'] },
+      card: 4242424242424242,
+      'bob@example.org': true,
+    };
     expect(maskDetected(value, all)).toEqual({
       contact: { email: 'a***@example.com', tags: ['vip', REDACTED] },
       card: '************4242',

@@ -3,7 +3,6 @@
 
 import { describe, expect, it } from 'vitest';
 import { isAirlockError } from '../../shared/errors.ts';
-import type { Policy } from '../../shared/policy/schema.ts';
 import {
   applyMaskingPlan,
   buildMaskingPlan,
@@ -14,6 +13,7 @@ import {
   type StatementFacts,
 } from '../../shared/masking/plan.ts';
 import { REDACTED } from '../../shared/masking/strategies.ts';
+import type { Policy } from '../../shared/policy/schema.ts';
 
 const CUSTOMERS = 16384;
 const VIEW_CONTACT = 16400;
@@ -39,8 +39,18 @@ function fakeCatalog(overrides: Partial<CatalogLookup> = {}) {
   const relations: Record<string, { schema: string; name: string; columns: string[]; dependsOn: ColumnOrigin[] }> = {
     customers: { schema: 'public', name: 'customers', columns: CUSTOMER_COLUMNS, dependsOn: [] },
     orders: { schema: 'public', name: 'orders', columns: ['id', 'customer_id', 'total'], dependsOn: [] },
-    v_contact: { schema: 'public', name: 'v_contact', columns: ['id', 'name', 'email'], dependsOn: ['id', 'name', 'email'].map((c) => ({ ...customer(c), via: 'public.v_contact' })) },
-    v_public: { schema: 'public', name: 'v_public', columns: ['id', 'name'], dependsOn: ['id', 'name'].map((c) => ({ ...customer(c), via: 'public.v_public' })) },
+    v_contact: {
+      schema: 'public',
+      name: 'v_contact',
+      columns: ['id', 'name', 'email'],
+      dependsOn: ['id', 'name', 'email'].map((c) => ({ ...customer(c), via: 'public.v_contact' })),
+    },
+    v_public: {
+      schema: 'public',
+      name: 'v_public',
+      columns: ['id', 'name'],
+      dependsOn: ['id', 'name'].map((c) => ({ ...customer(c), via: 'public.v_public' })),
+    },
   };
   const catalog: CatalogLookup = {
     async resolve(fields) {
@@ -48,8 +58,10 @@ function fakeCatalog(overrides: Partial<CatalogLookup> = {}) {
       const origins = new Map<string, ColumnOrigin[]>();
       for (const { tableID, columnID } of fields) {
         const key = `${tableID}:${columnID}`;
-        if (tableID === CUSTOMERS && CUSTOMER_COLUMNS[columnID - 1]) origins.set(key, [customer(CUSTOMER_COLUMNS[columnID - 1]!)]);
-        else if (tableID === ORDERS && columnID <= 3) origins.set(key, [{ schema: 'public', table: 'orders', column: relations.orders!.columns[columnID - 1]! }]);
+        if (tableID === CUSTOMERS && CUSTOMER_COLUMNS[columnID - 1])
+          origins.set(key, [customer(CUSTOMER_COLUMNS[columnID - 1]!)]);
+        else if (tableID === ORDERS && columnID <= 3)
+          origins.set(key, [{ schema: 'public', table: 'orders', column: relations.orders!.columns[columnID - 1]! }]);
         else if (tableID === VIEW_CONTACT || tableID === VIEW_PUBLIC) {
           const view = tableID === VIEW_CONTACT ? relations.v_contact! : relations.v_public!;
           const column = view.columns[columnID - 1];
@@ -81,29 +93,70 @@ function facts(partial: Partial<StatementFacts> = {}): StatementFacts {
   return { relations: [{ schema: null, name: 'customers' }], columns: [], wholeRowRefs: [], ...partial };
 }
 
-async function plan(fields: ResultField[], statement: StatementFacts, options: { catalog?: CatalogLookup; policy?: Policy['masking'] } = {}) {
-  return buildMaskingPlan({ fields, statement, masking: options.policy ?? masking, catalog: options.catalog ?? fakeCatalog().catalog });
+async function plan(
+  fields: ResultField[],
+  statement: StatementFacts,
+  options: { catalog?: CatalogLookup; policy?: Policy['masking'] } = {},
+) {
+  return buildMaskingPlan({
+    fields,
+    statement,
+    masking: options.policy ?? masking,
+    catalog: options.catalog ?? fakeCatalog().catalog,
+  });
 }
 
-const summary = (result: MaskingPlan) => result.columns.map((column) => `${column.name}:${column.strategy ?? '-'}:${column.reason}`);
+const summary = (result: MaskingPlan) =>
+  result.columns.map((column) => `${column.name}:${column.strategy ?? '-'}:${column.reason}`);
 
 describe('origin', () => {
   it('masks each column by the strategy of the column it came from, through aliases', async () => {
     const result = await plan(
-      [customersField('id'), customersField('name'), customersField('email', 'contact'), customersField('phone'), customersField('card_number', 'pan'), customersField('ssn')],
+      [
+        customersField('id'),
+        customersField('name'),
+        customersField('email', 'contact'),
+        customersField('phone'),
+        customersField('card_number', 'pan'),
+        customersField('ssn'),
+      ],
       facts({ wholeRowRefs: [null] }),
     );
-    expect(summary(result)).toEqual(['id:-:none', 'name:-:none', 'contact:email:origin', 'phone:hash:origin', 'pan:last4:origin', 'ssn:redact:origin']);
-    expect(result.columns[2]).toEqual({ name: 'contact', masked: 'email', strategy: 'email', detectors: false, reason: 'origin' });
+    expect(summary(result)).toEqual([
+      'id:-:none',
+      'name:-:none',
+      'contact:email:origin',
+      'phone:hash:origin',
+      'pan:last4:origin',
+      'ssn:redact:origin',
+    ]);
+    expect(result.columns[2]).toEqual({
+      name: 'contact',
+      masked: 'email',
+      strategy: 'email',
+      detectors: false,
+      reason: 'origin',
+    });
   });
 
   it('leaves a non-sensitive column unmasked even when the statement touches sensitive ones', async () => {
-    const result = await plan([customersField('name')], facts({ columns: [{ table: null, name: 'name' }, { table: null, name: 'ssn' }] }));
+    const result = await plan(
+      [customersField('name')],
+      facts({
+        columns: [
+          { table: null, name: 'name' },
+          { table: null, name: 'ssn' },
+        ],
+      }),
+    );
     expect(result.columns[0]).toEqual({ name: 'name', masked: null, strategy: null, detectors: true, reason: 'none' });
   });
 
   it('matches policy names without regard to case', async () => {
-    const policy: Policy['masking'] = { columns: [{ column: 'Public.Customers.SSN', strategy: 'null' }], detectors: [] };
+    const policy: Policy['masking'] = {
+      columns: [{ column: 'Public.Customers.SSN', strategy: 'null' }],
+      detectors: [],
+    };
     const result = await plan([customersField('ssn')], facts(), { policy });
     expect(summary(result)).toEqual(['ssn:null:origin']);
   });
@@ -117,7 +170,10 @@ describe('origin', () => {
 
 describe('views', () => {
   it('masks a view column that depends on a sensitive column (reason view)', async () => {
-    const result = await plan([field('email', VIEW_CONTACT, 3), field('name', VIEW_CONTACT, 2)], facts({ relations: [{ schema: null, name: 'v_contact' }] }));
+    const result = await plan(
+      [field('email', VIEW_CONTACT, 3), field('name', VIEW_CONTACT, 2)],
+      facts({ relations: [{ schema: null, name: 'v_contact' }] }),
+    );
     expect(summary(result)).toEqual(['email:email:view', 'name:email:view']);
   });
 
@@ -125,7 +181,16 @@ describe('views', () => {
     const mixed: CatalogLookup = {
       ...fakeCatalog().catalog,
       async resolve() {
-        return new Map([[`${VIEW_CONTACT}:1`, [{ schema: 'public', table: 'v_mix', column: 'x' }, { ...customer('email'), via: 'public.v_mix' }, { ...customer('card_number'), via: 'public.v_mix' }]]]);
+        return new Map([
+          [
+            `${VIEW_CONTACT}:1`,
+            [
+              { schema: 'public', table: 'v_mix', column: 'x' },
+              { ...customer('email'), via: 'public.v_mix' },
+              { ...customer('card_number'), via: 'public.v_mix' },
+            ],
+          ],
+        ]);
       },
     };
     const result = await plan([field('x', VIEW_CONTACT, 1)], facts(), { catalog: mixed });
@@ -133,12 +198,18 @@ describe('views', () => {
   });
 
   it('leaves a view over non-sensitive columns alone', async () => {
-    const result = await plan([field('id', VIEW_PUBLIC, 1), field('name', VIEW_PUBLIC, 2)], facts({ relations: [{ schema: null, name: 'v_public' }] }));
+    const result = await plan(
+      [field('id', VIEW_PUBLIC, 1), field('name', VIEW_PUBLIC, 2)],
+      facts({ relations: [{ schema: null, name: 'v_public' }] }),
+    );
     expect(summary(result)).toEqual(['id:-:none', 'name:-:none']);
   });
 
   it('prefers a strategy configured on the view column itself (reason origin)', async () => {
-    const policy: Policy['masking'] = { columns: [...masking.columns, { column: 'public.v_contact.name', strategy: 'hash' }], detectors: [] };
+    const policy: Policy['masking'] = {
+      columns: [...masking.columns, { column: 'public.v_contact.name', strategy: 'hash' }],
+      detectors: [],
+    };
     const result = await plan([field('name', VIEW_CONTACT, 2)], facts(), { policy });
     expect(summary(result)).toEqual(['name:hash:origin']);
   });
@@ -149,11 +220,23 @@ describe('lineage', () => {
 
   it('redacts an expression over a sensitive column', async () => {
     const result = await plan(expression, facts({ columns: [{ table: 'c', name: 'email' }] }));
-    expect(result.columns[0]).toEqual({ name: 'upper', masked: 'redact', strategy: 'redact', detectors: false, reason: 'lineage' });
+    expect(result.columns[0]).toEqual({
+      name: 'upper',
+      masked: 'redact',
+      strategy: 'redact',
+      detectors: false,
+      reason: 'lineage',
+    });
   });
 
   it('counts an unqualified name that is sensitive in any referenced relation', async () => {
-    const statement = facts({ relations: [{ schema: null, name: 'orders' }, { schema: null, name: 'customers' }], columns: [{ table: null, name: 'SSN' }] });
+    const statement = facts({
+      relations: [
+        { schema: null, name: 'orders' },
+        { schema: null, name: 'customers' },
+      ],
+      columns: [{ table: null, name: 'SSN' }],
+    });
     expect(summary(await plan(expression, statement))).toEqual(['upper:redact:lineage']);
   });
 
@@ -161,16 +244,24 @@ describe('lineage', () => {
     ['row_to_json(c)', ['c']],
     ['SELECT * in a UNION', [null]],
   ])('redacts a whole-row reference to a table with a sensitive column (%s)', async (_case, wholeRowRefs) => {
-    expect(summary(await plan([field('row_to_json')], facts({ wholeRowRefs })))).toEqual(['row_to_json:redact:lineage']);
+    expect(summary(await plan([field('row_to_json')], facts({ wholeRowRefs })))).toEqual([
+      'row_to_json:redact:lineage',
+    ]);
   });
 
   it('redacts any expression over a view that depends on a sensitive column', async () => {
-    const statement = facts({ relations: [{ schema: null, name: 'v_contact' }], columns: [{ table: null, name: 'id' }] });
+    const statement = facts({
+      relations: [{ schema: null, name: 'v_contact' }],
+      columns: [{ table: null, name: 'id' }],
+    });
     expect(summary(await plan([field('id_text')], statement))).toEqual(['id_text:redact:lineage']);
   });
 
   it('redacts a column whose origin the catalog cannot resolve (fail closed)', async () => {
-    const result = await plan([field('mystery', 99999, 1), customersField('name')], facts({ columns: [{ table: null, name: 'ssn' }] }));
+    const result = await plan(
+      [field('mystery', 99999, 1), customersField('name')],
+      facts({ columns: [{ table: null, name: 'ssn' }] }),
+    );
     expect(summary(result)).toEqual(['mystery:redact:lineage', 'name:-:none']);
   });
 
@@ -183,15 +274,35 @@ describe('lineage', () => {
 
   it('knows sensitive tables from the policy even when the catalog does not', async () => {
     const blind: CatalogLookup = { ...fakeCatalog().catalog, relationsInfo: async () => [] };
-    const result = await plan(expression, facts({ columns: [{ table: null, name: 'card_number' }] }), { catalog: blind });
+    const result = await plan(expression, facts({ columns: [{ table: null, name: 'card_number' }] }), {
+      catalog: blind,
+    });
     expect(summary(result)).toEqual(['upper:redact:lineage']);
   });
 
   it.each<[string, Partial<StatementFacts>]>([
     ['count(*) over customers', { columns: [] }],
-    ['an expression over non-sensitive columns', { columns: [{ table: null, name: 'name' }, { table: 'c', name: 'country' }] }],
-    ['a sensitive column name of a table that is not referenced', { relations: [{ schema: null, name: 'orders' }], columns: [{ table: null, name: 'email' }], wholeRowRefs: [null] }],
-    ['a schema other than the configured one', { relations: [{ schema: 'archive', name: 'customers' }], columns: [{ table: null, name: 'email' }] }],
+    [
+      'an expression over non-sensitive columns',
+      {
+        columns: [
+          { table: null, name: 'name' },
+          { table: 'c', name: 'country' },
+        ],
+      },
+    ],
+    [
+      'a sensitive column name of a table that is not referenced',
+      {
+        relations: [{ schema: null, name: 'orders' }],
+        columns: [{ table: null, name: 'email' }],
+        wholeRowRefs: [null],
+      },
+    ],
+    [
+      'a schema other than the configured one',
+      { relations: [{ schema: 'archive', name: 'customers' }], columns: [{ table: null, name: 'email' }] },
+    ],
     ['a view over non-sensitive columns', { relations: [{ schema: null, name: 'v_public' }], wholeRowRefs: [null] }],
   ])('leaves %s alone', async (_case, partial) => {
     const result = await plan(expression, facts(partial));
@@ -203,13 +314,18 @@ describe('detectors and the empty policy', () => {
   it('scans only columns without a whole-column strategy, and only when detectors are configured', async () => {
     const withDetectors = await plan([customersField('name'), customersField('email')], facts());
     expect(withDetectors.columns.map((column) => column.detectors)).toEqual([true, false]);
-    const without = await plan([customersField('name')], facts(), { policy: { columns: masking.columns, detectors: [] } });
+    const without = await plan([customersField('name')], facts(), {
+      policy: { columns: masking.columns, detectors: [] },
+    });
     expect(without.columns[0]?.detectors).toBe(false);
   });
 
   it('asks the catalog nothing when no column is configured', async () => {
     const { catalog, calls } = fakeCatalog();
-    const result = await plan([customersField('ssn'), field('x')], facts({ wholeRowRefs: [null] }), { catalog, policy: { columns: [], detectors: ['email'] } });
+    const result = await plan([customersField('ssn'), field('x')], facts({ wholeRowRefs: [null] }), {
+      catalog,
+      policy: { columns: [], detectors: ['email'] },
+    });
     expect(summary(result)).toEqual(['ssn:-:none', 'x:-:none']);
     expect(calls).toEqual({ resolve: 0, relationsInfo: 0 });
   });
@@ -221,7 +337,9 @@ describe('fail closed', () => {
     ['relationsInfo', { relationsInfo: () => Promise.reject(new Error('connection reset')) }],
   ])('turns a failing catalog (%s) into unavailable', async (_case, overrides) => {
     const { catalog } = fakeCatalog(overrides);
-    const error = await plan([customersField('email'), field('upper')], facts(), { catalog }).catch((caught: unknown) => caught);
+    const error = await plan([customersField('email'), field('upper')], facts(), { catalog }).catch(
+      (caught: unknown) => caught,
+    );
     expect(isAirlockError(error, 'unavailable')).toBe(true);
     expect((error as Error).cause).toBeInstanceOf(Error);
   });
@@ -233,15 +351,36 @@ describe('applyMaskingPlan', () => {
 
   it('masks whole columns by strategy and scans the others', async () => {
     const result = await plan(
-      [customersField('name'), customersField('email'), customersField('card_number'), customersField('ssn'), customersField('phone'), field('note')],
+      [
+        customersField('name'),
+        customersField('email'),
+        customersField('card_number'),
+        customersField('ssn'),
+        customersField('phone'),
+        field('note'),
+      ],
       facts(),
     );
     const rows = [
-      ['Ada Lovelace', 'ada@example.com', '4242424242424242', '123-45-6789', '+1-415-555-2671', 'reach me at ada@example.org, ssn 123-45-6789'],
+      [
+        'Ada Lovelace',
+        'ada@example.com',
+        '4242424242424242',
+        '123-45-6789',
+        '+1-415-555-2671',
+        'reach me at ada@example.org, ssn 123-45-6789',
+      ],
       [null, null, null, null, null, null],
     ];
     const masked = applyMaskingPlan(result, rows, options);
-    expect(masked[0]).toEqual(['Ada Lovelace', 'a***@example.com', '************4242', REDACTED, expect.stringMatching(/^hash:[0-9a-f]{16}$/), `reach me at a***@example.org, ssn ${REDACTED}`]);
+    expect(masked[0]).toEqual([
+      'Ada Lovelace',
+      'a***@example.com',
+      '************4242',
+      REDACTED,
+      expect.stringMatching(/^hash:[0-9a-f]{16}$/),
+      `reach me at a***@example.org, ssn ${REDACTED}`,
+    ]);
     expect(masked[1]).toEqual([null, null, null, null, null, null]);
   });
 
@@ -256,12 +395,17 @@ describe('applyMaskingPlan', () => {
 
   it('redacts lineage columns whole, whatever their type', async () => {
     const result = await plan([field('row_to_json')], facts({ wholeRowRefs: ['c'] }));
-    expect(applyMaskingPlan(result, [[{ name: 'Ada', ssn: '123-45-6789' }], [[1, 2]]], options)).toEqual([[REDACTED], [REDACTED]]);
+    expect(applyMaskingPlan(result, [[{ name: 'Ada', ssn: '123-45-6789' }], [[1, 2]]], options)).toEqual([
+      [REDACTED],
+      [REDACTED],
+    ]);
   });
 
   it('walks JSON values in scanned columns', async () => {
     const result = await plan([field('doc')], facts({ relations: [{ schema: null, name: 'orders' }] }));
-    expect(applyMaskingPlan(result, [[{ contact: 'ada@example.com', n: 1 }]], options)).toEqual([[{ contact: 'a***@example.com', n: 1 }]]);
+    expect(applyMaskingPlan(result, [[{ contact: 'ada@example.com', n: 1 }]], options)).toEqual([
+      [{ contact: 'a***@example.com', n: 1 }],
+    ]);
   });
 
   it('scans nothing when no detectors are passed', async () => {

@@ -2,14 +2,15 @@
 // Must never compare against re-implemented crypto: the reference for `hash` is node:crypto itself.
 
 import { createHmac } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import { isAirlockError } from '../../shared/errors.ts';
+import { cellText, createStrategy, maskEmail, maskLast4, REDACTED } from '../../shared/masking/strategies.ts';
 import { MASK_STRATEGIES } from '../../shared/policy/schema.ts';
-import { REDACTED, cellText, createStrategy, maskEmail, maskLast4 } from '../../shared/masking/strategies.ts';
 
 const hashKey = 'test-hash-key-0123456789';
-const mask = (strategy: Parameters<typeof createStrategy>[0], value: unknown) => createStrategy(strategy, { hashKey })(value);
+const mask = (strategy: Parameters<typeof createStrategy>[0], value: unknown) =>
+  createStrategy(strategy, { hashKey })(value);
 
 describe('redact', () => {
   it('replaces any value, even an empty one', () => {

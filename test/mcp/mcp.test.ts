@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UNTRUSTED_NOTICE } from '../../shared/mcp/render.ts';
 import { DEMO_POLICY_TEXT, startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { adminClient } from '../support/infra.ts';
-import { UNTRUSTED_NOTICE } from '../../shared/mcp/render.ts';
 
 // The demo policy plus write access without approval for `agent:mcp-*`, so a guardrail hold can be
 // reached without a human approving the grant first.
@@ -34,16 +34,25 @@ afterAll(async () => {
 async function connect(subject: string, groups: string[] = []): Promise<Client> {
   const token = await stack.token(subject, groups);
   const client = new Client({ name: 'airlock-test', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${stack.baseUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${stack.baseUrl}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
   clients.push(client);
   return client;
 }
 
-async function call(client: Client, name: string, args: Record<string, unknown> = {}): Promise<CallToolResult & { structuredContent: any }> {
+async function call(
+  client: Client,
+  name: string,
+  args: Record<string, unknown> = {},
+): Promise<CallToolResult & { structuredContent: any }> {
   return (await client.callTool({ name, arguments: args })) as CallToolResult & { structuredContent: any };
 }
 
-const text = (result: CallToolResult) => result.content.map((item) => (item.type === 'text' ? item.text : '')).join('\n');
+const text = (result: CallToolResult) =>
+  result.content.map((item) => (item.type === 'text' ? item.text : '')).join('\n');
 
 async function grantFor(client: Client, access: 'read' | 'write'): Promise<string> {
   const result = await call(client, 'request_access', { connection: 'shop', access, ttl: '5m', reason: 'mcp test' });
@@ -56,7 +65,14 @@ describe('POST /mcp', () => {
   it('lists the six tools, each saying what it does and the rules', async () => {
     const client = await connect('agent:mcp-list');
     const { tools } = await client.listTools();
-    expect(tools.map((tool) => tool.name).sort()).toEqual(['describe_schema', 'grant_status', 'list_grants', 'query', 'request_access', 'revoke_access']);
+    expect(tools.map((tool) => tool.name).sort()).toEqual([
+      'describe_schema',
+      'grant_status',
+      'list_grants',
+      'query',
+      'request_access',
+      'revoke_access',
+    ]);
     const query = tools.find((tool) => tool.name === 'query')!;
     expect(query.description).toMatch(/ONE SQL statement/);
     expect(query.description).toMatch(/HUMAN/);
@@ -68,27 +84,50 @@ describe('POST /mcp', () => {
 
   it('requests access and never hands the grant token to the model', async () => {
     const client = await connect('agent:mcp-request');
-    const result = await call(client, 'request_access', { connection: 'shop', access: 'read', ttl: '1h', reason: 'look at customers' });
+    const result = await call(client, 'request_access', {
+      connection: 'shop',
+      access: 'read',
+      ttl: '1h',
+      reason: 'look at customers',
+    });
     expect(result.isError).toBeFalsy();
-    expect(result.structuredContent.grant).toMatchObject({ status: 'active', access: 'read', connection: 'shop', rule: 'agents-read', ttlSeconds: 1800 });
+    expect(result.structuredContent.grant).toMatchObject({
+      status: 'active',
+      access: 'read',
+      connection: 'shop',
+      rule: 'agents-read',
+      ttlSeconds: 1800,
+    });
     expect(text(result)).toMatch(/is active/);
     expect(JSON.stringify(result)).not.toMatch(/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\./);
 
     const status = await call(client, 'grant_status', { grant_id: result.structuredContent.grant.id });
     expect(status.structuredContent.grant.status).toBe('active');
     const list = await call(client, 'list_grants');
-    expect(list.structuredContent.grants.map((grant: { id: string }) => grant.id)).toContain(result.structuredContent.grant.id);
+    expect(list.structuredContent.grants.map((grant: { id: string }) => grant.id)).toContain(
+      result.structuredContent.grant.id,
+    );
     expect(text(list)).toContain(result.structuredContent.grant.id);
   });
 
   it('refuses a request the policy does not allow, as a tool error with the API code', async () => {
     const client = await connect('human:bob');
-    const result = await call(client, 'request_access', { connection: 'shop', access: 'read', ttl: 60, reason: 'curious' });
+    const result = await call(client, 'request_access', {
+      connection: 'shop',
+      access: 'read',
+      ttl: 60,
+      reason: 'curious',
+    });
     expect(result.isError).toBe(true);
     expect(result.structuredContent.error.code).toBe('policy_denied');
     expect(text(result)).toMatch(/^policy_denied: /);
 
-    const invalid = await call(client, 'request_access', { connection: 'shop', access: 'read', ttl: 'forever', reason: 'x' });
+    const invalid = await call(client, 'request_access', {
+      connection: 'shop',
+      access: 'read',
+      ttl: 'forever',
+      reason: 'x',
+    });
     expect(invalid.isError).toBe(true);
     expect(invalid.structuredContent.error.code).toBe('invalid_request');
   });
@@ -96,13 +135,23 @@ describe('POST /mcp', () => {
   it('queries with masking and marks the rows as untrusted data', async () => {
     const client = await connect('agent:demo');
     const grantId = await grantFor(client, 'read');
-    const result = await call(client, 'query', { grant_id: grantId, sql: 'SELECT id, name, email, card_number, ssn FROM customers WHERE id <= $1 ORDER BY id', params: [2] });
+    const result = await call(client, 'query', {
+      grant_id: grantId,
+      sql: 'SELECT id, name, email, card_number, ssn FROM customers WHERE id <= $1 ORDER BY id',
+      params: [2],
+    });
     expect(result.isError, text(result)).toBeFalsy();
     const { columns, rows, rowCount, auditId, status } = result.structuredContent;
     expect(status).toBe('executed');
     expect(rowCount).toBe(2);
     expect(typeof auditId).toBe('string');
-    expect(columns.map((column: { masked: string | null }) => column.masked)).toEqual([null, null, 'email', 'last4', 'redact']);
+    expect(columns.map((column: { masked: string | null }) => column.masked)).toEqual([
+      null,
+      null,
+      'email',
+      'last4',
+      'redact',
+    ]);
     for (const row of rows) {
       expect(row[2]).toMatch(/^.\*+@/);
       expect(row[3]).toMatch(/^\*+\d{4}$/);
@@ -112,7 +161,9 @@ describe('POST /mcp', () => {
     expect(result.content[0]).toMatchObject({ type: 'text', _meta: { 'airlock/untrusted-data': true } });
     const body = text(result);
     expect(body.startsWith(UNTRUSTED_NOTICE)).toBe(true);
-    expect(body).toMatch(/<untrusted-data-([0-9a-f]{12})>\nid \| name \| email \| card_number \| ssn\n[\s\S]*<\/untrusted-data-\1>$/);
+    expect(body).toMatch(
+      /<untrusted-data-([0-9a-f]{12})>\nid \| name \| email \| card_number \| ssn\n[\s\S]*<\/untrusted-data-\1>$/,
+    );
     expect(body).toContain('masked: email (email), card_number (last4), ssn (redact)');
   });
 
@@ -121,10 +172,21 @@ describe('POST /mcp', () => {
     const grantId = await grantFor(client, 'read');
     const result = await call(client, 'describe_schema', { grant_id: grantId, schema: 'public' });
     expect(result.isError, text(result)).toBeFalsy();
-    const tables = result.structuredContent.tables as Array<{ schema: string; table: string; columns: Array<{ name: string; type: string; sensitive: string | null }> }>;
+    const tables = result.structuredContent.tables as Array<{
+      schema: string;
+      table: string;
+      columns: Array<{ name: string; type: string; sensitive: string | null }>;
+    }>;
     const customers = tables.find((table) => table.table === 'customers')!;
     expect(customers.schema).toBe('public');
-    expect(Object.fromEntries(customers.columns.map((column) => [column.name, column.sensitive]))).toMatchObject({ id: null, name: null, email: 'email', card_number: 'last4', ssn: 'redact', phone: 'hash' });
+    expect(Object.fromEntries(customers.columns.map((column) => [column.name, column.sensitive]))).toMatchObject({
+      id: null,
+      name: null,
+      email: 'email',
+      card_number: 'last4',
+      ssn: 'redact',
+      phone: 'hash',
+    });
     expect(tables.some((table) => table.table === 'orders')).toBe(true);
     expect(text(result)).toContain('email text [sensitive: masked email]');
     expect(text(result).startsWith(UNTRUSTED_NOTICE)).toBe(true);
@@ -135,7 +197,11 @@ describe('POST /mcp', () => {
     const grantId = await grantFor(client, 'write');
     const result = await call(client, 'query', { grant_id: grantId, sql: 'DELETE FROM orders' });
     expect(result.isError, text(result)).toBeFalsy();
-    expect(result.structuredContent).toMatchObject({ status: 'approval_required', guardrail: 'unbounded-change', approval: { status: 'pending' } });
+    expect(result.structuredContent).toMatchObject({
+      status: 'approval_required',
+      guardrail: 'unbounded-change',
+      approval: { status: 'pending' },
+    });
     expect(typeof result.structuredContent.approval.id).toBe('string');
     expect(text(result)).toMatch(/identical sql and params/);
 
@@ -186,11 +252,22 @@ describe('POST /mcp', () => {
 
   it('refuses an unauthenticated call with the API error shape', async () => {
     const anonymous = new Client({ name: 'anonymous', version: '1' });
-    await expect(anonymous.connect(new StreamableHTTPClientTransport(new URL(`${stack.baseUrl}/mcp`)))).rejects.toThrow(/401|unauthenticated/);
+    await expect(anonymous.connect(new StreamableHTTPClientTransport(new URL(`${stack.baseUrl}/mcp`)))).rejects.toThrow(
+      /401|unauthenticated/,
+    );
 
-    const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } };
+    const initialize = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } },
+    };
     const headers = { accept: 'application/json, text/event-stream' };
-    for (const token of [undefined, 'not-a-jwt', await stack.token('agent:demo').then((t) => `${t.slice(0, -4)}AAAA`)]) {
+    for (const token of [
+      undefined,
+      'not-a-jwt',
+      await stack.token('agent:demo').then((t) => `${t.slice(0, -4)}AAAA`),
+    ]) {
       const response = await stack.call('POST', '/mcp', { body: initialize, headers, ...(token ? { token } : {}) });
       expect(response.status).toBe(401);
       expect(response.body).toEqual({ error: { code: 'unauthenticated', message: expect.any(String) } });
@@ -204,7 +281,11 @@ describe('POST /mcp', () => {
     expect(response.headers.get('allow')).toBe('POST');
 
     const headers = { accept: 'application/json, text/event-stream' };
-    const list = await stack.call('POST', '/mcp', { token, headers, body: { jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} } });
+    const list = await stack.call('POST', '/mcp', {
+      token,
+      headers,
+      body: { jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} },
+    });
     expect(list.status).toBe(200);
     expect(list.headers.get('mcp-session-id')).toBeNull();
     expect(list.body.result.tools).toHaveLength(6);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import type { Principal } from '../../shared/identity/principal.ts';
 import { decide, globMatch } from '../../shared/policy/decide.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
-import type { Principal } from '../../shared/identity/principal.ts';
 
 const demo = parsePolicyText(readFileSync(new URL('../../airlock.policy.yaml', import.meta.url), 'utf8'));
 const withClaims = parsePolicyText(`
@@ -16,19 +16,66 @@ rules:
 `);
 
 const who = (subject: string, groups: string[] = [], claims: Record<string, unknown> = {}): Principal => ({
-  subject, issuer: 'test', groups, email: null, claims: { sub: subject, ...claims },
+  subject,
+  issuer: 'test',
+  groups,
+  email: null,
+  claims: { sub: subject, ...claims },
 });
 
 describe('decide', () => {
   const cases: Array<[string, Parameters<typeof decide>[1], Principal, string, Record<string, unknown>?]> = [
-    ['agent read is granted by agents-read', { connection: 'shop', access: 'read', ttlSeconds: 600 }, who('agent:demo'), 'granted', { rule: 'agents-read', ttlSeconds: 600 }],
-    ['ttl above maxTtl is clamped', { connection: 'shop', access: 'read', ttlSeconds: 7200 }, who('agent:demo'), 'granted', { ttlSeconds: 1800, clamped: true }],
-    ['a human subject matches no rule', { connection: 'shop', access: 'read', ttlSeconds: 600 }, who('user:alice'), 'denied'],
-    ['a subject that only ends with agent: is not matched', { connection: 'shop', access: 'read', ttlSeconds: 600 }, who('evil-agent:x'), 'denied'],
-    ['write without the finance group is denied', { connection: 'shop', access: 'write', ttlSeconds: 600 }, who('agent:demo', ['sales']), 'denied'],
-    ['write with finance needs approval', { connection: 'shop', access: 'write', ttlSeconds: 600 }, who('agent:demo', ['finance']), 'approval', { rule: 'agents-write', required: 1 }],
-    ['an unknown connection is denied', { connection: 'billing', access: 'read', ttlSeconds: 600 }, who('agent:demo'), 'denied'],
-    ['an unknown access is denied', { connection: 'shop', access: 'admin', ttlSeconds: 600 }, who('agent:demo'), 'denied'],
+    [
+      'agent read is granted by agents-read',
+      { connection: 'shop', access: 'read', ttlSeconds: 600 },
+      who('agent:demo'),
+      'granted',
+      { rule: 'agents-read', ttlSeconds: 600 },
+    ],
+    [
+      'ttl above maxTtl is clamped',
+      { connection: 'shop', access: 'read', ttlSeconds: 7200 },
+      who('agent:demo'),
+      'granted',
+      { ttlSeconds: 1800, clamped: true },
+    ],
+    [
+      'a human subject matches no rule',
+      { connection: 'shop', access: 'read', ttlSeconds: 600 },
+      who('user:alice'),
+      'denied',
+    ],
+    [
+      'a subject that only ends with agent: is not matched',
+      { connection: 'shop', access: 'read', ttlSeconds: 600 },
+      who('evil-agent:x'),
+      'denied',
+    ],
+    [
+      'write without the finance group is denied',
+      { connection: 'shop', access: 'write', ttlSeconds: 600 },
+      who('agent:demo', ['sales']),
+      'denied',
+    ],
+    [
+      'write with finance needs approval',
+      { connection: 'shop', access: 'write', ttlSeconds: 600 },
+      who('agent:demo', ['finance']),
+      'approval',
+      { rule: 'agents-write', required: 1 },
+    ],
+    [
+      'an unknown connection is denied',
+      { connection: 'billing', access: 'read', ttlSeconds: 600 },
+      who('agent:demo'),
+      'denied',
+    ],
+    [
+      'an unknown access is denied',
+      { connection: 'shop', access: 'admin', ttlSeconds: 600 },
+      who('agent:demo'),
+      'denied',
+    ],
   ];
   it.each(cases)('%s', (_name, request, principal, outcome, expected) => {
     const decision = decide(demo, request, principal);
@@ -40,15 +87,39 @@ describe('decide', () => {
   });
 
   it('matches exact claim values, not names that could be re-registered', () => {
-    expect(decide(withClaims, { connection: 'shop', access: 'read', ttlSeconds: 60 }, who('repo:x', [], { repository_id: 123 })).outcome).toBe('granted');
-    expect(decide(withClaims, { connection: 'shop', access: 'read', ttlSeconds: 60 }, who('repo:x', [], { repository_id: '1234' })).outcome).toBe('denied');
-    expect(decide(withClaims, { connection: 'shop', access: 'read', ttlSeconds: 60 }, who('repo:x', [], { repository_id: ['123'] })).outcome).toBe('denied');
-    expect(decide(withClaims, { connection: 'shop', access: 'read', ttlSeconds: 60 }, who('repo:x')).outcome).toBe('denied');
+    expect(
+      decide(
+        withClaims,
+        { connection: 'shop', access: 'read', ttlSeconds: 60 },
+        who('repo:x', [], { repository_id: 123 }),
+      ).outcome,
+    ).toBe('granted');
+    expect(
+      decide(
+        withClaims,
+        { connection: 'shop', access: 'read', ttlSeconds: 60 },
+        who('repo:x', [], { repository_id: '1234' }),
+      ).outcome,
+    ).toBe('denied');
+    expect(
+      decide(
+        withClaims,
+        { connection: 'shop', access: 'read', ttlSeconds: 60 },
+        who('repo:x', [], { repository_id: ['123'] }),
+      ).outcome,
+    ).toBe('denied');
+    expect(decide(withClaims, { connection: 'shop', access: 'read', ttlSeconds: 60 }, who('repo:x')).outcome).toBe(
+      'denied',
+    );
   });
 
   it('expands approver groups', () => {
     const decision = decide(withClaims, { connection: 'shop', access: 'write', ttlSeconds: 60 }, who('bob', ['dba']));
-    expect(decision).toMatchObject({ outcome: 'approval', approvers: ['dba@example.com', 'lead@example.com'], required: 2 });
+    expect(decision).toMatchObject({
+      outcome: 'approval',
+      approvers: ['dba@example.com', 'lead@example.com'],
+      required: 2,
+    });
   });
 
   it('globs only on *', () => {

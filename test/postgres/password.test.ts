@@ -42,7 +42,7 @@ describe('derivePassword', () => {
 });
 
 describe('scramVerifier', () => {
-  it('has PostgreSQL\'s storage format, 4096 iterations and a fresh salt by default', () => {
+  it("has PostgreSQL's storage format, 4096 iterations and a fresh salt by default", () => {
     const verifier = scramVerifier('secret');
     expect(verifier).toMatch(/^SCRAM-SHA-256\$4096:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
     expect(scramVerifier('secret')).not.toBe(verifier);
@@ -58,11 +58,16 @@ describe('scramVerifier', () => {
         // The one place a plaintext password goes to the server: to get Postgres's own verifier to compare with.
         await client.query(`SET password_encryption = 'scram-sha-256'`);
         await client.query(`CREATE ROLE ${quoteIdent(role)} PASSWORD ${quoteLiteral(password)}`);
-        const stored = await client.query<{ rolpassword: string }>(`SELECT rolpassword FROM pg_authid WHERE rolname = $1`, [role]);
+        const stored = await client.query<{ rolpassword: string }>(
+          `SELECT rolpassword FROM pg_authid WHERE rolname = $1`,
+          [role],
+        );
         const verifier = stored.rows[0]!.rolpassword;
         const match = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(verifier);
         expect(match).not.toBeNull();
-        expect(scramVerifier(password, { iterations: Number(match![1]), salt: Buffer.from(match![2]!, 'base64') })).toBe(verifier);
+        expect(
+          scramVerifier(password, { iterations: Number(match![1]), salt: Buffer.from(match![2]!, 'base64') }),
+        ).toBe(verifier);
       }
     } finally {
       await client.end();
@@ -74,7 +79,9 @@ describe('scramVerifier', () => {
     const password = derivePassword(ROLE_KEY, 'grant-login');
     const role = testRole();
     try {
-      await client.query(`CREATE ROLE ${quoteIdent(role)} LOGIN PASSWORD ${quoteLiteral(scramVerifier(password, { iterations: 8192 }))}`);
+      await client.query(
+        `CREATE ROLE ${quoteIdent(role)} LOGIN PASSWORD ${quoteLiteral(scramVerifier(password, { iterations: 8192 }))}`,
+      );
     } finally {
       await client.end();
     }

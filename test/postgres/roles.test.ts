@@ -2,12 +2,12 @@
 // Must never leave a role behind: every grant id used here is revoked in afterAll.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { AirlockError, isAirlockError, type ErrorCode } from '../../shared/errors.ts';
+import { AirlockError, type ErrorCode, isAirlockError } from '../../shared/errors.ts';
 import { Profile } from '../../shared/policy/schema.ts';
 import { connectClient, type PgClient } from '../../shared/postgres/driver.ts';
 import { derivePassword } from '../../shared/postgres/password.ts';
 import { quoteIdent } from '../../shared/postgres/quote.ts';
-import { createRoleAdmin, roleNameFor, ROLE_PREFIX, type RoleSpec } from '../../shared/postgres/roles.ts';
+import { createRoleAdmin, ROLE_PREFIX, type RoleSpec, roleNameFor } from '../../shared/postgres/roles.ts';
 import { adminClient, adminTarget, uniqueName, wire } from '../support/infra.ts';
 
 const ROLE_KEY = 'r'.repeat(32);
@@ -53,7 +53,9 @@ async function connectAs(role: string, password: string): Promise<PgClient> {
 
 async function failure(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
-    () => { throw new Error('expected a failure'); },
+    () => {
+      throw new Error('expected a failure');
+    },
     (reason: unknown) => reason,
   );
 }
@@ -65,7 +67,14 @@ async function expectRefusal(promise: Promise<unknown>, code: ErrorCode): Promis
 
 async function roleRow(role: string) {
   return asAdmin(async (client) => {
-    const result = await client.query<{ rolvaliduntil: Date | null; rolconnlimit: number; rolcanlogin: boolean; rolinherit: boolean; rolconfig: string[] | null; member_of: string[] }>(
+    const result = await client.query<{
+      rolvaliduntil: Date | null;
+      rolconnlimit: number;
+      rolcanlogin: boolean;
+      rolinherit: boolean;
+      rolconfig: string[] | null;
+      member_of: string[];
+    }>(
       `SELECT rolvaliduntil, rolconnlimit, rolcanlogin, rolinherit, rolconfig,
               ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1) AS member_of
          FROM pg_roles r WHERE rolname = $1`,
@@ -87,7 +96,14 @@ afterAll(async () => {
 
 describe('roleNameFor', () => {
   it('is deterministic, short, lower-case and distinct for ids that differ only in case or punctuation', () => {
-    const ids = ['01J9ZQ3K8M5N7P2R4T6V8W0XYZ', '01j9zq3k8m5n7p2r4t6v8w0xyz', '01J9-ZQ3K-8M5N-7P2R-4T6V-8W0X-YZ', '9c2f0a4e-5d1b-4c3a-9f8e-7d6c5b4a3f21', '!!!', 'x'.repeat(500)];
+    const ids = [
+      '01J9ZQ3K8M5N7P2R4T6V8W0XYZ',
+      '01j9zq3k8m5n7p2r4t6v8w0xyz',
+      '01J9-ZQ3K-8M5N-7P2R-4T6V-8W0X-YZ',
+      '9c2f0a4e-5d1b-4c3a-9f8e-7d6c5b4a3f21',
+      '!!!',
+      'x'.repeat(500),
+    ];
     const names = ids.map((id) => roleNameFor(id));
     expect(new Set(names).size).toBe(ids.length);
     for (const [i, name] of names.entries()) {
@@ -113,12 +129,18 @@ describe('mintRole', () => {
     expect(row!.rolcanlogin).toBe(true);
     expect(row!.rolinherit).toBe(true);
     expect(row!.member_of).toEqual(['pg_read_all_data']);
-    expect(row!.rolconfig).toEqual(expect.arrayContaining([
-      'statement_timeout=30s',
-      'idle_in_transaction_session_timeout=60s',
-      'default_transaction_read_only=on',
-    ]));
-    const password = await asAdmin(async (client) => (await client.query<{ rolpassword: string }>(`SELECT rolpassword FROM pg_authid WHERE rolname = $1`, [role])).rows[0]!.rolpassword);
+    expect(row!.rolconfig).toEqual(
+      expect.arrayContaining([
+        'statement_timeout=30s',
+        'idle_in_transaction_session_timeout=60s',
+        'default_transaction_read_only=on',
+      ]),
+    );
+    const password = await asAdmin(
+      async (client) =>
+        (await client.query<{ rolpassword: string }>(`SELECT rolpassword FROM pg_authid WHERE rolname = $1`, [role]))
+          .rows[0]!.rolpassword,
+    );
     expect(password).toMatch(/^SCRAM-SHA-256\$16:/);
   });
 
@@ -176,26 +198,40 @@ describe('mintRole', () => {
     const { role } = await admin.mintRole(limited);
     const first = await connectAs(role, limited.password);
     try {
-      expect(await failure(connectAs(role, limited.password))).toMatchObject({ code: 'unavailable', sqlstate: '53300' });
+      expect(await failure(connectAs(role, limited.password))).toMatchObject({
+        code: 'unavailable',
+        sqlstate: '53300',
+      });
     } finally {
       await first.end();
     }
     const expired = spec({ validUntil: new Date(Date.now() - 1000) });
     const minted = await admin.mintRole(expired);
-    expect(await failure(connectAs(minted.role, expired.password))).toMatchObject({ code: 'unavailable', sqlstate: '28P01' });
+    expect(await failure(connectAs(minted.role, expired.password))).toMatchObject({
+      code: 'unavailable',
+      sqlstate: '28P01',
+    });
   });
 
   it('is idempotent: a second mint resets the same role to the new spec', async () => {
     const first = spec({ profile: WRITE });
     const { role } = await admin.mintRole(first);
-    const retry = { ...first, profile: READ, password: derivePassword('another-key'.repeat(3), first.grantId), validUntil: new Date(Date.now() + 20 * 60_000), statementTimeoutSeconds: 5 };
+    const retry = {
+      ...first,
+      profile: READ,
+      password: derivePassword('another-key'.repeat(3), first.grantId),
+      validUntil: new Date(Date.now() + 20 * 60_000),
+      statementTimeoutSeconds: 5,
+    };
     expect(await admin.mintRole(retry)).toEqual({ role, created: false });
     const roles = await admin.listRoles();
     expect(roles.filter((info) => info.role === role)).toHaveLength(1);
     const row = await roleRow(role);
     expect(row!.member_of).toEqual(['pg_read_all_data']);
     expect(row!.rolvaliduntil!.getTime()).toBe(retry.validUntil.getTime());
-    expect(row!.rolconfig).toEqual(expect.arrayContaining(['statement_timeout=5s', 'default_transaction_read_only=on']));
+    expect(row!.rolconfig).toEqual(
+      expect.arrayContaining(['statement_timeout=5s', 'default_transaction_read_only=on']),
+    );
     expect(await failure(connectAs(role, first.password))).toMatchObject({ code: 'unavailable', sqlstate: '28P01' });
     const session = await connectAs(role, retry.password);
     await session.end();
@@ -217,7 +253,15 @@ describe('mintRole', () => {
       await client.query(`CREATE ROLE ${quoteIdent(viaSuperuser)} NOLOGIN IN ROLE ${quoteIdent(superuser)}`);
     });
     const other = await admin.mintRole(spec());
-    for (const memberOf of [['postgres'], [superuser], ['pg_read_all_data', viaSuperuser], ['pg_execute_server_program'], ['pg_write_server_files'], ['no_such_role'], [other.role]]) {
+    for (const memberOf of [
+      ['postgres'],
+      [superuser],
+      ['pg_read_all_data', viaSuperuser],
+      ['pg_execute_server_program'],
+      ['pg_write_server_files'],
+      ['no_such_role'],
+      [other.role],
+    ]) {
       const request = spec({ profile: { ...READ, memberOf } });
       await expectRefusal(admin.mintRole(request), 'invalid_config');
       expect(await roleRow(roleNameFor(request.grantId))).toBeUndefined();
@@ -251,7 +295,9 @@ describe('mintRole', () => {
   });
 
   it('reports a database it cannot log in to, or a connection that drops, as unavailable', async () => {
-    const refused = createRoleAdmin({ connect: async () => connectClient({ ...(await adminTarget()), password: 'wrong' }, wire()) });
+    const refused = createRoleAdmin({
+      connect: async () => connectClient({ ...(await adminTarget()), password: 'wrong' }, wire()),
+    });
     const dropped = createRoleAdmin({
       connect: async () => {
         const client = await connectClient(await adminTarget(), wire());
@@ -289,7 +335,10 @@ describe('revokeRole', () => {
     }
     expect(await roleRow(role)).toBeUndefined();
     await asAdmin(async (client) => {
-      const owner = await client.query<{ owner: string; me: string }>(`SELECT tableowner AS owner, current_user AS me FROM pg_tables WHERE tablename = $1`, [table]);
+      const owner = await client.query<{ owner: string; me: string }>(
+        `SELECT tableowner AS owner, current_user AS me FROM pg_tables WHERE tablename = $1`,
+        [table],
+      );
       expect(owner.rows[0]!.owner).toBe(owner.rows[0]!.me);
       await client.query(`DROP TABLE public.${quoteIdent(table)}`);
     });
@@ -302,14 +351,27 @@ describe('revokeRole', () => {
     expect(await admin.revokeRole(role)).toEqual({ existed: false, terminated: 0 });
 
     const raced = await admin.mintRole(spec());
-    const results = await Promise.all([admin.revokeRole(raced.role), admin.revokeRole(raced.role), admin.revokeRole(raced.role)]);
+    const results = await Promise.all([
+      admin.revokeRole(raced.role),
+      admin.revokeRole(raced.role),
+      admin.revokeRole(raced.role),
+    ]);
     expect(results.some((result) => result.existed)).toBe(true);
     expect(await roleRow(raced.role)).toBeUndefined();
   });
 
   it('refuses any name outside the Airlock prefix without connecting', async () => {
     const before = connects;
-    for (const name of ['postgres', 'pg_read_all_data', 'airlock_', 'Airlock_abc', 'airlock_ABC', 'airlock_a"; DROP ROLE postgres; --', `airlock_${'a'.repeat(56)}`, ' airlock_abc']) {
+    for (const name of [
+      'postgres',
+      'pg_read_all_data',
+      'airlock_',
+      'Airlock_abc',
+      'airlock_ABC',
+      'airlock_a"; DROP ROLE postgres; --',
+      `airlock_${'a'.repeat(56)}`,
+      ' airlock_abc',
+    ]) {
       await expectRefusal(admin.revokeRole(name), 'invalid_request');
     }
     expect(connects).toBe(before);

@@ -1,9 +1,24 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeleteItemCommand, DeleteTableCommand, DescribeTableCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
+import {
+  DeleteItemCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { dynamo } from '../support/infra.ts';
-import { AUTO_WRITE_POLICY, adminQuery, auditTrail, expectStatementEvents, openGrant, ordersChecksum, query, seededCustomers, uniqueSchema } from './fixtures.ts';
+import {
+  AUTO_WRITE_POLICY,
+  adminQuery,
+  auditTrail,
+  expectStatementEvents,
+  openGrant,
+  ordersChecksum,
+  query,
+  seededCustomers,
+  uniqueSchema,
+} from './fixtures.ts';
 
 let stack: TestAirlock;
 
@@ -31,7 +46,10 @@ describe('statement events', () => {
     expect(events[0]).toMatchObject({ normalizedSql: 'SELECT name FROM customers WHERE email = $1', rowCount: 1 });
     expect(events[1]!.error).toMatchObject({ code: 'sql_syntax' });
     expect(events[2]!.error).toMatchObject({ code: 'db_error', sqlstate: '22003' });
-    expect(events[3]).toMatchObject({ guardrail: 'access:read', normalizedSql: 'SELECT id FROM customers WHERE ssn = $1 FOR UPDATE' });
+    expect(events[3]).toMatchObject({
+      guardrail: 'access:read',
+      normalizedSql: 'SELECT id FROM customers WHERE ssn = $1 FOR UPDATE',
+    });
     // Statements that differ only in literals share a fingerprint.
     await query(stack, grant.token, { sql: `SELECT name FROM customers WHERE email = 'someone@else.example'` });
     const again = await expectStatementEvents(stack, grant, ['executed', 'blocked', 'failed', 'blocked', 'executed']);
@@ -60,7 +78,10 @@ describe('the hash chain', () => {
     );
     const trail = await auditTrail(stack, grant);
     expect(trail.verified).toBe(false);
-    expect(trail.events.filter((event) => event.type === 'statement').map((event) => event.decision)).toEqual(['executed', 'executed']);
+    expect(trail.events.filter((event) => event.type === 'statement').map((event) => event.decision)).toEqual([
+      'executed',
+      'executed',
+    ]);
   });
 
   it('says verified: false when an event is removed from the middle', async () => {
@@ -68,7 +89,12 @@ describe('the hash chain', () => {
     expect((await query(stack, grant.token, { sql: 'SELECT 1' })).status).toBe(200);
     expect((await query(stack, grant.token, { sql: 'SELECT 2' })).status).toBe(200);
     const events = await expectStatementEvents(stack, grant, ['executed', 'executed']);
-    await dynamo().send(new DeleteItemCommand({ TableName: stack.tables.audit, Key: { grantId: { S: grant.id }, seq: { N: String(events[0]!.seq) } } }));
+    await dynamo().send(
+      new DeleteItemCommand({
+        TableName: stack.tables.audit,
+        Key: { grantId: { S: grant.id }, seq: { N: String(events[0]!.seq) } },
+      }),
+    );
     expect((await auditTrail(stack, grant)).verified).toBe(false);
   });
 });
@@ -95,7 +121,9 @@ describe('with the audit store gone', () => {
     expect(warm.status).toBe(200);
 
     await dynamo().send(new DeleteTableCommand({ TableName: broken.tables.audit }));
-    await expect(dynamo().send(new DescribeTableCommand({ TableName: broken.tables.audit }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    await expect(dynamo().send(new DescribeTableCommand({ TableName: broken.tables.audit }))).rejects.toMatchObject({
+      name: 'ResourceNotFoundException',
+    });
 
     const written = await query(broken, grant.token, insert);
     expect(written.status).toBe(503);

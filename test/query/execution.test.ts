@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestAirlock, DEMO_POLICY_TEXT, type TestAirlock } from '../support/airlock.ts';
+import { DEMO_POLICY_TEXT, startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { expectStatementEvents, openGrant, query, seededCustomers, withLimits } from './fixtures.ts';
 
 // A read grant whose results are capped at 10 rows and 2 KiB.
 let stack: TestAirlock;
 
 beforeAll(async () => {
-  stack = await startTestAirlock({ policyText: withLimits(DEMO_POLICY_TEXT, 'maxRows: 10, maxResultBytes: 2048, statementTimeout: 30s') });
+  stack = await startTestAirlock({
+    policyText: withLimits(DEMO_POLICY_TEXT, 'maxRows: 10, maxResultBytes: 2048, statementTimeout: 30s'),
+  });
 });
 afterAll(async () => {
   await stack.close();
@@ -17,7 +19,13 @@ describe('result limits', () => {
     const grant = await openGrant(stack);
     const response = await query(stack, grant.token, { sql: 'SELECT * FROM orders ORDER BY id' });
     expect(response.status).toBe(200);
-    expect(response.body.columns.map((column: { name: string }) => column.name)).toEqual(['id', 'customer_id', 'total', 'status', 'created_at']);
+    expect(response.body.columns.map((column: { name: string }) => column.name)).toEqual([
+      'id',
+      'customer_id',
+      'total',
+      'status',
+      'created_at',
+    ]);
     expect(response.body.rows).toHaveLength(10);
     expect(response.body.rows.map((row: unknown[]) => row[0])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(response.body).toMatchObject({ rowCount: 10, truncated: true });
@@ -33,7 +41,9 @@ describe('result limits', () => {
 
   it('the byte cap stops a wide result before maxRows', async () => {
     const grant = await openGrant(stack);
-    const response = await query(stack, grant.token, { sql: "SELECT id, repeat('x', 600) AS pad FROM orders ORDER BY id" });
+    const response = await query(stack, grant.token, {
+      sql: "SELECT id, repeat('x', 600) AS pad FROM orders ORDER BY id",
+    });
     expect(response.status).toBe(200);
     expect(response.body.truncated).toBe(true);
     expect(response.body.rows.length).toBeGreaterThan(0);
@@ -46,14 +56,22 @@ describe('statements and parameters', () => {
     const grant = await openGrant(stack);
     const response = await query(stack, grant.token, { sql: 'SELECT name FROM customers WHERE id = $1', params: [5] });
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ columns: [{ name: 'name', type: 'text', masked: null }], rows: [[(await seededCustomers())[4]!.name]], rowCount: 1, truncated: false });
+    expect(response.body).toMatchObject({
+      columns: [{ name: 'name', type: 'text', masked: null }],
+      rows: [[(await seededCustomers())[4]!.name]],
+      rowCount: 1,
+      truncated: false,
+    });
     const [event] = await expectStatementEvents(stack, grant, ['executed']);
     expect(event).toMatchObject({ normalizedSql: 'SELECT name FROM customers WHERE id = $1', rowCount: 1 });
   });
 
   it('never interpolates a parameter: SQL in a text parameter stays a value', async () => {
     const grant = await openGrant(stack);
-    const response = await query(stack, grant.token, { sql: 'SELECT count(*)::int AS n FROM customers WHERE name = $1', params: ["x' OR '1'='1"] });
+    const response = await query(stack, grant.token, {
+      sql: 'SELECT count(*)::int AS n FROM customers WHERE name = $1',
+      params: ["x' OR '1'='1"],
+    });
     expect(response.status).toBe(200);
     expect(response.body.rows).toEqual([[0]]);
   });
@@ -83,16 +101,24 @@ describe('statements and parameters', () => {
   it('a read transaction returns {results: [...]}, one event per statement', async () => {
     const grant = await openGrant(stack);
     const response = await query(stack, grant.token, {
-      transaction: [{ sql: 'SELECT count(*)::int AS n FROM orders' }, { sql: 'SELECT name FROM customers WHERE id = $1', params: [5] }],
+      transaction: [
+        { sql: 'SELECT count(*)::int AS n FROM orders' },
+        { sql: 'SELECT name FROM customers WHERE id = $1', params: [5] },
+      ],
     });
     expect(response.status).toBe(200);
-    expect(response.body.results.map((result: { rows: unknown[][] }) => result.rows)).toEqual([[[5000]], [[(await seededCustomers())[4]!.name]]]);
+    expect(response.body.results.map((result: { rows: unknown[][] }) => result.rows)).toEqual([
+      [[5000]],
+      [[(await seededCustomers())[4]!.name]],
+    ]);
     await expectStatementEvents(stack, grant, ['executed', 'executed']);
   });
 
   it('a refused statement in a transaction refuses all of it, one event per statement', async () => {
     const grant = await openGrant(stack);
-    const response = await query(stack, grant.token, { transaction: [{ sql: 'SELECT 1' }, { sql: 'DELETE FROM orders WHERE id = 1' }] });
+    const response = await query(stack, grant.token, {
+      transaction: [{ sql: 'SELECT 1' }, { sql: 'DELETE FROM orders WHERE id = 1' }],
+    });
     expect(response.status).toBe(403);
     expect(response.body.error).toMatchObject({ code: 'statement_blocked', guardrail: 'access:read' });
     const events = await expectStatementEvents(stack, grant, ['blocked', 'blocked']);

@@ -9,7 +9,8 @@ import { adminClient } from '../support/infra.ts';
 /** Replaces exactly one occurrence, so a change to the demo policy cannot silently change what a test means. */
 function edit(text: string, from: string, to: string): string {
   const at = text.indexOf(from);
-  if (at === -1 || text.indexOf(from, at + 1) !== -1) throw new Error(`policy text: expected one ${JSON.stringify(from)}`);
+  if (at === -1 || text.indexOf(from, at + 1) !== -1)
+    throw new Error(`policy text: expected one ${JSON.stringify(from)}`);
   return text.slice(0, at) + to + text.slice(at + from.length);
 }
 
@@ -28,7 +29,11 @@ export const BLOCK_UNBOUNDED_POLICY = edit(
 );
 
 export function withLimits(policyText: string, limits: string): string {
-  return edit(policyText, 'limits: { maxRows: 1000, statementTimeout: 30s, approvalTimeout: 1h }', `limits: { ${limits} }`);
+  return edit(
+    policyText,
+    'limits: { maxRows: 1000, statementTimeout: 30s, approvalTimeout: 1h }',
+    `limits: { ${limits} }`,
+  );
 }
 
 export interface OpenGrant {
@@ -45,7 +50,10 @@ export async function openGrant(
   options: { access?: 'read' | 'write'; ttl?: number; subject?: string } = {},
 ): Promise<OpenGrant> {
   const access = options.access ?? 'read';
-  const identity = await stack.token(options.subject ?? `agent:${access}-${randomBytes(3).toString('hex')}`, access === 'write' ? ['finance'] : []);
+  const identity = await stack.token(
+    options.subject ?? `agent:${access}-${randomBytes(3).toString('hex')}`,
+    access === 'write' ? ['finance'] : [],
+  );
   const response = await stack.call('POST', '/v1/grants', {
     token: identity,
     body: { connection: 'shop', access, ttl: options.ttl ?? 600, reason: 'query endpoint tests (issue 4)' },
@@ -71,7 +79,10 @@ export interface StatementEvent {
   [field: string]: unknown;
 }
 
-export async function auditTrail(stack: TestAirlock, grant: OpenGrant): Promise<{ events: Array<Record<string, unknown>>; verified: boolean }> {
+export async function auditTrail(
+  stack: TestAirlock,
+  grant: OpenGrant,
+): Promise<{ events: Array<Record<string, unknown>>; verified: boolean }> {
   const response = await stack.call('GET', `/v1/grants/${grant.id}/audit`, { token: grant.identity });
   expect(response.status).toBe(200);
   return response.body;
@@ -87,12 +98,20 @@ export async function statementEvents(stack: TestAirlock, grant: OpenGrant): Pro
  * The grant's statement events are exactly these decisions, in order; every parsed statement carries
  * its fingerprint and normalized text. Returns the events for further checks.
  */
-export async function expectStatementEvents(stack: TestAirlock, grant: OpenGrant, decisions: StatementEvent['decision'][]): Promise<StatementEvent[]> {
+export async function expectStatementEvents(
+  stack: TestAirlock,
+  grant: OpenGrant,
+  decisions: StatementEvent['decision'][],
+): Promise<StatementEvent[]> {
   const events = await statementEvents(stack, grant);
   expect(events.map((event) => event.decision)).toEqual(decisions);
   for (const event of events) {
     // Unparsed statements, and attempts after the window (recorded without reading the body), carry no fingerprint.
-    if (['sql_syntax', 'multiple_statements', 'grant_expired', 'grant_revoked'].includes(event.error?.code ?? '') && event.decision !== 'failed') continue;
+    if (
+      ['sql_syntax', 'multiple_statements', 'grant_expired', 'grant_revoked'].includes(event.error?.code ?? '') &&
+      event.decision !== 'failed'
+    )
+      continue;
     expect(event.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(typeof event.normalizedSql).toBe('string');
   }
@@ -115,7 +134,8 @@ export function seededCustomers(): Promise<RawCustomer[]> {
   rawCustomers ??= (async () => {
     const admin = await adminClient();
     try {
-      return (await admin.query('SELECT id, name, email, phone, card_number, ssn FROM public.customers ORDER BY id')).rows as RawCustomer[];
+      return (await admin.query('SELECT id, name, email, phone, card_number, ssn FROM public.customers ORDER BY id'))
+        .rows as RawCustomer[];
     } finally {
       await admin.end();
     }

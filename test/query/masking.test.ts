@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
-import { adminQuery, expectStatementEvents, openGrant, query, rawValuesIn, seededCustomers, uniqueSchema, type RawCustomer } from './fixtures.ts';
+import {
+  adminQuery,
+  expectStatementEvents,
+  openGrant,
+  query,
+  type RawCustomer,
+  rawValuesIn,
+  seededCustomers,
+  uniqueSchema,
+} from './fixtures.ts';
 
 // Sensitive columns of the demo policy: email → email, card_number → last4, ssn → redact, phone → hash.
 const REDACTED = '[REDACTED]';
@@ -40,7 +49,8 @@ async function maskedRead(sql: string) {
     columns,
     rows: response.body.rows as unknown[][],
     masked: (name: string) => columns.find((column) => column.name === name)?.masked,
-    column: (name: string) => (response.body.rows as unknown[][]).map((row) => row[columns.findIndex((column) => column.name === name)]),
+    column: (name: string) =>
+      (response.body.rows as unknown[][]).map((row) => row[columns.findIndex((column) => column.name === name)]),
   };
 }
 
@@ -52,7 +62,9 @@ const raw = (id: unknown) => {
 
 describe('masking by origin', () => {
   it('SELECT … FROM customers returns email, card number, SSN and phone masked, other columns as stored', async () => {
-    const result = await maskedRead('SELECT id, name, email, phone, card_number, ssn, country FROM customers ORDER BY id');
+    const result = await maskedRead(
+      'SELECT id, name, email, phone, card_number, ssn, country FROM customers ORDER BY id',
+    );
     expect(result.columns).toEqual([
       { name: 'id', type: 'int4', masked: null },
       { name: 'name', type: 'text', masked: null },
@@ -95,7 +107,9 @@ describe('masking by origin', () => {
   });
 
   it('through a CTE', async () => {
-    const result = await maskedRead('WITH c AS (SELECT id, email, card_number FROM customers) SELECT id, email, card_number FROM c ORDER BY id');
+    const result = await maskedRead(
+      'WITH c AS (SELECT id, email, card_number FROM customers) SELECT id, email, card_number FROM c ORDER BY id',
+    );
     expect(result.columns.map((column) => column.masked)).toEqual([null, 'email', 'last4']);
     for (const [id, email, card] of result.rows) {
       expect(email).toBe(maskedEmail(raw(id).email));
@@ -104,7 +118,9 @@ describe('masking by origin', () => {
   });
 
   it('through a subquery', async () => {
-    const result = await maskedRead('SELECT s.id, s.e, s.k FROM (SELECT id, email AS e, card_number AS k FROM customers) AS s ORDER BY s.id');
+    const result = await maskedRead(
+      'SELECT s.id, s.e, s.k FROM (SELECT id, email AS e, card_number AS k FROM customers) AS s ORDER BY s.id',
+    );
     expect(result.columns.map((column) => column.masked)).toEqual([null, 'email', 'last4']);
     for (const [id, email, card] of result.rows) {
       expect(email).toBe(maskedEmail(raw(id).email));
@@ -132,7 +148,10 @@ describe('masking by lineage: a column with no origin is masked whole when the s
     ['lower(email)', 'SELECT id, lower(email) AS e FROM customers ORDER BY id'],
     ["email || ''", "SELECT id, email || '' AS e FROM customers ORDER BY id"],
     ['email::varchar', 'SELECT id, email::varchar AS e FROM customers ORDER BY id'],
-    ['a scalar subquery', 'SELECT o.id, (SELECT c.email FROM customers c WHERE c.id = o.customer_id) AS e FROM orders o WHERE o.id <= 1000 ORDER BY o.id'],
+    [
+      'a scalar subquery',
+      'SELECT o.id, (SELECT c.email FROM customers c WHERE c.id = o.customer_id) AS e FROM orders o WHERE o.id <= 1000 ORDER BY o.id',
+    ],
   ])('%s', async (_case, sql) => {
     const result = await maskedRead(sql);
     expect(result.columns).toEqual([
@@ -157,7 +176,9 @@ describe('masking by lineage: a column with no origin is masked whole when the s
   });
 
   it('a UNION', async () => {
-    const result = await maskedRead('SELECT email AS v FROM customers WHERE id <= 400 UNION SELECT ssn FROM customers WHERE id <= 400');
+    const result = await maskedRead(
+      'SELECT email AS v FROM customers WHERE id <= 400 UNION SELECT ssn FROM customers WHERE id <= 400',
+    );
     expect(result.columns).toEqual([{ name: 'v', type: 'text', masked: 'redact' }]);
     expect(result.rows).toHaveLength(800);
     expect(new Set(result.rows.flat())).toEqual(new Set([REDACTED]));
@@ -192,7 +213,10 @@ describe('masking holds outside the rows', () => {
     expect(typo.status).toBe(400);
     expect(typo.body.error).toMatchObject({ code: 'db_error', sqlstate: '42703' });
     expect(typo.body.error.message).toContain('"emial"');
-    const param = await query(stack, grant.token, { sql: 'SELECT name FROM customers WHERE id = $1', params: ['5 OR 1=1'] });
+    const param = await query(stack, grant.token, {
+      sql: 'SELECT name FROM customers WHERE id = $1',
+      params: ['5 OR 1=1'],
+    });
     expect(param.body.error).toMatchObject({ code: 'db_error', sqlstate: '22P02' });
     expect(param.body.error.message).toContain('"5 OR 1=1"');
     await expectStatementEvents(stack, grant, ['failed', 'failed']);
@@ -200,7 +224,9 @@ describe('masking holds outside the rows', () => {
 
   it('a function that runs a query given as text (ts_stat) is refused: its rows would escape masking', async () => {
     const grant = await openGrant(stack);
-    const response = await query(stack, grant.token, { sql: "SELECT * FROM ts_stat('SELECT to_tsvector(''simple'', phone) FROM customers')" });
+    const response = await query(stack, grant.token, {
+      sql: "SELECT * FROM ts_stat('SELECT to_tsvector(''simple'', phone) FROM customers')",
+    });
     expect(response.status).toBe(403);
     expect(response.body.error).toMatchObject({ code: 'statement_blocked', guardrail: 'builtin:function' });
     await expectStatementEvents(stack, grant, ['blocked']);

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
-import { adminQuery, expectStatementEvents, openGrant, ordersChecksum, query, statementEvents, uniqueSchema } from './fixtures.ts';
+import {
+  adminQuery,
+  expectStatementEvents,
+  openGrant,
+  ordersChecksum,
+  query,
+  statementEvents,
+  uniqueSchema,
+} from './fixtures.ts';
 
 let stack: TestAirlock;
 const schema = uniqueSchema();
@@ -55,7 +63,11 @@ describe('nothing changes the session role', () => {
     ['RESET ROLE', 'RESET ROLE', 'builtin:privilege'],
     ['SET SESSION AUTHORIZATION', 'SET SESSION AUTHORIZATION postgres', 'builtin:privilege'],
     ["set_config('role', …)", "SELECT set_config('role', 'postgres', false)", 'builtin:role'],
-    ["set_config('session_authorization', …)", "SELECT set_config('session_authorization', 'postgres', true)", 'builtin:role'],
+    [
+      "set_config('session_authorization', …)",
+      "SELECT set_config('session_authorization', 'postgres', true)",
+      'builtin:role',
+    ],
   ])('%s → 403 naming the built-in guardrail; the grant still runs as its own role', async (_case, sql, guardrail) => {
     const { response, grant } = await onReadGrant({ sql });
     expect(response.status).toBe(403);
@@ -97,12 +109,22 @@ describe('only a live grant token opens /v1/query', () => {
     ['the requester’s own identity token', async () => grant.identity],
     ['garbage', async () => 'not-a-token'],
     ['a JWT-shaped garbage', async () => 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'],
-    ['a grant token with a forged signature', async () => `${grant.token.slice(0, -6)}${grant.token.slice(-6) === 'AAAAAA' ? 'BBBBBB' : 'AAAAAA'}`],
-    ['a grant token with its payload changed', async () => {
-      const [header, payload, signature] = grant.token.split('.');
-      const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
-      return [header, Buffer.from(JSON.stringify({ ...claims, sub: 'agent:other' })).toString('base64url'), signature].join('.');
-    }],
+    [
+      'a grant token with a forged signature',
+      async () => `${grant.token.slice(0, -6)}${grant.token.slice(-6) === 'AAAAAA' ? 'BBBBBB' : 'AAAAAA'}`,
+    ],
+    [
+      'a grant token with its payload changed',
+      async () => {
+        const [header, payload, signature] = grant.token.split('.');
+        const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+        return [
+          header,
+          Buffer.from(JSON.stringify({ ...claims, sub: 'agent:other' })).toString('base64url'),
+          signature,
+        ].join('.');
+      },
+    ],
   ])('%s → 401 unauthenticated, nothing run or audited', async (_case, makeToken) => {
     const before = (await statementEvents(stack, grant)).length;
     const response = await query(stack, await makeToken(), { sql: 'SELECT 1' });
@@ -112,7 +134,10 @@ describe('only a live grant token opens /v1/query', () => {
   });
 
   it('a bearer header that is not a bearer token → 401', async () => {
-    const response = await stack.call('POST', '/v1/query', { body: { sql: 'SELECT 1' }, headers: { authorization: `Basic ${grant.token}` } });
+    const response = await stack.call('POST', '/v1/query', {
+      body: { sql: 'SELECT 1' },
+      headers: { authorization: `Basic ${grant.token}` },
+    });
     expect(response.status).toBe(401);
     expect(response.body.error.code).toBe('unauthenticated');
   });

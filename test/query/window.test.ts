@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { dynamo } from '../support/infra.ts';
-import { expectStatementEvents, openGrant, query, type OpenGrant } from './fixtures.ts';
+import { expectStatementEvents, type OpenGrant, openGrant, query } from './fixtures.ts';
 
 let stack: TestAirlock;
 
@@ -64,7 +64,10 @@ describe('the window end', () => {
       await sleep(Math.max(0, Date.parse(grant.expiresAt) - Date.now()) + 200);
       const response = await query(stack, grant.token, { sql: 'SELECT count(*) FROM customers' });
       expect(response.status).toBe(401);
-      expect(response.body.error).toMatchObject({ code: 'grant_expired', message: 'the grant window ended before the statement could start' });
+      expect(response.body.error).toMatchObject({
+        code: 'grant_expired',
+        message: 'the grant window ended before the statement could start',
+      });
     } finally {
       stack.clock.advance(60);
     }

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import {
   AUTO_WRITE_POLICY,
-  BLOCK_UNBOUNDED_POLICY,
   adminQuery,
+  BLOCK_UNBOUNDED_POLICY,
   expectStatementEvents,
   openGrant,
   ordersChecksum,
@@ -21,7 +21,10 @@ const schema = uniqueSchema();
 const notes = `${schema}.notes`;
 
 beforeAll(async () => {
-  [approving, blocking] = await Promise.all([startTestAirlock({ policyText: AUTO_WRITE_POLICY }), startTestAirlock({ policyText: BLOCK_UNBOUNDED_POLICY })]);
+  [approving, blocking] = await Promise.all([
+    startTestAirlock({ policyText: AUTO_WRITE_POLICY }),
+    startTestAirlock({ policyText: BLOCK_UNBOUNDED_POLICY }),
+  ]);
   await adminQuery(`CREATE SCHEMA ${schema}`);
   await adminQuery(`CREATE TABLE ${notes} (id serial PRIMARY KEY, body text NOT NULL)`);
 });
@@ -31,7 +34,8 @@ afterAll(async () => {
 });
 
 const marker = () => `note-${randomBytes(6).toString('hex')}`;
-const notesWith = async (body: string) => (await adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${notes} WHERE body = $1`, [body]))[0]!.n;
+const notesWith = async (body: string) =>
+  (await adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${notes} WHERE body = $1`, [body]))[0]!.n;
 
 describe('policy guardrails on a write grant', () => {
   it('DELETE FROM orders (no WHERE) under an approve guardrail → 202 approval_required, held, nothing deleted', async () => {
@@ -43,7 +47,11 @@ describe('policy guardrails on a write grant', () => {
     expect(response.body.approval).toEqual({ id: expect.any(String), status: 'pending' });
     expect(await ordersChecksum()).toEqual(before);
     const [event] = await expectStatementEvents(approving, grant, ['held']);
-    expect(event).toMatchObject({ guardrail: 'unbounded-change', approvalId: response.body.approval.id, normalizedSql: 'DELETE FROM orders' });
+    expect(event).toMatchObject({
+      guardrail: 'unbounded-change',
+      approvalId: response.body.approval.id,
+      normalizedSql: 'DELETE FROM orders',
+    });
   });
 
   it('DELETE FROM orders (no WHERE) under a block guardrail → 403 naming it, nothing deleted', async () => {
@@ -108,11 +116,22 @@ describe('transactions', () => {
     });
     expect(response.status).toBe(200);
     expect(response.body.results).toHaveLength(2);
-    expect(response.body.results[0]).toMatchObject({ rows: [[body]], rowCount: 1, truncated: false, auditId: expect.any(String) });
-    expect(response.body.results[1]).toMatchObject({ columns: [{ name: 'n', type: 'int4', masked: null }], rows: [[1]], rowCount: 1 });
+    expect(response.body.results[0]).toMatchObject({
+      rows: [[body]],
+      rowCount: 1,
+      truncated: false,
+      auditId: expect.any(String),
+    });
+    expect(response.body.results[1]).toMatchObject({
+      columns: [{ name: 'n', type: 'int4', masked: null }],
+      rows: [[1]],
+      rowCount: 1,
+    });
     expect(await notesWith(body)).toBe(1);
     const events = await expectStatementEvents(approving, grant, ['executed', 'executed']);
-    expect(events.map((event) => event.id)).toEqual(response.body.results.map((result: { auditId: string }) => result.auditId));
+    expect(events.map((event) => event.id)).toEqual(
+      response.body.results.map((result: { auditId: string }) => result.auditId),
+    );
   });
 
   it('a write grant’s RETURNING is masked like a SELECT', async () => {
@@ -121,7 +140,11 @@ describe('transactions', () => {
       sql: 'UPDATE customers SET name = name WHERE id <= 50 RETURNING id, email, lower(ssn) AS s',
     });
     expect(response.status).toBe(200);
-    expect(response.body.columns.map((column: { masked: string | null }) => column.masked)).toEqual([null, 'email', 'redact']);
+    expect(response.body.columns.map((column: { masked: string | null }) => column.masked)).toEqual([
+      null,
+      'email',
+      'redact',
+    ]);
     expect(await rawValuesIn(JSON.stringify(response.body))).toEqual([]);
     await expectStatementEvents(approving, grant, ['executed']);
   });
@@ -139,7 +162,11 @@ describe('rows read through a cursor or a prepared statement keep their masking'
     expect(response.status).toBe(200);
     const fetched = response.body.results[1];
     expect(fetched.rows).toHaveLength(200);
-    expect(fetched.columns.map((column: { masked: string | null }) => column.masked)).toEqual([null, 'redact', 'email']);
+    expect(fetched.columns.map((column: { masked: string | null }) => column.masked)).toEqual([
+      null,
+      'redact',
+      'email',
+    ]);
     expect(await rawValuesIn(JSON.stringify(response.body))).toEqual([]);
     await expectStatementEvents(approving, grant, ['executed', 'executed']);
   });
@@ -148,7 +175,10 @@ describe('rows read through a cursor or a prepared statement keep their masking'
     const grant = await openGrant(approving, { access: 'write' });
     const name = `p_${randomBytes(4).toString('hex')}`;
     const response = await query(approving, grant.token, {
-      transaction: [{ sql: `PREPARE ${name} AS SELECT card_number || '' AS pan FROM customers` }, { sql: `EXECUTE ${name}` }],
+      transaction: [
+        { sql: `PREPARE ${name} AS SELECT card_number || '' AS pan FROM customers` },
+        { sql: `EXECUTE ${name}` },
+      ],
     });
     expect(response.status).toBe(200);
     expect(response.body.results[1].columns).toEqual([{ name: 'pan', type: 'text', masked: 'redact' }]);

@@ -3,9 +3,19 @@
 // answer, the grant, its role and its audit trail always agree.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  auditTypes,
+  codeOn,
+  grantOf,
+  grantRef,
+  linkFor,
+  open,
+  type Page,
+  requestWrite,
+  submit,
+} from '../approvals/support.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { withAdmin } from './support.ts';
-import { auditTypes, codeOn, grantOf, grantRef, linkFor, open, requestWrite, submit, type Page } from '../approvals/support.ts';
 
 let stack: TestAirlock;
 beforeAll(async () => {
@@ -17,7 +27,10 @@ afterAll(async () => {
 });
 
 const roleExists = (grantId: string) =>
-  withAdmin(async (admin) => (await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [stack.roleOf(grantId)])).rows.length === 1);
+  withAdmin(
+    async (admin) =>
+      (await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [stack.roleOf(grantId)])).rows.length === 1,
+  );
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -36,7 +49,10 @@ async function pendingWrite(approvers: string[] = ['oncall@example.com']) {
 async function expectActiveOnce(grantId: string, identity: string, approver: string) {
   const after = await grantOf(stack, grantId, identity);
   expect(after.grant.status).toBe('active');
-  expect(after.grant.decisions.map((d) => [d.by, d.decision])).toEqual([[approver, 'approved'], ['airlock', 'activated']]);
+  expect(after.grant.decisions.map((d) => [d.by, d.decision])).toEqual([
+    [approver, 'approved'],
+    ['airlock', 'activated'],
+  ]);
   expect(await roleExists(grantId)).toBe(true);
   const ran = await stack.call('POST', '/v1/query', { token: after.token, body: { sql: 'SELECT 1 AS one' } });
   expect(ran.status).toBe(200);
@@ -51,7 +67,9 @@ describe('concurrent decisions', () => {
   it('the same link posted eight times at once: one approval, seven 410s, one role', async () => {
     const { grant, identity, links } = await pendingWrite();
     const { link, code } = links.get('oncall@example.com')!;
-    const pages = await Promise.all(Array.from({ length: 8 }, () => submit(link, { decision: 'approve', confirm: code })));
+    const pages = await Promise.all(
+      Array.from({ length: 8 }, () => submit(link, { decision: 'approve', confirm: code })),
+    );
     expect(statuses(pages)).toEqual([200, 410, 410, 410, 410, 410, 410, 410]);
     expect(pages.find((page) => page.status === 200)!.html).toContain('Approved');
     await expectActiveOnce(grant.id, identity, 'oncall@example.com');
@@ -60,7 +78,9 @@ describe('concurrent decisions', () => {
   it('both approvers at once, one approval required: one wins, the other is 410', async () => {
     const { grant, identity, links } = await pendingWrite(['oncall@example.com', 'dba@example.com']);
     const order = [...links.entries()];
-    const pages = await Promise.all(order.map(([, { link, code }]) => submit(link, { decision: 'approve', confirm: code })));
+    const pages = await Promise.all(
+      order.map(([, { link, code }]) => submit(link, { decision: 'approve', confirm: code })),
+    );
     expect(statuses(pages)).toEqual([200, 410]);
     const winner = order[pages.findIndex((page) => page.status === 200)]![0];
     await expectActiveOnce(grant.id, identity, winner);
@@ -94,7 +114,14 @@ describe('an approval racing the deadline and the sweeper', () => {
   it('whoever wins, the approver’s answer and the grant agree: approved ⇒ active with a working role; refused ⇒ expired, no role', async () => {
     const outcomes: string[] = [];
     // [how long before the deadline the approver posts, when the clock jumps past it and the sweeper runs] (ms)
-    for (const [leadMs, delayMs] of [[40, 0], [150, 40], [300, 100], [600, 200], [1_200, 300], [2_500, 600]] as const) {
+    for (const [leadMs, delayMs] of [
+      [40, 0],
+      [150, 40],
+      [300, 100],
+      [600, 200],
+      [1_200, 300],
+      [2_500, 600],
+    ] as const) {
       const { grant, identity, links } = await pendingWrite();
       const { link, code } = links.get('oncall@example.com')!;
       const deadline = Date.parse(grant.approvalDeadline);
@@ -119,7 +146,9 @@ describe('an approval racing the deadline and the sweeper', () => {
           expect(after.grant.status).toBe('active');
           expect(Date.parse((after.grant.decisions[0] as { at?: string }).at ?? '')).toBeLessThan(deadline);
           expect(await roleExists(grant.id)).toBe(true);
-          expect((await stack.call('POST', '/v1/query', { token: after.token, body: { sql: 'SELECT 1' } })).status).toBe(200);
+          expect(
+            (await stack.call('POST', '/v1/query', { token: after.token, body: { sql: 'SELECT 1' } })).status,
+          ).toBe(200);
           expect(types).not.toContain('grant.expired');
         } else {
           outcomes.push(`${leadMs}/${delayMs} ms refused`);

@@ -2,12 +2,13 @@
 // Postgres reads '\'' as an escaped quote, so text the parser saw as one SELECT could hide a second
 // statement. Each layer is checked on its own: the guard refuses changing the setting; and even when a
 // session starts with it off (set here by the admin, as no grant can), nothing hidden runs.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+
 import { randomBytes } from 'node:crypto';
-import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
-import { adminClient } from '../support/infra.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeClient } from '../../shared/postgres/driver.ts';
 import { AUTO_WRITE_POLICY, openGrant, query } from '../query/fixtures.ts';
+import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+import { adminClient } from '../support/infra.ts';
 
 let stack: TestAirlock;
 const schema = `lex_${randomBytes(4).toString('hex')}`;
@@ -20,11 +21,16 @@ async function admin<T>(work: (client: Awaited<ReturnType<typeof adminClient>>) 
     await closeClient(client);
   }
 }
-const victims = () => admin(async (c) => (await c.query(`SELECT count(*)::int AS n FROM "${schema}".victims`)).rows[0].n as number);
+const victims = () =>
+  admin(async (c) => (await c.query(`SELECT count(*)::int AS n FROM "${schema}".victims`)).rows[0].n as number);
 
 beforeAll(async () => {
   stack = await startTestAirlock({ policyText: AUTO_WRITE_POLICY });
-  await admin((c) => c.query(`CREATE SCHEMA "${schema}"; CREATE TABLE "${schema}".victims AS SELECT g AS id FROM generate_series(1, 3) g`));
+  await admin((c) =>
+    c.query(
+      `CREATE SCHEMA "${schema}"; CREATE TABLE "${schema}".victims AS SELECT g AS id FROM generate_series(1, 3) g`,
+    ),
+  );
 });
 afterAll(async () => {
   await admin((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
@@ -36,7 +42,10 @@ const hidden = () => `SELECT '\\' AS x, '; DELETE FROM "${schema}".victims; --' 
 it('refuses changing standard_conforming_strings through pg_settings (builtin:set)', async () => {
   const grant = await openGrant(stack, { access: 'write' });
   const response = await query(stack, grant.token, {
-    transaction: [{ sql: "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'" }, { sql: hidden() }],
+    transaction: [
+      { sql: "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'" },
+      { sql: hidden() },
+    ],
   });
   expect(response.status).toBe(403);
   expect(response.body.error).toMatchObject({ code: 'statement_blocked', guardrail: 'builtin:set' });

@@ -2,10 +2,10 @@
 // session, as an attacker would hold it). Each is checked for its refusal AND for the data it aimed at.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PgClient } from '../../shared/postgres/driver.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { adminClient } from '../support/infra.ts';
-import type { PgClient } from '../../shared/postgres/driver.ts';
-import { expectErrorShape, openGrant, query, statementEvents, uniqueSchema, type OpenGrant } from './support.ts';
+import { expectErrorShape, type OpenGrant, openGrant, query, statementEvents, uniqueSchema } from './support.ts';
 
 const S = uniqueSchema();
 
@@ -196,7 +196,11 @@ const TRANSACTIONS: Array<[string, Outcome, Array<{ sql: string }>]> = [
   ['a read then a delete', READ, [{ sql: 'SELECT 1' }, { sql: `DELETE FROM ${S}.ledger` }]],
   ['COMMIT then a delete', 'blocked:builtin:transaction', [{ sql: 'COMMIT' }, { sql: 'DELETE FROM orders' }]],
   ['SET then a read', 'blocked:builtin:set', [{ sql: 'SET transaction_read_only = off' }, { sql: 'SELECT 1' }]],
-  ['a read then a writing SECURITY DEFINER call', 'db_error:25006', [{ sql: 'SELECT 1' }, { sql: `SELECT ${S}.definer_wipe()` }]],
+  [
+    'a read then a writing SECURITY DEFINER call',
+    'db_error:25006',
+    [{ sql: 'SELECT 1' }, { sql: `SELECT ${S}.definer_wipe()` }],
+  ],
 ];
 
 let stack: TestAirlock;
@@ -213,7 +217,9 @@ beforeAll(async () => {
   await admin.query(`CREATE SEQUENCE ${S}.counter`);
   await admin.query(`SELECT nextval('${S}.counter')`);
   await admin.query(`CREATE PROCEDURE ${S}.wipe() LANGUAGE sql AS $$ DELETE FROM ${S}.ledger $$`);
-  await admin.query(`CREATE FUNCTION ${S}.definer_wipe() RETURNS SETOF int LANGUAGE sql SECURITY DEFINER AS $$ DELETE FROM ${S}.ledger RETURNING 1 $$`);
+  await admin.query(
+    `CREATE FUNCTION ${S}.definer_wipe() RETURNS SETOF int LANGUAGE sql SECURITY DEFINER AS $$ DELETE FROM ${S}.ledger RETURNING 1 $$`,
+  );
   await admin.query(`CREATE MATERIALIZED VIEW ${S}.mv AS SELECT 1 AS x`);
   grant = await openGrant(stack);
   before = await snapshot();
@@ -248,10 +254,12 @@ async function snapshot() {
   expect(own.status, JSON.stringify(own.body)).toBe(200);
   return {
     rows: await rowData(),
-    sequences: await one(`SELECT (SELECT row(last_value, is_called)::text FROM ${S}.counter) AS counter, (SELECT row(last_value, is_called)::text FROM ${S}.ledger_id_seq) AS ledger,
+    sequences:
+      await one(`SELECT (SELECT row(last_value, is_called)::text FROM ${S}.counter) AS counter, (SELECT row(last_value, is_called)::text FROM ${S}.ledger_id_seq) AS ledger,
       (SELECT row(last_value, is_called)::text FROM public.customers_id_seq) AS customers`),
     // Other suites make scratch tables in public, so public is checked by name; anything the role made, by owner.
-    objects: await one(`SELECT
+    objects: await one(
+      `SELECT
       to_regclass('public.owned')::text AS owned_table, to_regprocedure('public.f()')::text AS function_f, to_regprocedure('public.p()')::text AS procedure_p,
       (SELECT count(*)::int FROM pg_class WHERE relnamespace = '${S}'::regnamespace) AS canary_relations,
       (SELECT count(*)::int FROM pg_proc WHERE pronamespace = '${S}'::regnamespace) AS canary_functions,
@@ -260,11 +268,16 @@ async function snapshot() {
       (SELECT count(*)::int FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner WHERE r.rolname = $1) AS owned_functions,
       (SELECT count(*)::int FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE r.rolname = $1) AS owned_schemas,
       (SELECT count(*)::int FROM pg_largeobject_metadata m JOIN pg_roles r ON r.oid = m.lomowner WHERE r.rolname = $1) AS owned_large_objects,
-      (SELECT count(*)::int FROM pg_roles WHERE rolname = 'airlock_evil') AS evil_roles`, [role]),
-    role: await one(`SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls, r.rolreplication, r.rolconfig,
+      (SELECT count(*)::int FROM pg_roles WHERE rolname = 'airlock_evil') AS evil_roles`,
+      [role],
+    ),
+    role: await one(
+      `SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls, r.rolreplication, r.rolconfig,
       ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1) AS member_of,
       (SELECT count(*)::int FROM pg_db_role_setting s WHERE s.setrole = r.oid OR (s.setrole = 0 AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = 'shop'))) AS stored_settings
-      FROM pg_roles r WHERE r.rolname = $1`, [role]),
+      FROM pg_roles r WHERE r.rolname = $1`,
+      [role],
+    ),
     session: own.body.rows[0] as unknown[],
   };
 }
@@ -278,8 +291,18 @@ function expectOutcome(response: { status: number; body: any }, outcome: Outcome
   const error = expectErrorShape(response.status, text, label);
   const [kind, ...rest] = outcome.split(':');
   const detail = rest.join(':');
-  if (kind === 'blocked') expect({ status: response.status, code: error.code, guardrail: error.guardrail }, label).toEqual({ status: 403, code: 'statement_blocked', guardrail: detail });
-  else if (kind === 'db_error') expect({ status: response.status, code: error.code, sqlstate: error.sqlstate }, label).toEqual({ status: 400, code: 'db_error', sqlstate: detail });
+  if (kind === 'blocked')
+    expect({ status: response.status, code: error.code, guardrail: error.guardrail }, label).toEqual({
+      status: 403,
+      code: 'statement_blocked',
+      guardrail: detail,
+    });
+  else if (kind === 'db_error')
+    expect({ status: response.status, code: error.code, sqlstate: error.sqlstate }, label).toEqual({
+      status: 400,
+      code: 'db_error',
+      sqlstate: detail,
+    });
   else expect({ status: response.status, code: error.code }, label).toEqual({ status: 400, code: outcome });
 }
 
@@ -306,8 +329,12 @@ describe(`${CORPUS.length} statements through one read grant`, () => {
 
   it('audited every attempt: refusals as blocked, the database’s refusals as failed', async () => {
     const events = await statementEvents(stack, grant);
-    const expected = [...CORPUS.map(([, outcome]) => outcome), ...TRANSACTIONS.flatMap(([, outcome, list]) => list.map(() => outcome))];
-    const decision = (outcome: Outcome) => (outcome === 'ok' ? 'executed' : outcome.startsWith('db_error') ? 'failed' : 'blocked');
+    const expected = [
+      ...CORPUS.map(([, outcome]) => outcome),
+      ...TRANSACTIONS.flatMap(([, outcome, list]) => list.map(() => outcome)),
+    ];
+    const decision = (outcome: Outcome) =>
+      outcome === 'ok' ? 'executed' : outcome.startsWith('db_error') ? 'failed' : 'blocked';
     // Snapshots ran twice through the grant; the corpus sits between them.
     expect(events.map((event) => event.decision)).toEqual(['executed', ...expected.map(decision), 'executed']);
   });

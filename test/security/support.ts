@@ -4,9 +4,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
+import type { PgClient } from '../../shared/postgres/driver.ts';
 import type { TestAirlock } from '../support/airlock.ts';
 import { adminClient } from '../support/infra.ts';
-import type { PgClient } from '../../shared/postgres/driver.ts';
 
 export interface OpenGrant {
   id: string;
@@ -17,8 +17,14 @@ export interface OpenGrant {
 }
 
 export async function openGrant(stack: TestAirlock, access: 'read' | 'write' = 'read'): Promise<OpenGrant> {
-  const identity = await stack.token(`agent:sec-${randomBytes(3).toString('hex')}`, access === 'write' ? ['finance'] : []);
-  const response = await stack.call('POST', '/v1/grants', { token: identity, body: { connection: 'shop', access, ttl: 900, reason: 'adversarial suite (issue 8)' } });
+  const identity = await stack.token(
+    `agent:sec-${randomBytes(3).toString('hex')}`,
+    access === 'write' ? ['finance'] : [],
+  );
+  const response = await stack.call('POST', '/v1/grants', {
+    token: identity,
+    body: { connection: 'shop', access, ttl: 900, reason: 'adversarial suite (issue 8)' },
+  });
   if (response.status !== 201) throw new Error(`grant: ${response.status} ${JSON.stringify(response.body)}`);
   return { id: response.body.grant.id, token: response.body.token, identity };
 }
@@ -48,10 +54,15 @@ export async function withAdmin<T>(work: (admin: PgClient) => Promise<T>): Promi
 }
 
 /** A JS stack frame, or a source path of this code base or its dependencies. */
-const STACK_TRACE = /\n\s*at\s|\(\S+:\d+:\d+\)|node_modules|file:\/\/|(?:\/[\w.-]+)+\.(?:ts|js|mjs|cjs)\b|\/shared\/(?:http|query|sql|identity)\//;
+const STACK_TRACE =
+  /\n\s*at\s|\(\S+:\d+:\d+\)|node_modules|file:\/\/|(?:\/[\w.-]+)+\.(?:ts|js|mjs|cjs)\b|\/shared\/(?:http|query|sql|identity)\//;
 
 /** The API's error shape: `{error: {code, message}}`, nothing that looks like a stack trace. */
-export function expectErrorShape(status: number, text: string, context = ''): { code: string; message: string; [field: string]: unknown } {
+export function expectErrorShape(
+  status: number,
+  text: string,
+  context = '',
+): { code: string; message: string; [field: string]: unknown } {
   const where = `${status} ${context} ${text.slice(0, 300)}`;
   expect(STACK_TRACE.test(text), `stack trace or path in ${where}`).toBe(false);
   let body: unknown;
@@ -73,15 +84,34 @@ export interface RawResponse {
 }
 
 /** HTTP over a socket with the body as bytes (invalid UTF-8 included) and headers exactly as given. */
-export function rawRequest(baseUrl: string, method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<RawResponse> {
+export function rawRequest(
+  baseUrl: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: Uint8Array,
+): Promise<RawResponse> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     // A fresh connection each time: a reused keep-alive socket the server just closed would fail the next request.
-    const options = { host: url.hostname, port: url.port, method, path, agent: false, headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) } };
+    const options = {
+      host: url.hostname,
+      port: url.port,
+      method,
+      path,
+      agent: false,
+      headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) },
+    };
     const request = httpRequest(options, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          text: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
       response.on('error', reject);
     });
     request.on('error', reject);
@@ -100,7 +130,11 @@ export interface SensitiveRow {
 
 /** Every seeded email, phone, card number and SSN, read as the admin. */
 export async function seededSensitive(): Promise<SensitiveRow[]> {
-  return withAdmin(async (admin) => (await admin.query('SELECT id, email, phone, card_number, ssn FROM public.customers ORDER BY id')).rows as SensitiveRow[]);
+  return withAdmin(
+    async (admin) =>
+      (await admin.query('SELECT id, email, phone, card_number, ssn FROM public.customers ORDER BY id'))
+        .rows as SensitiveRow[],
+  );
 }
 
 /**

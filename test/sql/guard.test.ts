@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { checkStatement, parseOne } from '../../shared/sql/index.ts';
 import { isAirlockError } from '../../shared/errors.ts';
 import { Guardrail } from '../../shared/policy/schema.ts';
+import { checkStatement, parseOne } from '../../shared/sql/index.ts';
 
 /** The demo policy's guardrails (airlock.policy.yaml / API.md). */
 const demo: Guardrail[] = [
   Guardrail.parse({ name: 'no-ddl', statements: ['ddl'], action: 'block' }),
-  Guardrail.parse({ name: 'unbounded-change', statements: ['update', 'delete'], when: 'no-where', action: 'approve', approvers: ['oncall@example.com'] }),
+  Guardrail.parse({
+    name: 'unbounded-change',
+    statements: ['update', 'delete'],
+    when: 'no-where',
+    action: 'approve',
+    approvers: ['oncall@example.com'],
+  }),
 ];
 
 /** `allow`, `block:<guardrail>`, `approve:<guardrail>` or `error:<code>`: one string per case keeps the tables readable. */
@@ -29,7 +35,7 @@ describe('a read grant', () => {
     ['TABLE orders', 'allow'],
     ['VALUES (1), (2)', 'allow'],
     ['SELECT json_agg(c) FROM customers c', 'allow'],
-    ['SELECT current_setting(\'statement_timeout\')', 'allow'],
+    ["SELECT current_setting('statement_timeout')", 'allow'],
     ['SELECT pg_advisory_xact_lock(42)', 'allow'],
     ['SHOW statement_timeout', 'allow'],
     ['EXPLAIN SELECT * FROM orders', 'allow'],
@@ -197,7 +203,10 @@ describe('a write grant with the demo guardrails', () => {
     ["UPDATE orders SET status = 'x'", 'approve:unbounded-change'],
     ['WITH gone AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM gone', 'approve:unbounded-change'],
     ['WITH gone AS (DELETE FROM orders WHERE id = 1 RETURNING *) SELECT * FROM gone', 'allow'],
-    ["WITH d AS (DELETE FROM orders WHERE id = 1 RETURNING *) UPDATE customers SET name = 'x'", 'approve:unbounded-change'],
+    [
+      "WITH d AS (DELETE FROM orders WHERE id = 1 RETURNING *) UPDATE customers SET name = 'x'",
+      'approve:unbounded-change',
+    ],
     ['EXPLAIN ANALYZE DELETE FROM orders', 'approve:unbounded-change'],
     ['EXPLAIN DELETE FROM orders', 'allow'],
     ['PREPARE p AS DELETE FROM orders', 'approve:unbounded-change'],
@@ -216,7 +225,10 @@ describe('a write grant with the demo guardrails', () => {
     // pg_settings is writable by PUBLIC: an UPDATE of it changes the session like SET does.
     ["UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'", 'block:builtin:set'],
     ["UPDATE pg_catalog.pg_settings SET setting = '0' WHERE name = 'statement_timeout'", 'block:builtin:set'],
-    ["WITH s AS (UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings' RETURNING name) SELECT * FROM s", 'block:builtin:set'],
+    [
+      "WITH s AS (UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings' RETURNING name) SELECT * FROM s",
+      'block:builtin:set',
+    ],
     ['COMMIT', 'block:builtin:transaction'],
     ["SELECT lo_import('/etc/passwd')", 'block:builtin:function'],
     ['CALL archive_orders()', 'allow'],
@@ -229,7 +241,14 @@ describe('a write grant with the demo guardrails', () => {
 
 describe('guardrail matching', () => {
   const guard = (fields: Record<string, unknown>): Guardrail => Guardrail.parse({ action: 'block', ...fields });
-  const customers = guard({ name: 'pii', statements: ['select'], tables: ['customers'], action: 'approve', approvers: ['dpo@example.com'], required: 2 });
+  const customers = guard({
+    name: 'pii',
+    statements: ['select'],
+    tables: ['customers'],
+    action: 'approve',
+    approvers: ['dpo@example.com'],
+    required: 2,
+  });
   const publicOrders = guard({ name: 'orders-delete', statements: ['delete'], tables: ['public.orders'] });
   const noWhere = guard({ name: 'no-where', statements: ['update', 'delete'], when: 'no-where' });
 
@@ -261,13 +280,19 @@ describe('guardrail matching', () => {
   });
 
   it('an approve verdict carries the approvers and the number required', async () => {
-    const verdict = checkStatement(await parseOne('SELECT email FROM customers'), { readOnly: true, guardrails: [customers] });
+    const verdict = checkStatement(await parseOne('SELECT email FROM customers'), {
+      readOnly: true,
+      guardrails: [customers],
+    });
     expect(verdict).toMatchObject({ action: 'approve', guardrail: 'pii', approvers: ['dpo@example.com'], required: 2 });
   });
 
   it('built-in rules come before the grant and the policy', async () => {
     const allowAll = guard({ name: 'never-reached', statements: ['privilege', 'select'] });
-    const verdict = checkStatement(await parseOne('GRANT ALL ON orders TO public'), { readOnly: false, guardrails: [allowAll] });
+    const verdict = checkStatement(await parseOne('GRANT ALL ON orders TO public'), {
+      readOnly: false,
+      guardrails: [allowAll],
+    });
     expect(verdict).toMatchObject({ action: 'block', guardrail: 'builtin:privilege' });
     expect(verdict.action === 'block' && verdict.reason.length > 0).toBe(true);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseOne, parseStatements } from '../../shared/sql/index.ts';
-import type { ParsedStatement } from '../../shared/sql/index.ts';
 import { isAirlockError } from '../../shared/errors.ts';
+import type { ParsedStatement } from '../../shared/sql/index.ts';
+import { parseOne, parseStatements } from '../../shared/sql/index.ts';
 
 async function failure(sql: string): Promise<{ code: string; details: Record<string, unknown> }> {
   try {
@@ -15,7 +15,9 @@ async function failure(sql: string): Promise<{ code: string; details: Record<str
 
 describe('parseStatements', () => {
   it('slices each statement out of stacked SQL, multi-byte characters included', async () => {
-    const statements = await parseStatements("/* lead */ SELECT 'é' ;\n  DELETE FROM orders WHERE note = 'ü' ; SELECT 3");
+    const statements = await parseStatements(
+      "/* lead */ SELECT 'é' ;\n  DELETE FROM orders WHERE note = 'ü' ; SELECT 3",
+    );
     expect(statements.map((s) => s.sql)).toEqual(["SELECT 'é'", "DELETE FROM orders WHERE note = 'ü'", 'SELECT 3']);
     expect(statements.map((s) => s.kind)).toEqual(['select', 'delete', 'select']);
   });
@@ -48,37 +50,86 @@ describe('parseStatements', () => {
 
 describe('what a statement touches', () => {
   const cases: Array<[string, Partial<ParsedStatement>]> = [
-    ['SELECT c.email, name FROM customers c', {
-      relations: [{ schema: null, name: 'customers' }],
-      columns: [{ table: 'c', name: 'email' }, { table: null, name: 'name' }],
-      wholeRowRefs: [],
-    }],
-    ['SELECT * FROM public.customers', { relations: [{ schema: 'public', name: 'customers' }], wholeRowRefs: [null], columns: [] }],
+    [
+      'SELECT c.email, name FROM customers c',
+      {
+        relations: [{ schema: null, name: 'customers' }],
+        columns: [
+          { table: 'c', name: 'email' },
+          { table: null, name: 'name' },
+        ],
+        wholeRowRefs: [],
+      },
+    ],
+    [
+      'SELECT * FROM public.customers',
+      { relations: [{ schema: 'public', name: 'customers' }], wholeRowRefs: [null], columns: [] },
+    ],
     ['SELECT c.* FROM customers c', { wholeRowRefs: ['c'] }],
     ['SELECT row_to_json(c) FROM customers c', { wholeRowRefs: ['c'], functions: ['row_to_json'] }],
     ['SELECT json_agg(customers) FROM customers', { wholeRowRefs: ['customers'] }],
     ['SELECT c::text FROM customers c', { wholeRowRefs: ['c'] }],
     ['SELECT (c).* FROM customers c', { wholeRowRefs: ['c'] }],
-    ['SELECT (c).email FROM customers c', { columns: [{ table: 'c', name: 'email' }, { table: null, name: 'c' }] }],
+    [
+      'SELECT (c).email FROM customers c',
+      {
+        columns: [
+          { table: 'c', name: 'email' },
+          { table: null, name: 'c' },
+        ],
+      },
+    ],
     ['SELECT email FROM customers', { wholeRowRefs: [], columns: [{ table: null, name: 'email' }] }],
     ['SELECT count(*) FROM orders', { wholeRowRefs: [], functions: ['count'] }],
     ['SELECT pg_catalog.LOWER(name), "Upper"(x) FROM t', { functions: ['pg_catalog.lower', 'upper'] }],
-    ['WITH recent AS (SELECT * FROM orders) SELECT r.total FROM recent r JOIN customers USING (id) WHERE r.id IN (SELECT order_id FROM refunds)', {
-      relations: [
-        { schema: null, name: 'recent' }, { schema: null, name: 'customers' },
-        { schema: null, name: 'refunds' }, { schema: null, name: 'orders' },
-      ],
-    }],
-    ['SELECT * FROM orders o, orders p, public.orders', { relations: [{ schema: null, name: 'orders' }, { schema: 'public', name: 'orders' }] }],
-    ["UPDATE customers SET email = lower(email) WHERE id = 1 RETURNING *", {
-      kind: 'update', relations: [{ schema: null, name: 'customers' }], wholeRowRefs: [null], hasWhere: true, writes: true,
-    }],
-    ["INSERT INTO archive SELECT * FROM orders WHERE status = 'x'", { kind: 'insert', kinds: ['insert', 'select'], hasWhere: false }],
-    ['WITH gone AS (DELETE FROM orders RETURNING *) SELECT * FROM gone', { kind: 'select', kinds: ['select', 'delete'], hasWhere: false, writes: true }],
-    ['WITH gone AS (DELETE FROM orders WHERE id = 1 RETURNING *) SELECT * FROM gone', { kinds: ['select', 'delete'], hasWhere: true }],
+    [
+      'WITH recent AS (SELECT * FROM orders) SELECT r.total FROM recent r JOIN customers USING (id) WHERE r.id IN (SELECT order_id FROM refunds)',
+      {
+        relations: [
+          { schema: null, name: 'recent' },
+          { schema: null, name: 'customers' },
+          { schema: null, name: 'refunds' },
+          { schema: null, name: 'orders' },
+        ],
+      },
+    ],
+    [
+      'SELECT * FROM orders o, orders p, public.orders',
+      {
+        relations: [
+          { schema: null, name: 'orders' },
+          { schema: 'public', name: 'orders' },
+        ],
+      },
+    ],
+    [
+      'UPDATE customers SET email = lower(email) WHERE id = 1 RETURNING *',
+      {
+        kind: 'update',
+        relations: [{ schema: null, name: 'customers' }],
+        wholeRowRefs: [null],
+        hasWhere: true,
+        writes: true,
+      },
+    ],
+    [
+      "INSERT INTO archive SELECT * FROM orders WHERE status = 'x'",
+      { kind: 'insert', kinds: ['insert', 'select'], hasWhere: false },
+    ],
+    [
+      'WITH gone AS (DELETE FROM orders RETURNING *) SELECT * FROM gone',
+      { kind: 'select', kinds: ['select', 'delete'], hasWhere: false, writes: true },
+    ],
+    [
+      'WITH gone AS (DELETE FROM orders WHERE id = 1 RETURNING *) SELECT * FROM gone',
+      { kinds: ['select', 'delete'], hasWhere: true },
+    ],
     ['SELECT * FROM orders WHERE id = 1', { hasWhere: true, writes: false }],
     ['SELECT * FROM orders', { hasWhere: false }],
-    ['EXPLAIN ANALYZE DELETE FROM orders', { kind: 'explain', kinds: ['explain', 'delete'], explainAnalyze: true, writes: true, hasWhere: false }],
+    [
+      'EXPLAIN ANALYZE DELETE FROM orders',
+      { kind: 'explain', kinds: ['explain', 'delete'], explainAnalyze: true, writes: true, hasWhere: false },
+    ],
     ['EXPLAIN DELETE FROM orders', { kind: 'explain', kinds: ['explain'], explainAnalyze: false, writes: false }],
     ['SELECT * FROM orders FOR KEY SHARE', { kind: 'select', writes: true }],
     ['SELECT * INTO t FROM orders', { kind: 'ddl', writes: true }],
@@ -90,11 +141,23 @@ describe('what a statement touches', () => {
     ["COPY orders FROM '/tmp/x'", { kind: 'copy', writes: true }],
     ['COPY orders TO STDOUT', { kind: 'copy', writes: false }],
     ['EXECUTE q', { kind: 'other', writes: true }],
-    ['PREPARE q AS UPDATE orders SET total = 0', { kind: 'other', kinds: ['other', 'update'], hasWhere: false, writes: true }],
+    [
+      'PREPARE q AS UPDATE orders SET total = 0',
+      { kind: 'other', kinds: ['other', 'update'], hasWhere: false, writes: true },
+    ],
     ['CALL p()', { kind: 'call', functions: ['p'], writes: true }],
     ['DO $$ begin end $$', { kind: 'do', writes: true }],
     ['BEGIN', { kind: 'transaction', writes: false }],
-    ['TRUNCATE orders, customers', { kind: 'truncate', relations: [{ schema: null, name: 'orders' }, { schema: null, name: 'customers' }] }],
+    [
+      'TRUNCATE orders, customers',
+      {
+        kind: 'truncate',
+        relations: [
+          { schema: null, name: 'orders' },
+          { schema: null, name: 'customers' },
+        ],
+      },
+    ],
   ];
   it.each(cases)('%j', async (sql, expected) => {
     expect(await parseOne(sql)).toMatchObject(expected);
@@ -112,11 +175,18 @@ describe('fingerprint and normalizedSql', () => {
   });
 
   it('replaces literals with numbered parameters', async () => {
-    expect((await parseOne("SELECT * FROM customers WHERE email = 'x@y.com' AND id = 5")).normalizedSql)
-      .toBe('SELECT * FROM customers WHERE email = $1 AND id = $2');
-    expect((await parseOne('SELECT * FROM t WHERE a = $1 AND b = 7')).normalizedSql).toBe('SELECT * FROM t WHERE a = $1 AND b = $2');
-    expect((await parseOne('SELECT a1,\n\t t2.b3 FROM t2   WHERE c4 = 4')).normalizedSql).toBe('SELECT a1, t2.b3 FROM t2 WHERE c4 = $1');
-    expect((await parseOne('SELECT "my  col" FROM t /* note */ ORDER BY 1')).normalizedSql).toBe('SELECT "my  col" FROM t ORDER BY $1');
+    expect((await parseOne("SELECT * FROM customers WHERE email = 'x@y.com' AND id = 5")).normalizedSql).toBe(
+      'SELECT * FROM customers WHERE email = $1 AND id = $2',
+    );
+    expect((await parseOne('SELECT * FROM t WHERE a = $1 AND b = 7')).normalizedSql).toBe(
+      'SELECT * FROM t WHERE a = $1 AND b = $2',
+    );
+    expect((await parseOne('SELECT a1,\n\t t2.b3 FROM t2   WHERE c4 = 4')).normalizedSql).toBe(
+      'SELECT a1, t2.b3 FROM t2 WHERE c4 = $1',
+    );
+    expect((await parseOne('SELECT "my  col" FROM t /* note */ ORDER BY 1')).normalizedSql).toBe(
+      'SELECT "my  col" FROM t ORDER BY $1',
+    );
   });
 
   const secrets: Array<[string, string]> = [

@@ -1,18 +1,18 @@
 // What Airlock relies on from DynamoDB, checked on the wire: conditional transitions, the TTL attribute,
 // both GSIs and the audit log's conditional put. Runs on dynalite and on Amazon's DynamoDB Local.
 
-import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { DescribeTimeToLiveCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { createGrantStore, type GrantStore } from '../../shared/grants/store.ts';
-import type { GrantRecord, GrantStatus } from '../../shared/grants/model.ts';
-import { createDynamoAuditLog } from '../../shared/audit/index.ts';
-import { isConditionFailure, toItem } from '../../shared/store/dynamo.ts';
-import { isAirlockError } from '../../shared/errors.ts';
-import { newId } from '../../shared/ids.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTables } from '../../local/dynamo.ts';
+import { createDynamoAuditLog } from '../../shared/audit/index.ts';
+import { isAirlockError } from '../../shared/errors.ts';
+import type { GrantRecord, GrantStatus } from '../../shared/grants/model.ts';
+import { createGrantStore, type GrantStore } from '../../shared/grants/store.ts';
+import { newId } from '../../shared/ids.ts';
+import { isConditionFailure, toItem } from '../../shared/store/dynamo.ts';
 import type { TableNames } from '../../shared/store/tables.ts';
-import { dynamo, freshTables, store as storeKind } from '../support/infra.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+import { dynamo, freshTables, store as storeKind } from '../support/infra.ts';
 
 const RETENTION_SECONDS = 30 * 86400;
 const HOUR = 3600_000;
@@ -67,7 +67,12 @@ describe('conditional transitions', () => {
       await grants.create(grant);
       const expiresAt = iso(Date.now() + 600_000);
       const [activated, revoked] = await Promise.all([
-        grants.transition(grant.id, 'pending', 'active', { activatedAt: iso(Date.now()), expiresAt, sweep: 'active', dueAt: expiresAt }),
+        grants.transition(grant.id, 'pending', 'active', {
+          activatedAt: iso(Date.now()),
+          expiresAt,
+          sweep: 'active',
+          dueAt: expiresAt,
+        }),
         grants.transition(grant.id, 'pending', 'revoked', { sweep: undefined, dueAt: undefined }),
       ]);
       expect([activated, revoked].filter(Boolean)).toHaveLength(1);
@@ -80,7 +85,11 @@ describe('conditional transitions', () => {
     const grant = record();
     await grants.create(grant);
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => grants.transition(grant.id, 'pending', 'active', { decisions: [{ by: `racer-${i}`, decision: 'activated', at: iso(Date.now()) }] })),
+      Array.from({ length: 8 }, (_, i) =>
+        grants.transition(grant.id, 'pending', 'active', {
+          decisions: [{ by: `racer-${i}`, decision: 'activated', at: iso(Date.now()) }],
+        }),
+      ),
     );
     const winners = results.filter((result): result is GrantRecord => result !== null);
     expect(winners).toHaveLength(1);
@@ -99,11 +108,19 @@ describe('conditional transitions', () => {
 
   it('the sweeper’s guard: active → expired only once expiresAt is at or before the given time', async () => {
     const expiresAt = iso(Date.now() + 60_000);
-    const grant = record({ status: 'active', activatedAt: iso(Date.now()), expiresAt, sweep: 'active', dueAt: expiresAt });
+    const grant = record({
+      status: 'active',
+      activatedAt: iso(Date.now()),
+      expiresAt,
+      sweep: 'active',
+      dueAt: expiresAt,
+    });
     await grants.create(grant);
     expect(await grants.transition(grant.id, 'active', 'expired', {}, { expiresAtBefore: iso(Date.now()) })).toBeNull();
     expect((await grants.get(grant.id))!.status).toBe('active');
-    expect(await grants.transition(grant.id, 'active', 'expired', {}, { expiresAtBefore: expiresAt })).toMatchObject({ status: 'expired' });
+    expect(await grants.transition(grant.id, 'active', 'expired', {}, { expiresAtBefore: expiresAt })).toMatchObject({
+      status: 'expired',
+    });
   });
 
   it('create is conditional: a second grant with the same id is a conflict, the first stays', async () => {
@@ -135,7 +152,9 @@ describe('GSI queries', () => {
     for (const grant of created) await grants.create(grant);
     await grants.create(record({ subject: `${subject}-other`, requestedAt: iso(base + 5 * HOUR) }));
 
-    const newestFirst = [...created].sort((a, b) => b.requestedAt.localeCompare(a.requestedAt)).map((grant) => grant.id);
+    const newestFirst = [...created]
+      .sort((a, b) => b.requestedAt.localeCompare(a.requestedAt))
+      .map((grant) => grant.id);
     expect((await grants.listBySubject(subject)).map((grant) => grant.id)).toEqual(newestFirst);
     expect((await grants.listBySubject(subject, 2)).map((grant) => grant.id)).toEqual(newestFirst.slice(0, 2));
     expect(await grants.listBySubject(`agent:nobody-${newId(6)}`)).toEqual([]);
@@ -147,7 +166,13 @@ describe('GSI queries', () => {
     const now = Date.now();
     const active = (offsetMs: number) => {
       const expiresAt = iso(now + offsetMs);
-      return record({ status: 'active', activatedAt: iso(now - 600_000), expiresAt, sweep: 'active', dueAt: expiresAt });
+      return record({
+        status: 'active',
+        activatedAt: iso(now - 600_000),
+        expiresAt,
+        sweep: 'active',
+        dueAt: expiresAt,
+      });
     };
     const dueLater = active(-1000);
     const dueFirst = active(-60_000);
@@ -158,7 +183,11 @@ describe('GSI queries', () => {
     for (const grant of [dueLater, dueFirst, dueExactly, notYet, pendingDue, ended]) await due.create(grant);
     await due.transition(ended.id, 'active', 'revoked', { sweep: undefined, dueAt: undefined });
 
-    expect((await due.listDue('active', iso(now))).map((grant) => grant.id)).toEqual([dueFirst.id, dueLater.id, dueExactly.id]);
+    expect((await due.listDue('active', iso(now))).map((grant) => grant.id)).toEqual([
+      dueFirst.id,
+      dueLater.id,
+      dueExactly.id,
+    ]);
     expect((await due.listDue('pending', iso(now))).map((grant) => grant.id)).toEqual([pendingDue.id]);
     expect((await due.listDue('active', iso(now + 120_000))).map((grant) => grant.id)).toContain(notYet.id);
   });
@@ -168,10 +197,21 @@ describe('audit log conditional put', () => {
   it('PutItem with attribute_not_exists on an existing (grantId, seq) fails and leaves the event as written', async () => {
     const log = createDynamoAuditLog({ client: dynamo(), table: tables.audit });
     const grantId = newId();
-    const first = await log.append({ grantId, type: 'grant.requested', subject: 'agent:store', details: { reason: 'x' } });
+    const first = await log.append({
+      grantId,
+      type: 'grant.requested',
+      subject: 'agent:store',
+      details: { reason: 'x' },
+    });
     const forged = toItem({ ...first, subject: 'agent:forger', hash: 'f'.repeat(64) });
     const error = await dynamo()
-      .send(new PutItemCommand({ TableName: tables.audit, Item: forged, ConditionExpression: 'attribute_not_exists(grantId)' }))
+      .send(
+        new PutItemCommand({
+          TableName: tables.audit,
+          Item: forged,
+          ConditionExpression: 'attribute_not_exists(grantId)',
+        }),
+      )
       .catch((caught: unknown) => caught);
     expect(isConditionFailure(error)).toBe(true);
     expect(await log.list(grantId)).toEqual([first]);
@@ -185,7 +225,11 @@ describe('audit log conditional put', () => {
     await b.append({ grantId, type: 'grant.activated', subject: 'agent:store' });
     const third = await a.append({ grantId, type: 'grant.revoked', subject: 'agent:store' });
     expect(third.seq).toBe(3);
-    expect((await a.list(grantId)).map((event) => event.type)).toEqual(['grant.requested', 'grant.activated', 'grant.revoked']);
+    expect((await a.list(grantId)).map((event) => event.type)).toEqual([
+      'grant.requested',
+      'grant.activated',
+      'grant.revoked',
+    ]);
   });
 });
 
@@ -207,7 +251,12 @@ describe('TTL', () => {
 
   it('an active grant carries ttl = window end + retention, in epoch seconds; revocation moves it to revocation + retention', async () => {
     const token = await stack.token('agent:ttl');
-    const { grant } = (await stack.call('POST', '/v1/grants', { token, body: { connection: 'shop', access: 'read', ttl: 300, reason: 'ttl check' } })).body;
+    const { grant } = (
+      await stack.call('POST', '/v1/grants', {
+        token,
+        body: { connection: 'shop', access: 'read', ttl: 300, reason: 'ttl check' },
+      })
+    ).body;
     const ttl = await ttlOf(grant.id);
     expect(ttl).toBe(seconds(grant.expiresAt) + RETENTION_SECONDS);
     expect(ttl).toBeLessThan(1e11); // seconds, not milliseconds
@@ -219,22 +268,30 @@ describe('TTL', () => {
 
   it('a pending grant carries ttl = approval deadline + retention', async () => {
     const token = await stack.token('agent:ttl-pending', ['finance']);
-    const response = await stack.call('POST', '/v1/grants', { token, body: { connection: 'shop', access: 'write', ttl: 300, reason: 'ttl check' } });
+    const response = await stack.call('POST', '/v1/grants', {
+      token,
+      body: { connection: 'shop', access: 'write', ttl: 300, reason: 'ttl check' },
+    });
     expect(response.status).toBe(202);
     expect(await ttlOf(response.body.grant.id)).toBe(seconds(response.body.grant.approvalDeadline) + RETENTION_SECONDS);
   });
 
-  it.runIf(storeKind() === 'dynamodb-local')('DescribeTimeToLive: ensureTables enabled TTL on `ttl` for grants and approvals, not audit, and stays idempotent', async () => {
-    await ensureTables(dynamo(), tables);
-    const timeToLive = async (table: string) => (await dynamo().send(new DescribeTimeToLiveCommand({ TableName: table }))).TimeToLiveDescription;
-    expect(await timeToLive(tables.grants)).toMatchObject({ TimeToLiveStatus: 'ENABLED', AttributeName: 'ttl' });
-    expect(await timeToLive(tables.approvals)).toMatchObject({ TimeToLiveStatus: 'ENABLED', AttributeName: 'ttl' });
-    expect((await timeToLive(tables.audit))?.TimeToLiveStatus).toBe('DISABLED');
-  });
+  it.runIf(storeKind() === 'dynamodb-local')(
+    'DescribeTimeToLive: ensureTables enabled TTL on `ttl` for grants and approvals, not audit, and stays idempotent',
+    async () => {
+      await ensureTables(dynamo(), tables);
+      const timeToLive = async (table: string) =>
+        (await dynamo().send(new DescribeTimeToLiveCommand({ TableName: table }))).TimeToLiveDescription;
+      expect(await timeToLive(tables.grants)).toMatchObject({ TimeToLiveStatus: 'ENABLED', AttributeName: 'ttl' });
+      expect(await timeToLive(tables.approvals)).toMatchObject({ TimeToLiveStatus: 'ENABLED', AttributeName: 'ttl' });
+      expect((await timeToLive(tables.audit))?.TimeToLiveStatus).toBe('DISABLED');
+    },
+  );
 
   it.runIf(storeKind() === 'dynalite')('dynalite has no TTL: ensureTables leaves it off without failing', async () => {
     await ensureTables(dynamo(), tables);
-    const description = (await dynamo().send(new DescribeTimeToLiveCommand({ TableName: tables.grants }))).TimeToLiveDescription;
+    const description = (await dynamo().send(new DescribeTimeToLiveCommand({ TableName: tables.grants })))
+      .TimeToLiveDescription;
     expect(description?.TimeToLiveStatus).toBe('DISABLED');
   });
 });

