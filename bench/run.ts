@@ -8,11 +8,8 @@ import { join } from 'node:path';
 import { Pool } from '@neondatabase/serverless';
 import ws from 'ws';
 import { LOCAL_ADMIN_SECRET } from '../local/secrets.ts';
-import { createCatalogLookup } from '../shared/masking/catalog.ts';
-import { applyMaskingPlan, buildMaskingPlan } from '../shared/masking/plan.ts';
-import { adminTargetFrom } from '../shared/postgres/admin.ts';
-import { closeClient, connectClient } from '../shared/postgres/driver.ts';
-import { derivePassword } from '../shared/postgres/password.ts';
+import { applyMaskingPlan, buildMaskingPlan, createCatalogLookup } from '../shared/masking/index.ts';
+import { adminTargetFrom, closeClient, connectClient, derivePassword } from '../shared/postgres/index.ts';
 import { DatabaseSecret, QueryKeysSecret, readSecret, SECRET_NAMES } from '../shared/secrets/index.ts';
 import { checkStatement, parseOne } from '../shared/sql/index.ts';
 import { QUERY_CORPUS } from './corpus.ts';
@@ -241,7 +238,7 @@ async function grants(s: BenchStack) {
 /** 4. Parse + guard per statement, 20 realistic agent queries. */
 async function parseGuard() {
   print('\n4. Parse + guard: µs per statement over 20 realistic agent queries');
-  const guardrails = (await import('../shared/policy/load.ts')).parsePolicyText(
+  const guardrails = (await import('../shared/policy/index.ts')).parsePolicyText(
     (await import('node:fs')).readFileSync(new URL('../airlock.policy.yaml', import.meta.url), 'utf8'),
   ).guardrails;
   for (const sql of QUERY_CORPUS) checkStatement(await parseOne(sql), { readOnly: true, guardrails });

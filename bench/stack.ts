@@ -11,10 +11,10 @@ import { type ServerType, serve } from '@hono/node-server';
 import { ensureTables, localTableNames } from '../local/dynamo.ts';
 import { type LocalInfra, startLocalInfra } from '../local/infra.ts';
 import { localizePolicy } from '../local/stack.ts';
-import { type Airlock, type AirlockConfig, assembleAirlock } from '../shared/http/airlock.ts';
-import { loadPolicyFile } from '../shared/policy/load.ts';
-import type { Policy } from '../shared/policy/schema.ts';
-import { createDynamoClient } from '../shared/store/dynamo.ts';
+import { type Airlock, type AirlockConfig, assembleAirlock } from '../shared/airlock/index.ts';
+import type { Policy } from '../shared/policy/index.ts';
+import { loadPolicyFile } from '../shared/policy/index.ts';
+import { createDynamoClient } from '../shared/store/index.ts';
 
 export interface BenchStack {
   baseUrl: string;

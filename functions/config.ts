@@ -4,10 +4,10 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AirlockError } from '../shared/errors.ts';
-import { formatIssues } from '../shared/policy/load.ts';
-import type { WireOptions } from '../shared/postgres/driver.ts';
+import { formatIssues } from '../shared/policy/index.ts';
+import type { WireOptions } from '../shared/postgres/index.ts';
 import { SECRET_NAMES, type SecretSource } from '../shared/secrets/index.ts';
-import type { TableNames } from '../shared/store/tables.ts';
+import type { TableNames } from '../shared/store/index.ts';
 
 const Name = z.string().min(1);
 

@@ -5,11 +5,11 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { handle } from 'hono/aws-lambda';
+import { type Airlock, type AirlockConfig, assembleAirlock } from '../shared/airlock/index.ts';
 import { createSesMailer, type Mailer } from '../shared/approvals/index.ts';
-import { type Airlock, type AirlockConfig, assembleAirlock } from '../shared/http/airlock.ts';
-import { loadPolicyFile } from '../shared/policy/load.ts';
+import { loadPolicyFile } from '../shared/policy/index.ts';
 import { createAwsSecretSource, createFileSecretSource, type SecretSource } from '../shared/secrets/index.ts';
-import { createDynamoClient } from '../shared/store/dynamo.ts';
+import { createDynamoClient } from '../shared/store/index.ts';
 import { type FunctionConfig, renamedSecrets } from './config.ts';
 
 export type Parts = AirlockConfig['parts'];

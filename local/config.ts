@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AirlockError } from '../shared/errors.ts';
-import { formatIssues } from '../shared/policy/load.ts';
+import { formatIssues } from '../shared/policy/index.ts';
 
 const Port = z.coerce.number().int().min(1).max(65535);
 

@@ -12,7 +12,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { TABLES, type TableDefinition, type TableNames } from '../shared/store/tables.ts';
+import { TABLES, type TableDefinition, type TableNames } from '../shared/store/index.ts';
 
 export interface LocalDynamo {
   endpoint: string;

@@ -3,10 +3,9 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { closeClient, connectClient, type WireOptions } from '../shared/postgres/driver.ts';
-import { quoteIdent } from '../shared/postgres/quote.ts';
+import { closeClient, connectClient, quoteIdent, type WireOptions } from '../shared/postgres/index.ts';
 import { DatabaseSecret, readSecret, type SecretSource } from '../shared/secrets/index.ts';
-import { startWsProxy } from '../shared/wsproxy/proxy.ts';
+import { startWsProxy } from '../shared/wsproxy/index.ts';
 import { startLocalDynamo } from './dynamo.ts';
 import { startLocalPostgres } from './postgres.ts';
 import { ensureLocalSecrets, LOCAL_ADMIN_SECRET } from './secrets.ts';

@@ -4,10 +4,10 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
-import { type Airlock, assembleAirlock } from '../shared/http/airlock.ts';
-import { loadPolicyFile } from '../shared/policy/load.ts';
-import type { Policy } from '../shared/policy/schema.ts';
-import { createDynamoClient } from '../shared/store/dynamo.ts';
+import { type Airlock, assembleAirlock } from '../shared/airlock/index.ts';
+import type { Policy } from '../shared/policy/index.ts';
+import { loadPolicyFile } from '../shared/policy/index.ts';
+import { createDynamoClient } from '../shared/store/index.ts';
 import type { LocalConfig } from './config.ts';
 import { ensureTables, localTableNames } from './dynamo.ts';
 import { type LocalInfra, startLocalInfra } from './infra.ts';

@@ -7,8 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
-import { generateSigningKeyPair } from '../shared/identity/grant-token.ts';
-import { publicJwkOf } from '../shared/identity/keys.ts';
+import { generateSigningKeyPair, publicJwkOf } from '../shared/identity/index.ts';
 import { GrantJwksSecret, QueryKeysSecret, SigningKeysSecret } from '../shared/secrets/index.ts';
 
 export interface SigningKeySet {

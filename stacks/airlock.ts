@@ -3,7 +3,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { relative } from 'node:path';
-import { TABLES, type TableDefinition } from '../shared/store/tables.ts';
+import { TABLES, type TableDefinition } from '../shared/store/index.ts';
 import { deployWarnings, functionEnvironment, loadStackConfig, secretArnPattern } from './config.ts';
 import { type FunctionName, functionPermissions } from './permissions.ts';
 

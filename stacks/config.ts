@@ -3,8 +3,8 @@
 
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { formatIssues, loadPolicyFile } from '../shared/policy/load.ts';
-import type { Policy } from '../shared/policy/schema.ts';
+import type { Policy } from '../shared/policy/index.ts';
+import { formatIssues, loadPolicyFile } from '../shared/policy/index.ts';
 
 const DeployEnv = z.object({
   /** The policy file shipped with the functions (a policy change is a reviewed deploy). */

@@ -1,8 +1,8 @@
 // `airlock audit` (the event log, hash chain checked here too with --verify) and `airlock replay`
 // (the same events told as the grant's story: who asked, who approved, what ran, how it ended).
 
-import { verifyChain } from '../../shared/audit/chain.ts';
-import type { AuditEvent } from '../../shared/audit/event.ts';
+import type { AuditEvent } from '../../shared/audit/index.ts';
+import { verifyChain } from '../../shared/audit/index.ts';
 import { ApiError } from '../api.ts';
 import { type CliContext, type Command, flag } from '../args.ts';
 import { CliError, EXIT } from '../exit.ts';

@@ -1,6 +1,6 @@
 // `airlock dev token`: an identity token from the local stack's dev issuer (local mode only).
 
-import { parseDuration } from '../../shared/policy/duration.ts';
+import { parseDuration } from '../../shared/policy/index.ts';
 import { type Command, flag } from '../args.ts';
 import { CliError, EXIT, usageError } from '../exit.ts';
 

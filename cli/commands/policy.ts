@@ -2,10 +2,9 @@
 // explain is a dry run of the same `decide` the API runs, told rule by rule.
 
 import { isAirlockError } from '../../shared/errors.ts';
-import type { Principal } from '../../shared/identity/principal.ts';
-import type { Decision } from '../../shared/policy/decide.ts';
-import { parseDuration } from '../../shared/policy/duration.ts';
-import type { Policy, Rule } from '../../shared/policy/schema.ts';
+import type { Principal } from '../../shared/identity/index.ts';
+import type { Decision, Policy, Rule } from '../../shared/policy/index.ts';
+import { parseDuration } from '../../shared/policy/index.ts';
 import { type CliContext, type Command, flag } from '../args.ts';
 import { CliError, EXIT, usageError } from '../exit.ts';
 import { formatSeconds, type Style } from '../render.ts';
@@ -13,10 +12,7 @@ import { formatSeconds, type Style } from '../render.ts';
 const policyPath = (ctx: CliContext, given?: string) => given ?? ctx.env.AIRLOCK_POLICY ?? 'airlock.policy.yaml';
 
 // Loaded on use: the schema (zod, yaml) would slow every other command's start.
-const policyModules = async () => ({
-  ...(await import('../../shared/policy/load.ts')),
-  ...(await import('../../shared/policy/decide.ts')),
-});
+const policyModules = () => import('../../shared/policy/index.ts');
 
 async function load(path: string): Promise<Policy> {
   const { loadPolicyFile } = await policyModules();

@@ -3,12 +3,11 @@
 
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
-import type { AuditLog } from '../audit/event.ts';
+import type { AuditLog } from '../audit/index.ts';
 import { AirlockError } from '../errors.ts';
-import { type GrantRecord, isLive } from '../grants/model.ts';
-import type { GrantService } from '../grants/service.ts';
-import type { GrantStore } from '../grants/store.ts';
-import { type GrantTokenVerifierKeys, loadVerificationKeys, type SigningKeys } from '../identity/grant-token.ts';
+import type { GrantService, GrantStore } from '../grants/index.ts';
+import { type GrantRecord, isLive } from '../grants/index.ts';
+import { type GrantTokenVerifierKeys, loadVerificationKeys, type SigningKeys } from '../identity/index.ts';
 import { type ApprovalLinkClaims, codeMatches, confirmCode, verifyApprovalLink } from './link.ts';
 import {
   type ApprovalDecision,

@@ -7,10 +7,10 @@ export { APPROVAL_LINK_AUDIENCE, APPROVAL_LINK_TYPE, signApprovalLink, verifyApp
 export type { Mailer, MailMessage } from './mailer.ts';
 export { missingMailer } from './mailer.ts';
 export { parseMessage } from './mime.ts';
-export { ApprovalRequest, approvalRef, parseApprovalRef } from './model.ts';
+export { ApprovalRequest, approvalRef, approvalsGiven, parseApprovalRef } from './model.ts';
 export type { OutboxEntry, OutboxMessage } from './outbox.ts';
 export { createOutboxMailer, listOutbox, readOutboxMessage } from './outbox.ts';
-export { confirmPage, PAGE_HEADERS, refusalPage, requestTitle, resultPage } from './page.ts';
+export { confirmPage, escapeHtml, htmlPage, PAGE_HEADERS, refusalPage, requestTitle, resultPage } from './page.ts';
 export type { ApprovalRequests, ApprovalRequestsOptions } from './requests.ts';
 export { createApprovalRequests } from './requests.ts';
 export type { SesSender } from './ses.ts';

@@ -2,12 +2,11 @@
 // (the StatementGate). Must never let one approval run a different statement, or run the same one twice.
 
 import { AirlockError } from '../errors.ts';
-import { type GrantRecord, isLive } from '../grants/model.ts';
-import type { ApprovalNotifier } from '../grants/service.ts';
-import type { SigningKeys } from '../identity/grant-token.ts';
-import type { Principal } from '../identity/principal.ts';
-import type { Policy } from '../policy/schema.ts';
-import type { GateDecision, HeldStatement, StatementGate } from '../query/gate.ts';
+import type { ApprovalNotifier } from '../grants/index.ts';
+import { type GrantRecord, isLive } from '../grants/index.ts';
+import type { Principal, SigningKeys } from '../identity/index.ts';
+import type { Policy } from '../policy/index.ts';
+import type { GateDecision, HeldStatement, StatementGate } from '../query/index.ts';
 import { signApprovalLink } from './link.ts';
 import type { Mailer } from './mailer.ts';
 import { approvalMessage } from './message.ts';

@@ -2,7 +2,7 @@
 // version read, so two racing decisions (or a decision and a consumption) can never both win.
 
 import { type DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { fromItem, isConditionFailure, storeCall, toItem } from '../store/dynamo.ts';
+import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { ApprovalRequest } from './model.ts';
 
 /** Extra conditions a decision adds to the version check. */

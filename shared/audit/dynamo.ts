@@ -4,7 +4,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { AirlockError } from '../errors.ts';
-import { fromItem, isConditionFailure, storeCall, toItem } from '../store/dynamo.ts';
+import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { canonicalJson, GENESIS_HASH, hashEvent, toHashedJson } from './chain.ts';
 import { AUDIT_EVENT_TYPES, type AuditAppend, AuditEvent, type AuditLog, CORE_FIELDS } from './event.ts';
 

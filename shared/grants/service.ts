@@ -1,15 +1,14 @@
 // The grant lifecycle: request (policy decides), activate (mint the role, open the window), revoke,
 // deny, and the sweeper's expiry. Every step is audited; a step that cannot be completed fails closed.
 
-import type { AuditLog } from '../audit/event.ts';
+import type { AuditLog } from '../audit/index.ts';
 import { AirlockError, isAirlockError } from '../errors.ts';
-import { type SigningKeys, signGrantToken } from '../identity/grant-token.ts';
-import type { Principal } from '../identity/principal.ts';
+import type { Principal } from '../identity/index.ts';
+import { type SigningKeys, signGrantToken } from '../identity/index.ts';
 import { newId } from '../ids.ts';
-import { decide } from '../policy/decide.ts';
-import type { Policy } from '../policy/schema.ts';
-import { derivePassword } from '../postgres/password.ts';
-import { ROLE_PREFIX, type RoleAdmin, roleNameFor } from '../postgres/roles.ts';
+import type { Policy } from '../policy/index.ts';
+import { decide } from '../policy/index.ts';
+import { derivePassword, ROLE_PREFIX, type RoleAdmin, roleNameFor } from '../postgres/index.ts';
 import { type GrantDecision, type GrantRecord, type GrantStatus, isLive } from './model.ts';
 import type { GrantStore } from './store.ts';
 

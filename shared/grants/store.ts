@@ -9,7 +9,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { AirlockError } from '../errors.ts';
-import { fromItem, isConditionFailure, storeCall, toItem } from '../store/dynamo.ts';
+import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { GrantRecord, type GrantStatus, TRANSITIONS } from './model.ts';
 
 export interface GrantStore {

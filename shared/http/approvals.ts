@@ -1,9 +1,16 @@
 // /v1/approvals/{token}: the approver's confirmation page (GET, changes nothing) and decision (POST).
 // Answers are HTML pages, errors included, always with the no-referrer / no-store / strict CSP headers.
 
-import { type ApprovalDecisions, DecisionForm, type DecisionOutcome } from '../approvals/decisions.ts';
-import { approvalsGiven } from '../approvals/model.ts';
-import { confirmPage, PAGE_HEADERS, refusalPage, resultPage } from '../approvals/page.ts';
+import {
+  type ApprovalDecisions,
+  approvalsGiven,
+  confirmPage,
+  DecisionForm,
+  type DecisionOutcome,
+  PAGE_HEADERS,
+  refusalPage,
+  resultPage,
+} from '../approvals/index.ts';
 import { AirlockError } from '../errors.ts';
 import type { Routes } from './app.ts';
 import { STATUS, toAirlockError } from './errors.ts';

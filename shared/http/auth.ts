@@ -3,8 +3,7 @@
 
 import type { MiddlewareHandler } from 'hono';
 import { AirlockError } from '../errors.ts';
-import type { Principal } from '../identity/principal.ts';
-import type { IdentityVerifier } from '../identity/verify.ts';
+import type { IdentityVerifier, Principal } from '../identity/index.ts';
 
 export type IdentityEnv = { Variables: { principal: Principal } };
 

@@ -2,7 +2,7 @@
 // Tokens are only minted for the local stack's own issuer, which the policy must name to trust.
 
 import { z } from 'zod';
-import type { DevIssuer } from '../identity/dev-issuer.ts';
+import type { DevIssuer } from '../identity/index.ts';
 import { type Routes, readJson } from './app.ts';
 import { parseBody } from './validate.ts';
 

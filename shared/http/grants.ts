@@ -3,14 +3,14 @@
 
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { verifyChain } from '../audit/chain.ts';
-import type { AuditLog } from '../audit/event.ts';
+import type { AuditLog } from '../audit/index.ts';
+import { verifyChain } from '../audit/index.ts';
 import { AirlockError } from '../errors.ts';
-import { publicGrant } from '../grants/model.ts';
-import type { GrantService } from '../grants/service.ts';
-import type { IdentityVerifier } from '../identity/verify.ts';
-import { parseDuration } from '../policy/duration.ts';
-import type { Policy } from '../policy/schema.ts';
+import type { GrantService } from '../grants/index.ts';
+import { publicGrant } from '../grants/index.ts';
+import type { IdentityVerifier } from '../identity/index.ts';
+import type { Policy } from '../policy/index.ts';
+import { parseDuration } from '../policy/index.ts';
 import { type Routes, readJson } from './app.ts';
 import { type IdentityEnv, identityAuth } from './auth.ts';
 import { parseBody } from './validate.ts';

@@ -2,9 +2,9 @@
 // Describes the contract only; it never reflects configuration or secrets.
 
 import { z } from 'zod';
-import { DecisionForm } from '../approvals/decisions.ts';
-import { GRANT_STATUSES } from '../grants/model.ts';
-import { QueryBody } from '../query/service.ts';
+import { DecisionForm } from '../approvals/index.ts';
+import { GRANT_STATUSES } from '../grants/index.ts';
+import { QueryBody } from '../query/index.ts';
 import type { Routes } from './app.ts';
 import { GrantRequestBody } from './grants.ts';
 

@@ -2,8 +2,14 @@
 // GET /dev/outbox/{id} shows one. Never mounted in AWS; it reads only the outbox folder.
 
 import type { Context } from 'hono';
-import { listOutbox, type OutboxMessage, readOutboxMessage } from '../approvals/outbox.ts';
-import { escapeHtml, htmlPage, PAGE_HEADERS } from '../approvals/page.ts';
+import {
+  escapeHtml,
+  htmlPage,
+  listOutbox,
+  type OutboxMessage,
+  PAGE_HEADERS,
+  readOutboxMessage,
+} from '../approvals/index.ts';
 import { AirlockError } from '../errors.ts';
 import type { Routes } from './app.ts';
 

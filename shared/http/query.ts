@@ -1,7 +1,7 @@
 // POST /v1/query: grant tokens only. The handler is a table of contents of the query path;
 // every decision lives in shared/query.
 
-import { QueryBody, type QueryService } from '../query/service.ts';
+import { QueryBody, type QueryService } from '../query/index.ts';
 import type { Routes } from './app.ts';
 import { readJson } from './app.ts';
 import { bearerToken } from './auth.ts';

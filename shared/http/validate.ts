@@ -3,7 +3,7 @@
 
 import type { z } from 'zod';
 import { AirlockError } from '../errors.ts';
-import { formatIssues } from '../policy/load.ts';
+import { formatIssues } from '../policy/index.ts';
 
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const result = schema.safeParse(body);

@@ -15,7 +15,7 @@ import {
   type RemoteJWKSet,
 } from 'jose';
 import { AirlockError, unavailable } from '../errors.ts';
-import type { Issuer } from '../policy/schema.ts';
+import type { Issuer } from '../policy/index.ts';
 import { GRANT_TOKEN_TYPE } from './grant-token.ts';
 import { carriesKey, MAX_TOKEN_LENGTH, normalizeTyp } from './keys.ts';
 import type { Principal } from './principal.ts';

@@ -1,7 +1,7 @@
 // Postgres error messages on their way to the agent: a message can quote a value read from a row
 // (`invalid input syntax for type integer: "alice@example.com"`); it must never carry one out unmasked.
 
-import type { Detector } from '../policy/schema.ts';
+import type { Detector } from '../policy/index.ts';
 import { createDetectorScan } from './detectors.ts';
 
 const WITHHELD = '"…"';

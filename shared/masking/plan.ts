@@ -2,7 +2,7 @@
 // Must never fail open: when the plan cannot be computed or does not fit the rows, nothing is returned.
 
 import { AirlockError } from '../errors.ts';
-import type { Detector, MaskStrategy, Policy } from '../policy/schema.ts';
+import type { Detector, MaskStrategy, Policy } from '../policy/index.ts';
 import { createDetectorScan, maskDetected } from './detectors.ts';
 import { createStrategy } from './strategies.ts';
 

@@ -3,7 +3,7 @@
 
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { AirlockError } from '../errors.ts';
-import type { MaskStrategy } from '../policy/schema.ts';
+import type { MaskStrategy } from '../policy/index.ts';
 
 export const REDACTED = '[REDACTED]';
 

@@ -2,8 +2,8 @@
 // and used only to mint and revoke roles. The query side never imports this module.
 
 import { AirlockError } from '../errors.ts';
-import type { Policy } from '../policy/schema.ts';
-import { DatabaseSecret, readSecret, type SecretSource } from '../secrets/source.ts';
+import type { Policy } from '../policy/index.ts';
+import { DatabaseSecret, readSecret, type SecretSource } from '../secrets/index.ts';
 import { connectClient, type DatabaseTarget, type WireOptions } from './driver.ts';
 import { createClientPool } from './pool.ts';
 import { createRoleAdmin, type RoleAdmin } from './roles.ts';

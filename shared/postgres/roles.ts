@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { AirlockError, unavailable } from '../errors.ts';
-import type { Profile } from '../policy/schema.ts';
+import type { Profile } from '../policy/index.ts';
 import { closeClient, type PgClient } from './driver.ts';
 import { scramVerifier } from './password.ts';
 import { quoteIdent, quoteLiteral } from './quote.ts';

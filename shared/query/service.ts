@@ -4,21 +4,23 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, createHmac } from 'node:crypto';
 import { z } from 'zod';
-import type { AuditLog } from '../audit/event.ts';
+import type { AuditLog } from '../audit/index.ts';
 import { AirlockError, isAirlockError } from '../errors.ts';
-import { type GrantRecord, isLive } from '../grants/model.ts';
-import type { GrantStore } from '../grants/store.ts';
-import { type GrantTokenVerifierKeys, verifyGrantToken } from '../identity/grant-token.ts';
-import { type CatalogQuery, createCatalogLookup } from '../masking/catalog.ts';
-import { maskDatabaseMessage } from '../masking/message.ts';
-import { applyMaskingPlan, buildMaskingPlan, type MaskingPlan } from '../masking/plan.ts';
-import { expandApprovers, type Policy } from '../policy/schema.ts';
-import type { PgClient } from '../postgres/driver.ts';
-import { derivePassword } from '../postgres/password.ts';
-import { quoteLiteral } from '../postgres/quote.ts';
-import type { SessionPool } from '../postgres/sessions.ts';
-import { checkStatement } from '../sql/guard.ts';
-import { type ParsedStatement, parseOne } from '../sql/parse.ts';
+import type { GrantStore } from '../grants/index.ts';
+import { type GrantRecord, isLive } from '../grants/index.ts';
+import { type GrantTokenVerifierKeys, verifyGrantToken } from '../identity/index.ts';
+import {
+  applyMaskingPlan,
+  buildMaskingPlan,
+  type CatalogQuery,
+  createCatalogLookup,
+  type MaskingPlan,
+  maskDatabaseMessage,
+} from '../masking/index.ts';
+import { expandApprovers, type Policy } from '../policy/index.ts';
+import type { PgClient, SessionPool } from '../postgres/index.ts';
+import { derivePassword, quoteLiteral } from '../postgres/index.ts';
+import { checkStatement, type ParsedStatement, parseOne } from '../sql/index.ts';
 import type { StatementGate } from './gate.ts';
 import { typeName } from './types.ts';
 

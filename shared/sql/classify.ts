@@ -1,8 +1,8 @@
 // Walks one libpg-query parse tree and says what the statement is and everything it touches.
 // It must never guess in the permissive direction: an unknown node counts as a write.
 
-import type { StatementKind } from '../policy/schema.ts';
-import type { ParsedStatement, RelationRef } from './parse.ts';
+import type { StatementKind } from '../policy/index.ts';
+import type { ParsedStatement, RelationRef } from './statement.ts';
 
 export type StatementAnalysis = Omit<ParsedStatement, 'sql' | 'fingerprint' | 'normalizedSql'>;
 

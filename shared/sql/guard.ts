@@ -1,8 +1,8 @@
 // Decides whether one parsed statement may run: built-in rules, then the grant's access, then policy guardrails.
 // It must never look at SQL text: only the ParsedStatement the real parser produced.
 
-import type { Guardrail, StatementKind } from '../policy/schema.ts';
-import type { ParsedStatement, RelationRef } from './parse.ts';
+import type { Guardrail, StatementKind } from '../policy/index.ts';
+import type { ParsedStatement, RelationRef } from './statement.ts';
 
 export type Verdict =
   | { action: 'allow' }

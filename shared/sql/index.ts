@@ -3,5 +3,5 @@
 
 export type { CheckOptions, Verdict } from './guard.ts';
 export { checkStatement } from './guard.ts';
-export type { ParsedStatement, RelationRef } from './parse.ts';
 export { parseOne, parseStatements } from './parse.ts';
+export type { ParsedStatement, RelationRef } from './statement.ts';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assembleAirlock } from '../../shared/http/airlock.ts';
+import { assembleAirlock } from '../../shared/airlock/index.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { adminClient, dynamo, secrets, wire } from '../support/infra.ts';
 import {

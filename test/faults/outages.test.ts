@@ -10,8 +10,8 @@ import { ensureTables, type LocalDynamo, localTableNames, startLocalDynamo } fro
 import { type LocalInfra, startLocalInfra } from '../../local/infra.ts';
 import { LOCAL_ADMIN_SECRET } from '../../local/secrets.ts';
 import { localizePolicy } from '../../local/stack.ts';
+import { type Airlock, assembleAirlock } from '../../shared/airlock/index.ts';
 import { createDynamoAuditLog, verifyChain } from '../../shared/audit/index.ts';
-import { type Airlock, assembleAirlock } from '../../shared/http/airlock.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import { closeClient, connectClient, type PgClient } from '../../shared/postgres/driver.ts';
 import { roleNameFor } from '../../shared/postgres/roles.ts';

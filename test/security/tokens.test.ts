@@ -17,7 +17,7 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Airlock, assembleAirlock } from '../../shared/http/airlock.ts';
+import { type Airlock, assembleAirlock } from '../../shared/airlock/index.ts';
 import { GRANT_TOKEN_TYPE, generateSigningKeyPair } from '../../shared/identity/index.ts';
 import { createFileSecretSource, SECRET_NAMES } from '../../shared/secrets/index.ts';
 import {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { localizePolicy } from '../../local/stack.ts';
-import { type Airlock, assembleAirlock } from '../../shared/http/airlock.ts';
+import { type Airlock, assembleAirlock } from '../../shared/airlock/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import type { Policy } from '../../shared/policy/schema.ts';
 import { roleNameFor } from '../../shared/postgres/roles.ts';

@@ -7,18 +7,21 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { AirlockError, isAirlockError } from '../errors.ts';
-import { type GrantRecord, type PublicGrant, publicGrant } from '../grants/model.ts';
-import type { GrantService } from '../grants/service.ts';
-import type { Principal } from '../identity/principal.ts';
-import type { IdentityVerifier } from '../identity/verify.ts';
-import { compactTable, fenceUntrusted, UNTRUSTED_META } from '../mcp/render.ts';
-import type { Policy } from '../policy/schema.ts';
-import { QueryBody, type QueryResponse, type QueryResult, type QueryService } from '../query/service.ts';
-import type { Routes } from './app.ts';
-import { type IdentityEnv, identityAuth } from './auth.ts';
-import { errorBody, toAirlockError } from './errors.ts';
-import { GrantRequestBody } from './grants.ts';
-import { parseBody } from './validate.ts';
+import type { GrantService } from '../grants/index.ts';
+import { type GrantRecord, type PublicGrant, publicGrant } from '../grants/index.ts';
+import type { Routes } from '../http/index.ts';
+import {
+  errorBody,
+  GrantRequestBody,
+  type IdentityEnv,
+  identityAuth,
+  parseBody,
+  toAirlockError,
+} from '../http/index.ts';
+import type { IdentityVerifier, Principal } from '../identity/index.ts';
+import type { Policy } from '../policy/index.ts';
+import { QueryBody, type QueryResponse, type QueryResult, type QueryService } from '../query/index.ts';
+import { compactTable, fenceUntrusted, UNTRUSTED_META } from './render.ts';
 
 export interface McpRoutesOptions {
   policy: Policy;

@@ -11,16 +11,24 @@ import {
   missingMailer,
 } from '../approvals/index.ts';
 import { createDynamoAuditLog } from '../audit/index.ts';
-import { createGrantService, type GrantService } from '../grants/service.ts';
-import { createGrantStore } from '../grants/store.ts';
-import { createDevIssuer } from '../identity/dev-issuer.ts';
-import { loadSigningKeys, loadVerificationKeys } from '../identity/grant-token.ts';
-import { createIdentityVerifier } from '../identity/verify.ts';
-import type { Policy } from '../policy/schema.ts';
-import { connectionTarget, createConnectionAdmins } from '../postgres/admin.ts';
-import type { WireOptions } from '../postgres/driver.ts';
-import { createSessionPool } from '../postgres/sessions.ts';
-import { createQueryService, type QueryProfile } from '../query/service.ts';
+import { createGrantService, createGrantStore, type GrantService, type SweepReport } from '../grants/index.ts';
+import {
+  type AirlockApp,
+  approvalRoutes,
+  createApp,
+  devRoutes,
+  grantRoutes,
+  openApiRoutes,
+  outboxRoutes,
+  queryRoutes,
+  type Routes,
+} from '../http/index.ts';
+import { createDevIssuer, createIdentityVerifier, loadSigningKeys, loadVerificationKeys } from '../identity/index.ts';
+import { mcpRoutes } from '../mcp/index.ts';
+import type { Policy } from '../policy/index.ts';
+import type { WireOptions } from '../postgres/index.ts';
+import { connectionTarget, createConnectionAdmins, createSessionPool } from '../postgres/index.ts';
+import { createQueryService, type QueryProfile } from '../query/index.ts';
 import {
   GrantJwksSecret,
   QueryKeysSecret,
@@ -28,16 +36,8 @@ import {
   SECRET_NAMES,
   type SecretSource,
   SigningKeysSecret,
-} from '../secrets/source.ts';
-import type { TableNames } from '../store/tables.ts';
-import { type AirlockApp, createApp, type Routes } from './app.ts';
-import { approvalRoutes } from './approvals.ts';
-import { devRoutes } from './dev.ts';
-import { grantRoutes } from './grants.ts';
-import { mcpRoutes } from './mcp.ts';
-import { openApiRoutes } from './openapi.ts';
-import { outboxRoutes } from './outbox.ts';
-import { queryRoutes } from './query.ts';
+} from '../secrets/index.ts';
+import type { TableNames } from '../store/index.ts';
 
 export interface AirlockConfig {
   policy: Policy;
@@ -61,7 +61,7 @@ export interface AirlockConfig {
 export interface Airlock {
   app: AirlockApp;
   grants?: GrantService;
-  sweep(): Promise<import('../grants/service.ts').SweepReport>;
+  sweep(): Promise<SweepReport>;
   close(): Promise<void>;
 }
 

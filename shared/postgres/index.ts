@@ -1,0 +1,12 @@
+// The postgres module's public surface: what other modules may import.
+// Must never export internals that let a caller bypass the module's checks.
+
+export { adminTargetFrom, connectionTarget, createConnectionAdmins } from './admin.ts';
+export type { PgClient, WireOptions } from './driver.ts';
+export { closeClient, connectClient } from './driver.ts';
+export { derivePassword } from './password.ts';
+export { quoteIdent, quoteLiteral } from './quote.ts';
+export type { RoleAdmin } from './roles.ts';
+export { ROLE_PREFIX, roleNameFor } from './roles.ts';
+export type { SessionPool } from './sessions.ts';
+export { createSessionPool } from './sessions.ts';
