@@ -7,6 +7,8 @@ import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { handle } from 'hono/aws-lambda';
 import { type Airlock, type AirlockConfig, assembleAirlock } from '../shared/airlock/index.ts';
 import { createSesMailer, type Mailer } from '../shared/approvals/index.ts';
+import { AirlockError } from '../shared/errors.ts';
+import { presentError } from '../shared/http/index.ts';
 import { loadPolicyFile } from '../shared/policy/index.ts';
 import { createAwsSecretSource, createFileSecretSource, type SecretSource } from '../shared/secrets/index.ts';
 import { createDynamoClient } from '../shared/store/index.ts';
@@ -90,15 +92,13 @@ export function httpHandler(airlock: WarmAirlock): LambdaHandler {
 }
 
 function notReady() {
+  const presented = presentError(
+    new AirlockError('unavailable', 'Airlock cannot start: its configuration or a backing service is unavailable'),
+  );
   return {
-    statusCode: 503,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      error: {
-        code: 'unavailable',
-        message: 'Airlock cannot start: its configuration or a backing service is unavailable',
-      },
-    }),
+    statusCode: presented.status,
+    headers: { 'content-type': 'application/json', ...presented.headers },
+    body: JSON.stringify(presented.body),
     isBase64Encoded: false,
   };
 }

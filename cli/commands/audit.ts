@@ -199,8 +199,11 @@ function story(events: AuditEvent[], grant: Grant | undefined, style: Style, now
       case 'grant.expired':
         say(event.at, `expired (${e.previous === 'pending' ? 'never approved' : 'window ended'}): role dropped`);
         break;
-      default:
-        say(event.at, `${event.type} ${detailsOf(e)}`);
+      default: {
+        // A type this CLI does not know yet (a newer server): shown as it came.
+        const other = event as { at: string; type: string };
+        say(other.at, `${other.type} ${detailsOf(e)}`);
+      }
     }
   }
   const statements = counts.executed + counts.held + counts.blocked + counts.failed;

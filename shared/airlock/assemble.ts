@@ -22,6 +22,7 @@ import {
   outboxRoutes,
   queryRoutes,
   type Routes,
+  systemRoutes,
 } from '../http/index.ts';
 import { createDevIssuer, createIdentityVerifier, loadSigningKeys, loadVerificationKeys } from '../identity/index.ts';
 import { mcpRoutes } from '../mcp/index.ts';
@@ -121,8 +122,6 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       now,
     });
     groups.push(approvalRoutes({ decisions }));
-    groups.push((app) => app.get('/.well-known/jwks.json', (c) => c.json(signingKeys.publicJwks)));
-    groups.push(openApiRoutes(policy.publicUrl));
     if (config.dev) {
       const privateJwks = await readSecret(secrets, SECRET_NAMES.devIssuer, SigningKeysSecret);
       groups.push(devRoutes({ issuer: createDevIssuer({ issuer: `${config.dev.baseUrl}/dev`, privateJwks, now }) }));
@@ -152,7 +151,18 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       );
   }
 
-  const app = createApp({ maxBodyBytes: policy.limits.maxBodyBytes }, ...groups);
+  const system = systemRoutes({
+    publicUrl: policy.publicUrl,
+    issuers: identityIssuers.map((issuer) => issuer.issuer),
+    ...(signingKeys ? { publicJwks: signingKeys.publicJwks } : {}),
+  });
+  // The document lists every route mounted before it.
+  const app = createApp(
+    { maxBodyBytes: policy.limits.maxBodyBytes, publicUrl: policy.publicUrl },
+    system,
+    ...groups,
+    ...(config.parts.api ? [openApiRoutes(policy.publicUrl)] : []),
+  );
   return {
     app,
     grants,

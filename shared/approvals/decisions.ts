@@ -135,20 +135,15 @@ export function createApprovalDecisions(options: ApprovalDecisionsOptions): Appr
       ...(decision.reason ? { reason: decision.reason } : {}),
       approvals: approvalsGiven(request),
       required: request.required,
-      ...(request.statement
-        ? {
-            fingerprint: request.statement.fingerprint,
-            normalizedSql: request.statement.normalizedSql,
-            guardrail: request.statement.guardrail,
-          }
-        : {}),
     };
-    if (request.kind === 'statement') {
+    if (request.statement) {
+      const { fingerprint, normalizedSql, guardrail } = request.statement;
+      const type = decision.decision === 'denied' ? 'statement.denied' : 'statement.approved';
       await audit.append({
         grantId: grant.id,
-        type: decision.decision === 'denied' ? 'statement.denied' : 'statement.approved',
+        type,
         subject: grant.subject,
-        details,
+        details: { ...details, fingerprint, normalizedSql, guardrail },
       });
       if (request.status === 'pending') return { outcome: 'recorded', request };
       return request.status === 'denied' ? { outcome: 'denied', request } : { outcome: 'approved', request };

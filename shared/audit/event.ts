@@ -1,29 +1,23 @@
-// What an audit event is: its types, its core fields and the schema stored items are parsed with.
+// What an audit event is: its types and details (the API's schemas), and the core schema stored items are parsed with.
 // Must never let a detail stand in for a core field; details only ever add to an event.
 
 import { z } from 'zod';
+import {
+  AUDIT_EVENT_TYPES,
+  type AuditDetails,
+  type AuditEvent,
+  type AuditEventType,
+  CORE_FIELDS,
+} from '../api/index.ts';
 
-export const AUDIT_EVENT_TYPES = [
-  'grant.requested',
-  'grant.approved',
-  'grant.denied',
-  'grant.activated',
-  'grant.revoked',
-  'grant.expired',
-  'statement',
-  'statement.approved',
-  'statement.denied',
-] as const;
-export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
-
-/** Fields every event has; a detail with one of these names is refused. */
-export const CORE_FIELDS = ['id', 'grantId', 'seq', 'at', 'type', 'subject', 'prevHash', 'hash'] as const;
+export type { AuditEvent, AuditEventType };
+export { AUDIT_EVENT_TYPES, CORE_FIELDS };
 
 /**
- * One link of a grant's chain. `id` is `${grantId}:${seq}`: unique, and the same as the item's key.
- * Details (e.g. a statement's fingerprint, decision, rowCount) sit beside the core fields.
+ * The core every stored item must have. `id` is `${grantId}:${seq}`: unique, and the same as the item's key.
+ * Details sit beside the core fields and are kept as written (they are hashed with it).
  */
-export const AuditEvent = z.looseObject({
+export const StoredAuditEvent = z.looseObject({
   id: z.string(),
   grantId: z.string(),
   seq: z.number(),
@@ -33,14 +27,16 @@ export const AuditEvent = z.looseObject({
   prevHash: z.string(),
   hash: z.string(),
 });
-export type AuditEvent = z.infer<typeof AuditEvent>;
 
-export interface AuditAppend {
-  grantId: string;
-  type: AuditEventType;
-  subject: string;
-  details?: Record<string, unknown>;
-}
+/** One event to append: its type decides the shape of its details. */
+export type AuditAppend = {
+  [T in AuditEventType]: {
+    grantId: string;
+    type: T;
+    subject: string;
+    details: AuditDetails<T> & { requestId?: string };
+  };
+}[AuditEventType];
 
 export interface AuditLog {
   /** Appends one event at the end of the grant's chain; fails with `unavailable` if it cannot be stored. */

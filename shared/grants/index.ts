@@ -1,7 +1,7 @@
 // The grants module's public surface: what other modules may import.
 // Must never export internals that let a caller bypass the module's checks.
 
-export type { GrantRecord, PublicGrant } from './model.ts';
+export type { GrantRecord } from './model.ts';
 export { GRANT_STATUSES, isLive, publicGrant } from './model.ts';
 export type { ApprovalNotifier, GrantService, SweepReport } from './service.ts';
 export { createGrantService } from './service.ts';

@@ -2,10 +2,9 @@
 // A status only moves along these edges, and only through a conditional write in the store.
 
 import { z } from 'zod';
+import { GRANT_DECISIONS, type Grant, GrantStatus } from '../api/index.ts';
 
-export const GRANT_STATUSES = ['pending', 'active', 'denied', 'expired', 'revoked'] as const;
-export const GrantStatus = z.enum(GRANT_STATUSES);
-export type GrantStatus = z.infer<typeof GrantStatus>;
+export { GRANT_STATUSES, GrantStatus } from '../api/index.ts';
 
 export const TRANSITIONS: Record<GrantStatus, readonly GrantStatus[]> = {
   pending: ['active', 'denied', 'expired', 'revoked'],
@@ -17,7 +16,7 @@ export const TRANSITIONS: Record<GrantStatus, readonly GrantStatus[]> = {
 
 export const GrantDecision = z.object({
   by: z.string(),
-  decision: z.enum(['approved', 'denied', 'activated', 'revoked', 'expired', 'failed']),
+  decision: z.enum(GRANT_DECISIONS),
   at: z.string(),
   reason: z.string().optional(),
 });
@@ -52,7 +51,7 @@ export const GrantRecord = z.object({
 export type GrantRecord = z.infer<typeof GrantRecord>;
 
 /** What the API shows of a grant (API.md "Grant"). */
-export function publicGrant(grant: GrantRecord) {
+export function publicGrant(grant: GrantRecord): Grant {
   return {
     id: grant.id,
     status: grant.status,
@@ -75,7 +74,6 @@ export function publicGrant(grant: GrantRecord) {
     })),
   };
 }
-export type PublicGrant = ReturnType<typeof publicGrant>;
 
 /** A grant is usable only while active AND before its window end, whatever the store still says. */
 export function isLive(grant: GrantRecord, now: Date): boolean {

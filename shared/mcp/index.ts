@@ -1,4 +1,5 @@
-// The mcp module's public surface: what other modules may import.
-// Must never export internals that let a caller bypass the module's checks.
+// The MCP module's public surface: the route that serves the agents' MCP server.
+// Must never export a tool for operators: agents get agent tools only.
 
-export { mcpRoutes } from './server.ts';
+export type { McpOptions } from './context.ts';
+export { mcpRoutes } from './routes.ts';

@@ -82,3 +82,15 @@ export async function closeClient(client: Client, waitMs = 1000): Promise<void> 
   ]);
   clearTimeout(timer);
 }
+
+/**
+ * Whether a failure lost the session (the socket, the backend) rather than the statement: a lost session is
+ * discarded, never reused. Anything that is not an error Postgres reported counts as lost.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  // 08P01 is the server refusing what was sent (e.g. more params than placeholders), not a broken link.
+  if (code === '08P01') return false;
+  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+}

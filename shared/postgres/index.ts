@@ -3,7 +3,7 @@
 
 export { adminTargetFrom, connectionTarget, createConnectionAdmins } from './admin.ts';
 export type { PgClient, WireOptions } from './driver.ts';
-export { closeClient, connectClient } from './driver.ts';
+export { closeClient, connectClient, isConnectionLost } from './driver.ts';
 export { derivePassword } from './password.ts';
 export { quoteIdent, quoteLiteral } from './quote.ts';
 export type { RoleAdmin } from './roles.ts';

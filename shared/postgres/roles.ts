@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { AirlockError, unavailable } from '../errors.ts';
 import type { Profile } from '../policy/index.ts';
-import { closeClient, type PgClient } from './driver.ts';
+import { closeClient, isConnectionLost, type PgClient } from './driver.ts';
 import { scramVerifier } from './password.ts';
 import { quoteIdent, quoteLiteral } from './quote.ts';
 
@@ -95,8 +95,7 @@ export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
     try {
       return await work(client);
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      broken = typeof code !== 'string' || code.startsWith('08') || code === '57P01';
+      broken = isConnectionLost(error);
       throw databaseFailure(error, action);
     } finally {
       release(client, broken);

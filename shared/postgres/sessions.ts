@@ -1,7 +1,7 @@
 // Agent-side connections: a few Postgres sessions per grant, logged in as the grant's role, reused in
 // a warm process and closed when the window ends. It never connects as anyone but the grant's role.
 
-import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from './driver.ts';
+import { connectClient, type DatabaseTarget, isConnectionLost, type PgClient, type WireOptions } from './driver.ts';
 import { type ClientPool, createClientPool } from './pool.ts';
 
 export interface GrantSessionTarget extends DatabaseTarget {
@@ -51,7 +51,7 @@ export function createSessionPool(options: { wire: WireOptions; now?: () => Date
         return await work(client);
       } catch (error) {
         // A statement error leaves the session usable; a lost connection does not.
-        broken = typeof (error as { code?: unknown }).code !== 'string';
+        broken = isConnectionLost(error);
         throw error;
       } finally {
         pool.release(client, broken);

@@ -2,7 +2,7 @@
 // Must never stand in for the store: every log here talks to dynalite over the DynamoDB wire protocol.
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type AuditLog, createDynamoAuditLog } from '../../shared/audit/index.ts';
+import { type AuditEvent, type AuditEventType, createDynamoAuditLog } from '../../shared/audit/index.ts';
 import { dynamo, freshTables } from '../support/infra.ts';
 
 export interface SentCommand {
@@ -27,6 +27,20 @@ export async function freshAuditTable(): Promise<string> {
   return (await freshTables()).audit;
 }
 
-export function auditLog(table: string, client: DynamoDBClient = dynamo(), now?: () => Date): AuditLog {
-  return createDynamoAuditLog({ client, table, ...(now ? { now } : {}) });
+/** An append as the storage tests make it: any details, to check what is stored and hashed, not the API's shapes. */
+export interface RawAppend {
+  grantId: string;
+  type: AuditEventType;
+  subject: string;
+  details?: Record<string, unknown>;
+}
+
+export interface RawAuditLog {
+  append(event: RawAppend): Promise<AuditEvent>;
+  list(grantId: string): Promise<AuditEvent[]>;
+}
+
+/** The real log on dynalite, driven without the API's detail types (the production writers are typed). */
+export function auditLog(table: string, client: DynamoDBClient = dynamo(), now?: () => Date): RawAuditLog {
+  return createDynamoAuditLog({ client, table, ...(now ? { now } : {}) }) as unknown as RawAuditLog;
 }

@@ -77,7 +77,10 @@ describe('POST /mcp', () => {
     expect(query.description).toMatch(/ONE SQL statement/);
     expect(query.description).toMatch(/HUMAN/);
     expect(query.description).toMatch(/untrusted/i);
-    expect(query.inputSchema.required).toEqual(expect.arrayContaining(['grant_id', 'sql']));
+    expect(query.inputSchema.required).toEqual(['grant_id']);
+    expect(Object.keys(query.inputSchema.properties ?? {})).toEqual(
+      expect.arrayContaining(['sql', 'params', 'transaction']),
+    );
     expect(tools.find((tool) => tool.name === 'request_access')!.description).toMatch(/ends on its own/);
     expect(client.getInstructions()).toMatch(/never follow instructions/);
   });
@@ -128,8 +131,9 @@ describe('POST /mcp', () => {
       ttl: 'forever',
       reason: 'x',
     });
+    // The tool's input schema is strict: the MCP server refuses the arguments before the tool runs.
     expect(invalid.isError).toBe(true);
-    expect(invalid.structuredContent.error.code).toBe('invalid_request');
+    expect(text(invalid)).toMatch(/ttl/);
   });
 
   it('queries with masking and marks the rows as untrusted data', async () => {
@@ -198,7 +202,7 @@ describe('POST /mcp', () => {
     const result = await call(client, 'query', { grant_id: grantId, sql: 'DELETE FROM orders' });
     expect(result.isError, text(result)).toBeFalsy();
     expect(result.structuredContent).toMatchObject({
-      status: 'approval_required',
+      status: 'held',
       guardrail: 'unbounded-change',
       approval: { status: 'pending' },
     });

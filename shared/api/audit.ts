@@ -1,0 +1,117 @@
+// Audit events as the API shows them: the core fields every event has, and the details of each type.
+// One schema per event type, so writers and readers (routes, CLI, export) agree; unknown fields are kept.
+
+import { z } from 'zod';
+
+export const AUDIT_EVENT_TYPES = [
+  'grant.requested',
+  'grant.approved',
+  'grant.denied',
+  'grant.activated',
+  'grant.revoked',
+  'grant.expired',
+  'statement',
+  'statement.approved',
+  'statement.denied',
+] as const;
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+export const STATEMENT_DECISIONS = ['executed', 'blocked', 'held', 'failed'] as const;
+export type StatementDecision = (typeof STATEMENT_DECISIONS)[number];
+
+/** Fields every event has; a detail with one of these names is refused. */
+export const CORE_FIELDS = ['id', 'grantId', 'seq', 'at', 'type', 'subject', 'prevHash', 'hash'] as const;
+
+const core = {
+  id: z.string().meta({ description: '`<grantId>:<seq>`' }),
+  grantId: z.string(),
+  seq: z.number().int().min(1),
+  at: z.string().meta({ description: 'ISO 8601 UTC' }),
+  subject: z.string().meta({ description: 'Whose grant the event belongs to.' }),
+  prevHash: z.string(),
+  hash: z.string(),
+  requestId: z.string().optional().meta({ description: 'The request that caused the event.' }),
+};
+
+/** An approver's decision on a grant or a held statement. */
+const ApprovalDetails = {
+  approvalId: z.string(),
+  by: z.string().meta({ description: 'The approver (email) or operator who decided.' }),
+  reason: z.string().optional(),
+  approvals: z.number().int(),
+  required: z.number().int(),
+};
+
+const StatementRef = {
+  fingerprint: z.string().nullable(),
+  normalizedSql: z.string().nullable().meta({ description: 'The statement with literals replaced by $n.' }),
+};
+
+export const StatementError = z.object({
+  code: z.string(),
+  message: z.string().optional(),
+  sqlstate: z.string().optional(),
+  position: z.number().int().nullable().optional(),
+});
+
+export const AUDIT_DETAILS = {
+  'grant.requested': z.object({
+    connection: z.string(),
+    access: z.string(),
+    ttlSeconds: z.number().int(),
+    requestedTtlSeconds: z.number().int(),
+    reason: z.string(),
+    rule: z.string(),
+    needsApproval: z.boolean(),
+  }),
+  'grant.approved': z.object(ApprovalDetails),
+  'grant.denied': z.object({ by: z.string(), reason: z.string().optional() }),
+  'grant.activated': z.object({ expiresAt: z.string().nullable(), role: z.string() }),
+  'grant.revoked': z.object({ by: z.string(), reason: z.string().optional() }),
+  'grant.expired': z.object({ previous: z.string() }),
+  statement: z.object({
+    ...StatementRef,
+    kind: z.string().nullable(),
+    tables: z.array(z.string()),
+    decision: z.enum(STATEMENT_DECISIONS),
+    rowCount: z.number().int().nullable(),
+    durationMs: z.number().nullable(),
+    maskedColumns: z.array(z.string()),
+    truncated: z.boolean().optional(),
+    guardrail: z.string().optional(),
+    approvalId: z.string().optional(),
+    error: StatementError.optional(),
+  }),
+  'statement.approved': z.object({ ...ApprovalDetails, ...StatementRef, guardrail: z.string() }),
+  'statement.denied': z.object({ ...ApprovalDetails, ...StatementRef, guardrail: z.string() }),
+} as const satisfies Record<AuditEventType, z.ZodObject>;
+
+export type AuditDetails<T extends AuditEventType = AuditEventType> = z.input<(typeof AUDIT_DETAILS)[T]>;
+
+const eventOf = <T extends AuditEventType>(type: T) =>
+  z.looseObject({ ...core, type: z.literal(type), ...AUDIT_DETAILS[type].shape });
+
+export const AuditEvent = z
+  .discriminatedUnion('type', [
+    eventOf('grant.requested'),
+    eventOf('grant.approved'),
+    eventOf('grant.denied'),
+    eventOf('grant.activated'),
+    eventOf('grant.revoked'),
+    eventOf('grant.expired'),
+    eventOf('statement'),
+    eventOf('statement.approved'),
+    eventOf('statement.denied'),
+  ])
+  .meta({ id: 'AuditEvent', description: 'One link of a grant’s chain: core fields plus the details of its type.' });
+export type AuditEvent = z.infer<typeof AuditEvent>;
+
+export const AuditTrail = z
+  .object({
+    events: z.array(AuditEvent),
+    verified: z.boolean().meta({
+      description: 'Whether the chain of hashes checks out and is complete up to the head the grant record keeps.',
+    }),
+  })
+  .meta({ id: 'AuditTrail' });
+export type AuditTrail = z.infer<typeof AuditTrail>;
