@@ -165,10 +165,4 @@ export async function auditTypes(stack: TestAirlock, id: string, identity: strin
   return response.body.events.map((event: { type: string }) => event.type);
 }
 
-/** Replaces exactly one occurrence, so a change to the demo policy cannot silently change what a test means. */
-export function edit(text: string, from: string, to: string): string {
-  const at = text.indexOf(from);
-  if (at === -1 || text.indexOf(from, at + 1) !== -1)
-    throw new Error(`policy text: expected one ${JSON.stringify(from)}`);
-  return text.slice(0, at) + to + text.slice(at + from.length);
-}
+export { editPolicy as edit } from '../support/stack.ts';

@@ -13,6 +13,7 @@ import type { TableNames } from '../../shared/store/tables.ts';
 import { auditLog } from '../audit/fixtures.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { dynamo, freshTables, store as storeKind } from '../support/infra.ts';
+import { grantRecord } from '../support/stack.ts';
 
 const RETENTION_SECONDS = 30 * 86400;
 const HOUR = 3600_000;
@@ -25,34 +26,7 @@ beforeAll(async () => {
   grants = createGrantStore({ client: dynamo(), table: tables.grants });
 });
 
-function record(overrides: Partial<GrantRecord> = {}): GrantRecord {
-  const requestedAt = new Date();
-  const dueAt = new Date(requestedAt.getTime() + 120_000);
-  return {
-    id: newId(),
-    status: 'pending',
-    subject: 'agent:store',
-    issuer: 'http://127.0.0.1/dev',
-    email: null,
-    connection: 'shop',
-    access: 'read',
-    reason: 'store fidelity',
-    rule: 'agents-read',
-    ttlSeconds: 600,
-    requestedAt: requestedAt.toISOString(),
-    activatedAt: null,
-    expiresAt: null,
-    approvalDeadline: null,
-    approval: null,
-    decisions: [],
-    role: 'airlock_x',
-    target: null,
-    sweep: 'pending',
-    dueAt: dueAt.toISOString(),
-    ttl: Math.floor(dueAt.getTime() / 1000) + RETENTION_SECONDS,
-    ...overrides,
-  };
-}
+const record = grantRecord;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
