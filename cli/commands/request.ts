@@ -76,6 +76,8 @@ export const request: Command = {
       if (!interrupt.interrupted && grant.status === 'pending' && flag.bool(flags, 'wait'))
         ({ grant, token } = await waitForGrant(ctx, grant, intervalMs, timeoutMs, interrupt));
       if (interrupt.interrupted) return await withdraw(ctx, api, grant, flag.bool(flags, 'json'));
+      // Past this point nothing is withdrawn: Ctrl-C ends the process as usual.
+      interrupt.stop();
       if (token && grant.expiresAt) {
         await ctx.tokens().put(api.baseUrl, {
           id: grant.id,
