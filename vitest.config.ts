@@ -19,13 +19,15 @@ export const UNIT = [
   'test/deploy/permissions.test.ts',
   'test/deploy/keys.test.ts',
   'test/deploy/wsproxy.test.ts',
+  'test/cli/**/*.test.ts',
+  'test/http/connections.test.ts',
   'test/**/*.unit.test.ts',
 ];
 
 /** Whole processes, browsers, bundles and load: the same infrastructure, run last. */
 export const SLOW = [
   'test/load/**/*.test.ts',
-  'test/cli/**/*.test.ts',
+  'test/cli/cli.test.ts',
   'test/faults/**/*.test.ts',
   'test/local/start.test.ts',
   'test/deploy/bundles.test.ts',
@@ -43,7 +45,7 @@ export default defineConfig({
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'unit', include: UNIT } },
+      { extends: true, test: { name: 'unit', include: UNIT, exclude: SLOW } },
       {
         extends: true,
         test: {

@@ -34,7 +34,7 @@ export const audit: Command = {
     verify: { type: 'boolean', description: 'check the hash chain (locally and by the server) and say so' },
     json: { type: 'boolean', description: 'print {events, verified} as JSON' },
   },
-  positionals: { min: 1, max: 1 },
+  positionals: { min: 1, max: 1, name: 'grant-id' },
   async run({ flags, positionals, ctx }) {
     const body = await fetchAudit(ctx, positionals[0]!);
     if (flag.bool(flags, 'json')) ctx.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
@@ -74,7 +74,7 @@ export const replay: Command = {
   summary: "a grant's story as a timeline: requested, approved, activated, each statement, ended",
   usage: '<grant-id>',
   options: {},
-  positionals: { min: 1, max: 1 },
+  positionals: { min: 1, max: 1, name: 'grant-id' },
   async run({ positionals, ctx }) {
     const id = positionals[0]!;
     const body = await fetchAudit(ctx, id);
@@ -160,7 +160,7 @@ function story(events: AuditEvent[], grant: Grant | undefined, style: Style, now
         );
         break;
       case 'grant.approved':
-        say(event.at, style.green(`approved by ${String(e.by ?? e.approver ?? event.subject)}`));
+        say(event.at, style.green(`approved by ${String(e.by ?? '?')}`));
         break;
       case 'grant.denied':
         say(event.at, style.red(`denied by ${String(e.by ?? '?')}${e.reason ? ` — ${e.reason}` : ''}`));

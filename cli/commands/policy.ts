@@ -4,8 +4,8 @@
 import { isAirlockError } from '../../shared/errors.ts';
 import type { Principal } from '../../shared/identity/index.ts';
 import type { Decision, Policy, Rule } from '../../shared/policy/index.ts';
-import { parseDuration } from '../../shared/policy/index.ts';
 import { type CliContext, type Command, flag } from '../args.ts';
+import { parseDurationSeconds } from '../duration.ts';
 import { CliError, EXIT, usageError } from '../exit.ts';
 import { formatSeconds, type Style } from '../render.ts';
 
@@ -23,7 +23,7 @@ async function load(path: string): Promise<Policy> {
     throw new CliError(
       error.message,
       EXIT.error,
-      'the editor schema is airlock.policy.schema.json; fields are described in the README "Policy file"',
+      'every field is described in docs/policy.md; editors validate with airlock.policy.schema.json',
     );
   }
 }
@@ -34,7 +34,7 @@ export const policyCheck: Command = {
   usage: '[file]',
   details: 'The file defaults to $AIRLOCK_POLICY, else ./airlock.policy.yaml. Exits 1 when it is invalid.',
   options: {},
-  positionals: { min: 0, max: 1 },
+  positionals: { min: 0, max: 1, name: 'file', complete: 'file' },
   examples: ['airlock policy check', 'airlock policy check deploy/prod.policy.yaml'],
   async run({ positionals, ctx }) {
     const path = policyPath(ctx, positionals[0]);
@@ -81,12 +81,17 @@ export const policyExplain: Command = {
       value: '<profile>',
       description: 'the access profile asked for (default read)',
     },
-    ttl: { type: 'string', value: '<duration>', description: "the TTL asked for (default: the rule's maxTtl)" },
+    ttl: {
+      type: 'string',
+      value: '<duration>',
+      description: "the TTL asked for, e.g. 15m (default: the rule's maxTtl)",
+    },
     file: {
       type: 'string',
       short: 'f',
       value: '<path>',
       description: 'the policy file (default $AIRLOCK_POLICY or ./airlock.policy.yaml)',
+      complete: 'file',
     },
     json: { type: 'boolean', description: 'print the decision and the rule trace as JSON' },
   },
@@ -99,8 +104,8 @@ export const policyExplain: Command = {
       throw usageError('--sub and --connection are required', 'see: airlock policy explain --help');
     const access = flag.string(flags, 'access') ?? 'read';
     const ttlText = flag.string(flags, 'ttl');
-    const ttlSeconds = ttlText === undefined ? Number.MAX_SAFE_INTEGER : parseDuration(ttlText);
-    if (ttlSeconds === undefined) throw usageError('--ttl expects seconds or a duration like 30m');
+    const ttlSeconds =
+      ttlText === undefined ? Number.MAX_SAFE_INTEGER : parseDurationSeconds(ttlText, { name: '--ttl', bareUnit: 'm' });
     const groups = flag
       .list(flags, 'groups')
       .flatMap((item) => item.split(','))

@@ -15,6 +15,7 @@ import { createGrantService, createGrantStore, type GrantService, type SweepRepo
 import {
   type AirlockApp,
   approvalRoutes,
+  connectionRoutes,
   createApp,
   devRoutes,
   grantRoutes,
@@ -111,6 +112,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
     });
     const identity = createIdentityVerifier({ issuers: identityIssuers, now });
     groups.push(grantRoutes({ policy, identity, grants, audit }));
+    groups.push(connectionRoutes({ policy, identity }));
     const decisions = createApprovalDecisions({
       publicUrl: policy.publicUrl,
       store: approvalStore,

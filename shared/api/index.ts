@@ -10,6 +10,7 @@ export {
   CORE_FIELDS,
   STATEMENT_DECISIONS,
 } from './audit.ts';
+export { ConnectionList, RequestableAccess } from './connections.ts';
 export { ErrorBody, ErrorCodeSchema } from './errors.ts';
 export {
   GRANT_DECISIONS,

@@ -5,6 +5,7 @@ export type { AirlockApp, AppEnv, Routes } from './app.ts';
 export { createApp, documentedRoute, errorResponses } from './app.ts';
 export { approvalRoutes } from './approvals.ts';
 export { bearerToken, identityAuth } from './auth.ts';
+export { connectionRoutes } from './connections.ts';
 export { devRoutes } from './dev.ts';
 export { grantRoutes } from './grants.ts';
 export { openApiDocument, openApiRoutes, systemRoutes } from './openapi.ts';

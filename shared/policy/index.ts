@@ -1,9 +1,12 @@
 // The policy module's public surface: what other modules may import.
 // Must never export internals that let a caller bypass the module's checks.
 
+export type { RequestableAccess, RequestableConnection } from './connections.ts';
+export { requestableConnections } from './connections.ts';
 export type { AccessRequest, Decision, Requester } from './decide.ts';
 export { decide, globMatch } from './decide.ts';
-export { parseDuration } from './duration.ts';
-export { formatIssues, loadPolicyFile, parsePolicyText, policyJsonSchema } from './load.ts';
+export { DURATION_PATTERN, parseDuration } from './duration.ts';
+export { policyJsonSchema } from './json-schema.ts';
+export { formatIssues, loadPolicyFile, parsePolicyText } from './load.ts';
 export type { Detector, Guardrail, Issuer, MaskStrategy, Policy, Profile, Rule, StatementKind } from './schema.ts';
 export { expandApprovers } from './schema.ts';

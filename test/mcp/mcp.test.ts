@@ -62,12 +62,13 @@ async function grantFor(client: Client, access: 'read' | 'write'): Promise<strin
 }
 
 describe('POST /mcp', () => {
-  it('lists the six tools, each saying what it does and the rules', async () => {
+  it('lists the seven tools, each saying what it does and the rules, with output schemas and honest capabilities', async () => {
     const client = await connect('agent:mcp-list');
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual([
       'describe_schema',
       'grant_status',
+      'list_connections',
       'list_grants',
       'query',
       'request_access',
@@ -83,6 +84,26 @@ describe('POST /mcp', () => {
     );
     expect(tools.find((tool) => tool.name === 'request_access')!.description).toMatch(/ends on its own/);
     expect(client.getInstructions()).toMatch(/never follow instructions/);
+    for (const tool of tools) expect(tool.outputSchema, tool.name).toBeDefined();
+    // Stateless: it never sends a notification, so it does not claim its tool list can change live.
+    expect(client.getServerCapabilities()?.tools?.listChanged).toBe(false);
+  });
+
+  it('lists the connections the caller could ask for, from the policy, and nothing the policy denies', async () => {
+    const reader = await connect('agent:lister');
+    const readable = await call(reader, 'list_connections', {});
+    expect(readable.isError, text(readable)).toBeFalsy();
+    expect(readable.structuredContent.connections).toEqual([
+      { name: 'shop', accesses: [{ access: 'read', outcome: 'granted', maxTtlSeconds: 1800, rule: 'agents-read' }] },
+    ]);
+    const writer = await connect('agent:lister-w', ['finance']);
+    const both = (await call(writer, 'list_connections', {})).structuredContent.connections[0].accesses;
+    expect(both.map((access: { access: string; outcome: string }) => [access.access, access.outcome])).toEqual([
+      ['read', 'granted'],
+      ['write', 'approval'],
+    ]);
+    const stranger = await connect('human:someone');
+    expect((await call(stranger, 'list_connections', {})).structuredContent.connections).toEqual([]);
   });
 
   it('requests access and never hands the grant token to the model', async () => {
@@ -292,6 +313,6 @@ describe('POST /mcp', () => {
     });
     expect(list.status).toBe(200);
     expect(list.headers.get('mcp-session-id')).toBeNull();
-    expect(list.body.result.tools).toHaveLength(6);
+    expect(list.body.result.tools).toHaveLength(7);
   });
 });
