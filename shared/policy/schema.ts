@@ -24,6 +24,21 @@ export const STATEMENT_KINDS = [
 export const StatementKind = z.enum(STATEMENT_KINDS);
 export type StatementKind = z.infer<typeof StatementKind>;
 
+/**
+ * Statements and functions that reach session machinery other grants or Airlock itself rely on: each is
+ * refused unless the grant's profile names its capability in `allow` (shared/sql/capabilities.ts).
+ */
+export const CAPABILITIES = [
+  'advisory-locks',
+  'lock',
+  'prepared-statements',
+  'cursors',
+  'listen',
+  'maintenance',
+] as const;
+export const Capability = z.enum(CAPABILITIES);
+export type Capability = z.infer<typeof Capability>;
+
 export const MASK_STRATEGIES = ['redact', 'email', 'last4', 'hash', 'null'] as const;
 export const MaskStrategy = z.enum(MASK_STRATEGIES);
 export type MaskStrategy = z.infer<typeof MaskStrategy>;
@@ -71,6 +86,8 @@ export const Profile = z.strictObject({
   readOnly: z.boolean().default(false),
   noInherit: z.boolean().default(false),
   connectionLimit: z.number().int().min(1).max(100).default(5),
+  /** Capabilities refused by default that this profile's grants may use (docs/hostile-agents.md). */
+  allow: z.array(Capability).default([]),
 });
 export type Profile = z.infer<typeof Profile>;
 
@@ -137,6 +154,14 @@ export const Policy = z
           .default(256 * 1024),
         statementTimeout: Duration.default(30),
         approvalTimeout: Duration.default(3600),
+        /** Live or pending grants one subject (of one issuer) may hold at once. */
+        grantsPerSubject: z.number().int().min(1).max(1000).default(10),
+        /** Database sessions one subject may hold across its grants; a grant's share is its role's CONNECTION LIMIT. */
+        sessionsPerSubject: z.number().int().min(1).max(10_000).default(20),
+        /** Approval emails sent for one requester in an hour. */
+        approvalEmailsPerHour: z.number().int().min(1).max(10_000).default(20),
+        /** How long a grant's statement waits for a lock before it fails (a role setting of every grant). */
+        lockTimeout: Duration.default(5),
       })
       .default({
         maxRows: 1000,
@@ -144,6 +169,10 @@ export const Policy = z
         maxBodyBytes: 256 * 1024,
         statementTimeout: 30,
         approvalTimeout: 3600,
+        grantsPerSubject: 10,
+        sessionsPerSubject: 20,
+        approvalEmailsPerHour: 20,
+        lockTimeout: 5,
       }),
     masking: z
       .strictObject({
