@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'conflict'
   | 'gone'
   | 'too_large'
+  | 'rate_limited'
   | 'unavailable'
   | 'invalid_config'
   | 'internal';
@@ -36,6 +37,13 @@ export class AirlockError extends Error {
 
 export function isAirlockError(error: unknown, code?: ErrorCode): error is AirlockError {
   return error instanceof AirlockError && (code === undefined || error.code === code);
+}
+
+/** A quota is spent: `retryAfterSeconds` becomes the response's `retry-after` header. */
+export function rateLimited(message: string, details: { quota: string; limit?: number; retryAfterSeconds: number }) {
+  const wait = details.retryAfterSeconds;
+  const retryAfterSeconds = Number.isFinite(wait) ? Math.max(1, Math.ceil(wait)) : 1;
+  return new AirlockError('rate_limited', message, { ...details, retryAfterSeconds });
 }
 
 /** Wraps a failure of a backing service so that callers fail closed with `unavailable`. */

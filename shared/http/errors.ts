@@ -21,6 +21,7 @@ export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   conflict: 409,
   gone: 410,
   too_large: 413,
+  rate_limited: 429,
   unavailable: 503,
   invalid_config: 500,
   internal: 500,
@@ -52,6 +53,9 @@ export function errorResponse(c: Context, error: unknown): Response {
   }
   if (airlockError.code === 'unavailable')
     console.error(`[airlock] ${c.req.method} ${c.req.path}: ${describe(airlockError.cause ?? error)}`);
+  const retryAfter = airlockError.details.retryAfterSeconds;
+  if (airlockError.code === 'rate_limited' && typeof retryAfter === 'number')
+    c.header('retry-after', String(retryAfter));
   return c.json(errorBody(airlockError), status);
 }
 
