@@ -522,11 +522,11 @@ describe('revocation under hostile sessions', () => {
     const session = await connectAs(role, request.password);
     try {
       // More large objects than one transaction can lock: DROP OWNED alone would fail with 53200.
-      await session.query(`SELECT count(lo_from_bytea(0, '\\x41'::bytea)) FROM generate_series(1, 12000)`);
+      await session.query(`SELECT count(lo_from_bytea(0, '\\x41'::bytea)) FROM generate_series(1, 40000)`);
     } finally {
       await session.end();
     }
-    expect(await ownedBy(role)).toBe(12000);
+    expect(await ownedBy(role)).toBe(40000);
     const before = await asAdmin(
       async (client) =>
         (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_largeobject_metadata')).rows[0]!.n,
@@ -537,7 +537,7 @@ describe('revocation under hostile sessions', () => {
     expect(firstMs).toBeLessThan(6000);
     const result = first.dropped ? first : await admin.revokeRole(role, { dropBudgetMs: 60_000 });
     console.log(
-      `roles: revoking a role with 12000 large objects: ${firstMs} ms (dropped ${first.dropped}) then ${Date.now() - started} ms in all`,
+      `roles: revoking a role with 40000 large objects: ${firstMs} ms (dropped ${first.dropped}) then ${Date.now() - started} ms in all`,
     );
     expect(result.dropped).toBe(true);
     expect(await roleRow(role)).toBeUndefined();
@@ -545,7 +545,7 @@ describe('revocation under hostile sessions', () => {
       async (client) =>
         (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_largeobject_metadata')).rows[0]!.n,
     );
-    expect(before - after).toBe(12000);
+    expect(before - after).toBe(40000);
   }, 120_000);
 
   it('drops what the role created in a schema it may create in, SECURITY DEFINER code and temporary objects included', async () => {
