@@ -11,7 +11,7 @@ import { createRoleAdmin, type RoleAdmin } from './roles.ts';
 /** Admin sessions kept open per connection, so minting a role does not pay for a login. */
 const ADMIN_SESSIONS = 4;
 /** A mint or revocation waits at most this long for a free admin session (each one's statements are bounded too). */
-const ADMIN_ACQUIRE_TIMEOUT_MS = 10_000;
+const ADMIN_ACQUIRE_TIMEOUT_MS = 15_000;
 
 export function adminTargetFrom(secret: DatabaseSecret): DatabaseTarget {
   return {

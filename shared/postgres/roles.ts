@@ -17,9 +17,14 @@ const ROLE_SCRAM_ITERATIONS = 16;
 const ROLE_NAME = /^airlock_[a-z0-9_]{1,55}$/;
 const DEFAULT_IDLE_IN_TRANSACTION_SECONDS = 60;
 const DEFAULT_LOCK_TIMEOUT_SECONDS = 5;
-/** Every admin statement waits at most this long for a lock, and runs at most this long. */
-const ADMIN_LOCK_TIMEOUT_MS = 2000;
+/**
+ * Every admin statement waits at most this long for a lock, and runs at most this long. Minting and blocking
+ * logins wait only on other admin transactions (role rows, memberships), which are bounded the same way.
+ */
+const ADMIN_LOCK_TIMEOUT_MS = 5000;
 const ADMIN_STATEMENT_TIMEOUT_MS = 10_000;
+/** A drop waits at most this long for a lock: grants' sessions can hold locks on the role's objects. */
+const DROP_LOCK_TIMEOUT_MS = 2000;
 /** What revokeRole spends on dropping (after logins are blocked and sessions ended) unless told otherwise. */
 const DEFAULT_DROP_BUDGET_MS = 2000;
 /** Large objects unlinked per transaction before DROP OWNED: it takes one lock per object, and the lock table is finite. */
@@ -338,7 +343,7 @@ async function dropRole(client: PgClient, roleKey: string, role: string, deadlin
       [
         'BEGIN',
         `SET LOCAL statement_timeout = ${left}`,
-        `SET LOCAL lock_timeout = ${Math.min(left, ADMIN_LOCK_TIMEOUT_MS)}`,
+        `SET LOCAL lock_timeout = ${Math.min(left, DROP_LOCK_TIMEOUT_MS)}`,
         lockStatement(roleKey, role),
         statement,
         'COMMIT',

@@ -447,7 +447,7 @@ async function ownedBy(role: string) {
 }
 
 describe('revocation under hostile sessions', () => {
-  it('bounds every admin session: a lock waits at most 2 s, a statement runs at most 10 s', async () => {
+  it('bounds every admin session: a lock waits at most 5 s, a statement runs at most 10 s', async () => {
     const seen: PgClient[] = [];
     const watched = createRoleAdmin({
       connect: async () => {
@@ -464,7 +464,7 @@ describe('revocation under hostile sessions', () => {
       const settings = await client!.query<{ lock: string; statement: string }>(
         `SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement`,
       );
-      expect(settings.rows[0]).toEqual({ lock: '2s', statement: '10s' });
+      expect(settings.rows[0]).toEqual({ lock: '5s', statement: '10s' });
     } finally {
       await client!.end();
     }
