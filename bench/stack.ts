@@ -42,10 +42,12 @@ export async function startBenchStack(extra: Partial<AirlockConfig> = {}): Promi
   const infra = await startLocalInfra({ dataDir, pgPort: await freePort(), memoryStore: true });
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const policy = localizePolicy(
+  const demo = localizePolicy(
     await loadPolicyFile(new URL('../airlock.policy.yaml', import.meta.url).pathname),
     baseUrl,
   );
+  // The benchmarks measure the broker, not a subject's quotas: one identity asks for up to 1,000 grants.
+  const policy: Policy = { ...demo, limits: { ...demo.limits, grantsPerSubject: 1000, sessionsPerSubject: 10_000 } };
   // The store runs in its own process, as DynamoDB does in AWS: its CPU is not the broker's.
   const store = await startStoreProcess();
   const dynamo = createDynamoClient({ region: 'local', endpoint: store.endpoint });

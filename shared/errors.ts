@@ -45,7 +45,7 @@ export interface ErrorDetails {
   conflict: { sqlstate?: string };
   gone: Record<string, never>;
   too_large: Record<string, never>;
-  rate_limited: { retryAfter?: number };
+  rate_limited: { quota?: string; limit?: number; retryAfterSeconds?: number };
   unavailable: { sqlstate?: string };
   invalid_config: { sqlstate?: string; issues?: string[] };
   internal: Record<string, never>;
@@ -66,6 +66,16 @@ export class AirlockError<C extends ErrorCode = ErrorCode> extends Error {
 
 export function isAirlockError<C extends ErrorCode = ErrorCode>(error: unknown, code?: C): error is AirlockError<C> {
   return error instanceof AirlockError && (code === undefined || error.code === code);
+}
+
+/** A quota is spent: `retryAfterSeconds` becomes the response's `retry-after` header. */
+export function rateLimited(
+  message: string,
+  details: { quota: string; limit?: number; retryAfterSeconds: number },
+): AirlockError<'rate_limited'> {
+  const wait = details.retryAfterSeconds;
+  const retryAfterSeconds = Number.isFinite(wait) ? Math.max(1, Math.ceil(wait)) : 1;
+  return new AirlockError('rate_limited', message, { ...details, retryAfterSeconds });
 }
 
 /** Wraps a failure of a backing service so that callers fail closed with `unavailable`. */

@@ -25,7 +25,13 @@ export const ErrorBody = z
           .object({ id: z.string(), reason: z.string() })
           .optional()
           .meta({ description: "locked: the operator's lock that covers the request." }),
-        retryAfter: z.number().int().optional().meta({ description: 'rate_limited: seconds to wait.' }),
+        quota: z.string().optional().meta({ description: 'rate_limited: which quota is spent.' }),
+        limit: z.number().int().optional().meta({ description: 'rate_limited: the quota’s limit.' }),
+        retryAfterSeconds: z
+          .number()
+          .int()
+          .optional()
+          .meta({ description: 'rate_limited: seconds to wait (also the retry-after header).' }),
       })
       .catchall(z.unknown()),
   })

@@ -44,6 +44,8 @@ export const GrantRecord = z.object({
   role: z.string(),
   /** Where the role logs in, recorded at activation so the query side never needs the admin secret. */
   target: z.object({ host: z.string(), port: z.number().int(), database: z.string() }).nullable(),
+  /** The database sessions this grant's role may open: its share of the subject's sessionsPerSubject. */
+  sessionLimit: z.number().int().min(1).optional(),
   sweep: z.enum(['pending', 'active']).optional(),
   dueAt: z.string().optional(),
   ttl: z.number().int(),

@@ -8,14 +8,17 @@ import { type SigningKeys, signGrantToken } from '../identity/index.ts';
 import { newId } from '../ids.ts';
 import type { Policy } from '../policy/index.ts';
 import { decide } from '../policy/index.ts';
-import { derivePassword, ROLE_PREFIX, type RoleAdmin, roleNameFor } from '../postgres/index.ts';
+import { derivePassword, grantIdOfRole, ROLE_PREFIX, type RoleAdmin, roleNameFor } from '../postgres/index.ts';
 import { type GrantDecision, type GrantRecord, type GrantStatus, isLive } from './model.ts';
+import { createSubjectQuotas } from './quota.ts';
 import type { GrantStore } from './store.ts';
 
 /** How long an expired or ended grant stays readable before DynamoDB's TTL may delete it. */
 const RETENTION_SECONDS = 30 * 86400;
 /** An auto-approved grant that could not be activated is swept after this long. */
 const ACTIVATION_GRACE_SECONDS = 120;
+/** The sweeper may spend longer dropping a role than a revocation request does (it owns what is left over). */
+const SWEEP_DROP_BUDGET_MS = 15_000;
 
 export interface GrantRequestInput {
   connection: string;
@@ -58,7 +61,14 @@ export type GrantService = ReturnType<typeof createGrantService>;
 export function createGrantService(options: GrantServiceOptions) {
   const { policy, store, audit } = options;
   const rolePrefix = options.rolePrefix ?? ROLE_PREFIX;
+  const naming = { roleKey: options.roleKey, prefix: rolePrefix };
   const now = options.now ?? (() => new Date());
+  const quotas = createSubjectQuotas({
+    store: store.quotas,
+    grants: (ids) => store.getMany(ids),
+    limits: policy.limits,
+    now,
+  });
   const iso = (date: Date) => date.toISOString();
   const ttlFrom = (date: Date) => Math.floor(date.getTime() / 1000) + RETENTION_SECONDS;
 
@@ -100,12 +110,15 @@ export function createGrantService(options: GrantServiceOptions) {
     const expiresAt = new Date(Math.floor(activatedAt.getTime() / 1000) * 1000 + grant.ttlSeconds * 1000);
     const admin = await options.roles(grant.connection);
     const target = await options.target(grant.connection);
+    const profile = profileOf(grant);
     await admin.mintRole({
       grantId: grant.id,
       validUntil: expiresAt,
-      profile: profileOf(grant),
+      // The role's CONNECTION LIMIT is the grant's share of its subject's sessions: Postgres enforces the quota.
+      profile: { ...profile, connectionLimit: Math.min(profile.connectionLimit, grant.sessionLimit ?? Infinity) },
       password: derivePassword(options.roleKey, grant.id),
       statementTimeoutSeconds: policy.limits.statementTimeout,
+      lockTimeoutSeconds: policy.limits.lockTimeout,
     });
     const decisions = [
       ...grant.decisions,
@@ -157,6 +170,7 @@ export function createGrantService(options: GrantServiceOptions) {
     to: 'revoked' | 'expired' | 'denied',
     by: string,
     reason?: string,
+    dropBudgetMs?: number,
   ) {
     const at = now();
     const decision = { revoked: 'revoked', expired: 'expired', denied: 'denied' }[to] as GrantDecision['decision'];
@@ -174,8 +188,10 @@ export function createGrantService(options: GrantServiceOptions) {
     );
     if (!ended) return null;
     if (from === 'active' || from === 'pending') {
-      await (await options.roles(grant.connection)).revokeRole(grant.role);
+      await (await options.roles(grant.connection)).revokeRole(grant.role, { dropBudgetMs });
     }
+    // Its sessions are over (or it never had any): the place goes back. A failure here is repaired when it matters.
+    await quotas.release(grant).catch(() => {});
     return ended;
   }
 
@@ -187,6 +203,8 @@ export function createGrantService(options: GrantServiceOptions) {
       if (decision.outcome === 'denied') throw new AirlockError('policy_denied', decision.reason);
       const requestedAt = now();
       const id = newId();
+      const wantSessions = policy.connections[input.connection]?.profiles[input.access]?.connectionLimit ?? 1;
+      const sessionLimit = await quotas.reserve(principal, { id, ttlSeconds: decision.ttlSeconds }, wantSessions);
       const needsApproval = decision.outcome === 'approval';
       // Whole seconds, like a JWT's exp: an approval link expires at exactly the request's deadline.
       const deadline = new Date(
@@ -210,30 +228,37 @@ export function createGrantService(options: GrantServiceOptions) {
         approvalDeadline: needsApproval ? iso(deadline) : null,
         approval: needsApproval ? { approvers: decision.approvers, required: decision.required } : null,
         decisions: [],
-        role: roleNameFor(id, rolePrefix),
+        role: roleNameFor(id, naming),
+        sessionLimit,
         target: null,
         sweep: 'pending',
         dueAt: iso(deadline),
         ttl: ttlFrom(deadline),
       };
       // Both must succeed before anything else happens; neither depends on the other.
-      await Promise.all([
-        audit.append({
-          grantId: id,
-          type: 'grant.requested',
-          subject: principal.subject,
-          details: {
-            connection: input.connection,
-            access: input.access,
-            ttlSeconds: decision.ttlSeconds,
-            requestedTtlSeconds: input.ttlSeconds,
-            reason: input.reason,
-            rule: decision.rule.name,
-            needsApproval,
-          },
-        }),
-        store.create(grant),
-      ]);
+      try {
+        await Promise.all([
+          audit.append({
+            grantId: id,
+            type: 'grant.requested',
+            subject: principal.subject,
+            details: {
+              connection: input.connection,
+              access: input.access,
+              ttlSeconds: decision.ttlSeconds,
+              requestedTtlSeconds: input.ttlSeconds,
+              reason: input.reason,
+              rule: decision.rule.name,
+              needsApproval,
+            },
+          }),
+          store.create(grant),
+        ]);
+      } catch (error) {
+        // Nothing was granted: the place goes back (a grant stored meanwhile is swept as never activated).
+        await quotas.release({ ...principal, id, sessionLimit }).catch(() => {});
+        throw error;
+      }
       if (needsApproval) {
         if (!options.approvals) throw new AirlockError('unavailable', 'approvals are not configured');
         await options.approvals.grantNeedsApproval(grant, principal);
@@ -301,7 +326,7 @@ export function createGrantService(options: GrantServiceOptions) {
       const due = [...(await store.listDue('active', at)), ...(await store.listDue('pending', at))];
       await inBatches(due, 8, async (grant) => {
         try {
-          const ended = await endGrant(grant, grant.status, 'expired', 'sweeper');
+          const ended = await endGrant(grant, grant.status, 'expired', 'sweeper', undefined, SWEEP_DROP_BUDGET_MS);
           if (!ended) return;
           report.expired++;
           await audit.append({
@@ -319,7 +344,7 @@ export function createGrantService(options: GrantServiceOptions) {
           const admin = await options.roles(connection);
           // Only roles named exactly as this deployment names them; anything else is not ours to drop.
           const roles = (await admin.listRoles()).flatMap((info) => {
-            const id = grantIdOfRole(info.role, rolePrefix);
+            const id = grantIdOfRole(info.role, naming);
             return id === null ? [] : [{ ...info, id }];
           });
           const grants = await store.getMany(roles.map((info) => info.id));
@@ -333,8 +358,10 @@ export function createGrantService(options: GrantServiceOptions) {
           });
           await inBatches(orphans, 8, async (info) => {
             try {
-              await admin.revokeRole(info.role);
-              report.orphansReaped++;
+              // A role whose drop must wait (a lock, the budget) is blocked from logging in; the next sweep goes on.
+              const { dropped } = await admin.revokeRole(info.role, { dropBudgetMs: SWEEP_DROP_BUDGET_MS });
+              if (dropped) report.orphansReaped++;
+              else report.errors++;
             } catch {
               report.errors++;
             }
@@ -347,13 +374,6 @@ export function createGrantService(options: GrantServiceOptions) {
       return report;
     },
   };
-}
-
-/** The grant a role was minted for, or null when the name is not one `roleNameFor` makes. */
-export function grantIdOfRole(role: string, prefix: string = ROLE_PREFIX): string | null {
-  if (!role.startsWith(prefix)) return null;
-  const id = role.slice(prefix.length, role.lastIndexOf('_'));
-  return /^[0-9a-z]{20}$/.test(id) && roleNameFor(id, prefix) === role ? id : null;
 }
 
 async function inBatches<T>(items: T[], width: number, work: (item: T) => Promise<void>): Promise<void> {

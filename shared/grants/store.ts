@@ -11,6 +11,7 @@ import {
 import { AirlockError } from '../errors.ts';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { GrantRecord, type GrantStatus, TRANSITIONS } from './model.ts';
+import { createQuotaStore, type QuotaStore } from './quota-store.ts';
 
 export interface GrantStore {
   create(grant: GrantRecord): Promise<void>;
@@ -27,6 +28,8 @@ export interface GrantStore {
   /** Pending or active grants whose `dueAt` is at or before `before`. */
   listDue(sweep: 'pending' | 'active', before: string, limit?: number): Promise<GrantRecord[]>;
   getMany(ids: string[]): Promise<Map<string, GrantRecord>>;
+  /** Subjects' quota items, kept in the same table under ids no grant can have (`quota#…`). */
+  quotas: QuotaStore;
 }
 
 export function createGrantStore(options: { client: DynamoDBClient; table: string }): GrantStore {
@@ -142,6 +145,8 @@ export function createGrantStore(options: { client: DynamoDBClient; table: strin
       } while (start && grants.length < limit);
       return grants;
     },
+
+    quotas: createQuotaStore(options),
 
     async getMany(ids) {
       const found = new Map<string, GrantRecord>();

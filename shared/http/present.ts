@@ -73,7 +73,7 @@ export function presentError(thrown: unknown, context: PresentContext = {}): Pre
       : 'Bearer';
   }
   if (error.code === 'rate_limited') {
-    const retryAfter = (error.details as { retryAfter?: number }).retryAfter;
+    const retryAfter = (error.details as { retryAfterSeconds?: number }).retryAfterSeconds;
     if (retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfter)));
   }
   return {

@@ -8,5 +8,15 @@ export { decide, globMatch } from './decide.ts';
 export { DURATION_PATTERN, parseDuration } from './duration.ts';
 export { policyJsonSchema } from './json-schema.ts';
 export { formatIssues, loadPolicyFile, parsePolicyText } from './load.ts';
-export type { Detector, Guardrail, Issuer, MaskStrategy, Policy, Profile, Rule, StatementKind } from './schema.ts';
+export type {
+  Capability,
+  Detector,
+  Guardrail,
+  Issuer,
+  MaskStrategy,
+  Policy,
+  Profile,
+  Rule,
+  StatementKind,
+} from './schema.ts';
 export { expandApprovers } from './schema.ts';

@@ -24,6 +24,21 @@ export const STATEMENT_KINDS = [
 export const StatementKind = z.enum(STATEMENT_KINDS);
 export type StatementKind = z.infer<typeof StatementKind>;
 
+/**
+ * Statements and functions that reach session machinery other grants or Airlock itself rely on: each is
+ * refused unless the grant's profile names its capability in `allow` (shared/sql/capabilities.ts).
+ */
+export const CAPABILITIES = [
+  'advisory-locks',
+  'lock',
+  'prepared-statements',
+  'cursors',
+  'listen',
+  'maintenance',
+] as const;
+export const Capability = z.enum(CAPABILITIES);
+export type Capability = z.infer<typeof Capability>;
+
 export const MASK_STRATEGIES = ['redact', 'email', 'last4', 'hash', 'null'] as const;
 export const MaskStrategy = z.enum(MASK_STRATEGIES);
 export type MaskStrategy = z.infer<typeof MaskStrategy>;
@@ -144,6 +159,14 @@ export const Profile = z.strictObject({
     .meta({
       description: "Most database sessions one grant's role may hold at once (the role's CONNECTION LIMIT).",
       examples: [10],
+    }),
+  allow: z
+    .array(Capability)
+    .default([])
+    .meta({
+      description:
+        'Capabilities refused by default that this profile’s grants may use: advisory-locks, lock, prepared-statements, cursors, listen, maintenance (docs/hostile-agents.md).',
+      examples: [['lock']],
     }),
 });
 export type Profile = z.infer<typeof Profile>;
@@ -349,6 +372,38 @@ export const Policy = z
         approvalTimeout: Duration.prefault('1h').meta({
           description: 'How long a grant request or a held statement waits for its approvers before it expires.',
           examples: ['4h'],
+        }),
+        grantsPerSubject: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(10)
+          .meta({
+            description: 'Live or pending grants one subject (of one issuer) may hold at once.',
+            examples: [20],
+          }),
+        sessionsPerSubject: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(20)
+          .meta({
+            description:
+              "Database sessions one subject may hold across its grants; a grant's share is its role's CONNECTION LIMIT.",
+            examples: [40],
+          }),
+        approvalEmailsPerHour: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(20)
+          .meta({ description: 'Approval emails sent for one requester in an hour; beyond it, 429.', examples: [50] }),
+        lockTimeout: Duration.prefault('5s').meta({
+          description: "How long a grant's statement waits for a lock before it fails.",
+          examples: ['2s'],
         }),
       })
       .prefault({})

@@ -3,13 +3,15 @@
 
 import { AirlockError } from '../errors.ts';
 import type { Policy } from '../policy/index.ts';
-import { DatabaseSecret, readSecret, type SecretSource } from '../secrets/index.ts';
+import { DatabaseSecret, QueryKeysSecret, readSecret, SECRET_NAMES, type SecretSource } from '../secrets/index.ts';
 import { connectClient, type DatabaseTarget, type WireOptions } from './driver.ts';
 import { createClientPool } from './pool.ts';
 import { createRoleAdmin, type RoleAdmin } from './roles.ts';
 
 /** Admin sessions kept open per connection, so minting a role does not pay for a login. */
 const ADMIN_SESSIONS = 4;
+/** A mint or revocation waits at most this long for a free admin session (each one's statements are bounded too). */
+const ADMIN_ACQUIRE_TIMEOUT_MS = 15_000;
 
 export function adminTargetFrom(secret: DatabaseSecret): DatabaseTarget {
   return {
@@ -52,23 +54,32 @@ export function createConnectionAdmins(options: {
   wire: WireOptions;
   rolePrefix?: string;
 }): ConnectionAdmins {
-  const admins = new Map<string, RoleAdmin>();
+  const admins = new Map<string, Promise<RoleAdmin>>();
   const pools: Array<{ close(): Promise<void> }> = [];
-  const get = async (connection: string) => {
+  const open = async (connection: string): Promise<RoleAdmin> => {
+    // The key that names roles and keys their locks: the same one the grant service names them with.
+    const { roleKey } = await readSecret(options.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
+    const pool = createClientPool({
+      connect: async () =>
+        connectClient(adminTargetFrom(await adminSecret(options.policy, options.secrets, connection)), options.wire),
+      max: ADMIN_SESSIONS,
+      acquireTimeoutMs: ADMIN_ACQUIRE_TIMEOUT_MS,
+    });
+    pools.push(pool);
+    return createRoleAdmin({
+      connect: () => pool.acquire(),
+      release: (client, broken) => pool.release(client, broken),
+      prefix: options.rolePrefix,
+      roleKey,
+    });
+  };
+  const get = (connection: string): Promise<RoleAdmin> => {
     let admin = admins.get(connection);
     if (!admin) {
-      const pool = createClientPool({
-        connect: async () =>
-          connectClient(adminTargetFrom(await adminSecret(options.policy, options.secrets, connection)), options.wire),
-        max: ADMIN_SESSIONS,
-      });
-      pools.push(pool);
-      admin = createRoleAdmin({
-        connect: () => pool.acquire(),
-        release: (client, broken) => pool.release(client, broken),
-        prefix: options.rolePrefix,
-      });
+      // One admin (one pool) per connection, also when the first callers race; a failed start is tried again.
+      admin = open(connection);
       admins.set(connection, admin);
+      admin.catch(() => admins.delete(connection));
     }
     return admin;
   };

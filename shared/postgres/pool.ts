@@ -10,11 +10,24 @@ export interface ClientPool {
   close(): Promise<void>;
 }
 
-export function createClientPool(options: { connect: () => Promise<PgClient>; max: number }): ClientPool {
+export interface ClientPoolOptions {
+  connect: () => Promise<PgClient>;
+  max: number;
+  /** A caller waits at most this long for a session to come free (default: as long as it takes). */
+  acquireTimeoutMs?: number;
+  /**
+   * Whether a failed connect means the server holds as many sessions of this login as it allows: then the
+   * pool keeps to the sessions it has and waits for one (or fails, when it has none).
+   */
+  atCapacity?: (error: unknown) => boolean;
+}
+
+export function createClientPool(options: ClientPoolOptions): ClientPool {
   const idle: PgClient[] = [];
   const waiters: Array<(client: PgClient | Error) => void> = [];
   const failed = new WeakSet<PgClient>();
   let size = 0;
+  let max = options.max;
   let closed = false;
 
   const open = async (): Promise<PgClient> => {
@@ -30,20 +43,45 @@ export function createClientPool(options: { connect: () => Promise<PgClient>; ma
     }
   };
 
+  const wait = () =>
+    new Promise<PgClient>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter = (next: PgClient | Error) => {
+        clearTimeout(timer);
+        if (next instanceof Error) reject(next);
+        else resolve(next);
+      };
+      waiters.push(waiter);
+      if (options.acquireTimeoutMs === undefined) return;
+      timer = setTimeout(() => {
+        const at = waiters.indexOf(waiter);
+        if (at === -1) return;
+        waiters.splice(at, 1);
+        reject(new Error(`no session came free within ${options.acquireTimeoutMs} ms`));
+      }, options.acquireTimeoutMs);
+    });
+
+  async function acquire(): Promise<PgClient> {
+    if (closed) throw new Error('the pool is closed');
+    // An idle session whose connection dropped meanwhile (Postgres restarted, backend terminated) is closed, not handed out.
+    for (let client = idle.pop(); client; client = idle.pop()) {
+      if (!failed.has(client)) return client;
+      size--;
+      void closeClient(client);
+    }
+    if (size >= max) return wait();
+    try {
+      return await open();
+    } catch (error) {
+      if (size === 0 || !options.atCapacity?.(error)) throw error;
+      // The server's limit for this login is what we hold: keep to it, and take the next one released.
+      max = size;
+      return acquire();
+    }
+  }
+
   return {
-    async acquire() {
-      if (closed) throw new Error('the pool is closed');
-      // An idle session whose connection dropped meanwhile (Postgres restarted, backend terminated) is closed, not handed out.
-      for (let client = idle.pop(); client; client = idle.pop()) {
-        if (!failed.has(client)) return client;
-        size--;
-        void closeClient(client);
-      }
-      if (size < options.max) return open();
-      return new Promise<PgClient>((resolve, reject) => {
-        waiters.push((next) => (next instanceof Error ? reject(next) : resolve(next)));
-      });
-    },
+    acquire,
 
     release(client, broken) {
       if (broken || failed.has(client) || closed) {

@@ -1,6 +1,7 @@
 // Agent-side connections: a few Postgres sessions per grant, logged in as the grant's role, reused in
 // a warm process and closed when the window ends. It never connects as anyone but the grant's role.
 
+import { rateLimited } from '../errors.ts';
 import { connectClient, type DatabaseTarget, isConnectionLost, type PgClient, type WireOptions } from './driver.ts';
 import { type ClientPool, createClientPool } from './pool.ts';
 
@@ -25,7 +26,12 @@ export function createSessionPool(options: { wire: WireOptions; now?: () => Date
     const existing = pools.get(target.grantId);
     if (existing) return existing.pool;
     const { grantId, expiresAt, maxSessions, ...login } = target;
-    const pool = createClientPool({ connect: () => connectClient(login, options.wire), max: maxSessions });
+    // The role's CONNECTION LIMIT is its share of the subject's sessions: past it, wait for one of ours.
+    const pool = createClientPool({
+      connect: () => connectClient(login, options.wire),
+      max: maxSessions,
+      atCapacity: tooManyConnections,
+    });
     // The window's end closes the grant's sessions even if no request comes to notice it.
     const delay = Math.max(0, Math.min(expiresAt.getTime() - now().getTime(), 2 ** 31 - 1));
     const timer = setTimeout(() => void close(grantId), delay);
@@ -45,7 +51,13 @@ export function createSessionPool(options: { wire: WireOptions; now?: () => Date
   return {
     async withSession(target, work) {
       const pool = poolFor(target);
-      const client = await pool.acquire();
+      const client = await pool.acquire().catch((error: unknown) => {
+        if (!tooManyConnections(error)) throw error;
+        throw rateLimited('Postgres refused another session for this grant: its share of the sessions is in use', {
+          quota: 'sessionsPerSubject',
+          retryAfterSeconds: 1,
+        });
+      });
       let broken = false;
       try {
         return await work(client);
@@ -62,4 +74,9 @@ export function createSessionPool(options: { wire: WireOptions; now?: () => Date
       await Promise.all([...pools.keys()].map(close));
     },
   };
+}
+
+/** 53300: the role's CONNECTION LIMIT (or the server's) is reached; connectClient keeps the SQLSTATE beside `unavailable`. */
+function tooManyConnections(error: unknown): boolean {
+  return (error as { sqlstate?: unknown } | null)?.sqlstate === '53300';
 }

@@ -88,7 +88,8 @@ export async function executeStatements(
     user: grant.role,
     password: derivePassword(context.roleKey, grant.id),
     expiresAt: window.expiresAt,
-    maxSessions: profile.connectionLimit,
+    // The grant's share of its subject's sessions: its role's CONNECTION LIMIT.
+    maxSessions: grant.sessionLimit ?? profile.connectionLimit,
   };
   let began = false;
   let current = 0;

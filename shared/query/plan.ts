@@ -61,7 +61,11 @@ export async function planRequest(grant: GrantRecord, body: QueryBody, context: 
   const { policy, profile } = context;
   const approvals: Array<string | undefined> = [];
   for (const [index, statement] of statements.entries()) {
-    const verdict = checkStatement(statement.parsed, { readOnly: profile.readOnly, guardrails: policy.guardrails });
+    const verdict = checkStatement(statement.parsed, {
+      readOnly: profile.readOnly,
+      guardrails: policy.guardrails,
+      allow: profile.allow,
+    });
     if (verdict.action === 'block') {
       const error = new AirlockError('statement_blocked', verdict.reason, { guardrail: verdict.guardrail });
       return { kind: 'refused', attempts, culprit: index, error, decision: 'blocked', guardrail: verdict.guardrail };

@@ -85,7 +85,11 @@ export function createQueryService(options: QueryServiceOptions) {
         planRequest(grant, body, { policy, profile, gate: options.gate, bindingKey: options.maskingKey }),
       );
       if (plan.kind === 'refused') return refuse(grant, plan);
-      const window = openWindow(grant, { statementTimeoutSeconds: policy.limits.statementTimeout, now });
+      const window = openWindow(grant, {
+        statementTimeoutSeconds: policy.limits.statementTimeout,
+        lockTimeoutSeconds: policy.limits.lockTimeout,
+        now,
+      });
       const results = await executeStatements(execution, grant, plan.statements, window);
       return { status: 'executed', response: 'transaction' in body ? { results } : results[0]! };
     },

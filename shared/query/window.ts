@@ -14,14 +14,21 @@ export interface Window {
   nextTimeoutMs(): number;
   /**
    * The opening statements of a transaction step, as one text Airlock writes itself: the standard_conforming_strings
-   * pin, the statement timeout, and the check on Postgres's clock (plus transaction_timeout on Postgres 17+).
+   * pin, the lock and statement timeouts, and the check on Postgres's clock (plus transaction_timeout on Postgres 17+).
    */
   guardSql(): string;
   /** What a Postgres error means for the window: the window's end (grant_expired), or undefined. */
   explain(sqlstate: string): AirlockError | undefined;
 }
 
-export function openWindow(grant: GrantRecord, options: { statementTimeoutSeconds: number; now: () => Date }): Window {
+export interface WindowOptions {
+  statementTimeoutSeconds: number;
+  /** How long a statement waits for a lock before it fails (limits.lockTimeout). */
+  lockTimeoutSeconds: number;
+  now: () => Date;
+}
+
+export function openWindow(grant: GrantRecord, options: WindowOptions): Window {
   if (!grant.expiresAt) throw new AirlockError('grant_expired', 'the grant has no window');
   const expiresAt = new Date(grant.expiresAt);
   const policyMs = options.statementTimeoutSeconds * 1000;
@@ -48,7 +55,8 @@ export function openWindow(grant: GrantRecord, options: { statementTimeoutSecond
     },
     guardSql() {
       // standard_conforming_strings pinned on: how Postgres reads string literals must match the parser.
-      return `SET LOCAL standard_conforming_strings = on; SET LOCAL statement_timeout = ${window.nextTimeoutMs()}; ${check}`;
+      const lockMs = Math.max(1, Math.floor(options.lockTimeoutSeconds * 1000));
+      return `SET LOCAL standard_conforming_strings = on; SET LOCAL lock_timeout = ${lockMs}; SET LOCAL statement_timeout = ${window.nextTimeoutMs()}; ${check}`;
     },
     explain(sqlstate) {
       if (sqlstate === WINDOW_ENDED_SQLSTATE) {

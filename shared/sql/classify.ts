@@ -212,6 +212,7 @@ class TreeWalk {
   readonly rangeNames = new Set<string>();
   readonly functions = new Set<string>();
   readonly settings: Array<string | null> = [];
+  readonly commands = new Set<string>();
   readonly whereOfChanges: boolean[] = [];
   writes = false;
 
@@ -277,6 +278,7 @@ class TreeWalk {
   }
 
   statement(type: string, fields: JsonObject, runs: boolean): void {
+    this.commands.add(type);
     if (type === 'UpdateStmt' || type === 'DeleteStmt') this.whereOfChanges.push(filtersRows(fields.whereClause));
     if (!runs) return;
     const kind = statementKind(type, fields);
@@ -359,6 +361,7 @@ export function classifyStatement(stmt: unknown): StatementAnalysis {
     kind,
     kinds: [...walk.kinds],
     command: type,
+    commands: [...walk.commands],
     relations: [...walk.relations.values()],
     columns: [...walk.columns.values()],
     wholeRowRefs: [...whole],

@@ -21,6 +21,8 @@ export interface ParsedStatement {
   kinds: StatementKind[];
   /** The parser's node name for the top-level statement, e.g. `SelectStmt`, `VariableShowStmt`. */
   command: string;
+  /** `command` and the node name of every statement nested in it (EXPLAIN's target, PREPARE's body, rules' actions). */
+  commands: string[];
   /** libpg-query fingerprint (hex): the same for the same statement with other literal values. */
   fingerprint: string;
   /** Literals replaced by $1, $2 …, comments removed, whitespace collapsed: safe for logs. */

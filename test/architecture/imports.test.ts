@@ -21,7 +21,7 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
   'shared/identity': ['shared/errors', 'shared/policy'],
   'shared/wsproxy': ['shared/errors'],
   'shared/audit': ['shared/errors', 'shared/store', 'shared/api'],
-  'shared/postgres': ['shared/errors', 'shared/policy', 'shared/secrets'],
+  'shared/postgres': ['shared/errors', 'shared/ids', 'shared/policy', 'shared/secrets'],
   'shared/masking': ['shared/errors', 'shared/policy', 'shared/sql', 'shared/postgres'],
   'shared/grants': [
     'shared/errors',

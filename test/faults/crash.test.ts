@@ -18,10 +18,13 @@ let roleKey: string;
 
 beforeAll(async () => {
   stack = await startTestAirlock();
-  const probe = newId();
-  const rolePrefix = stack.roleOf(probe).slice(0, stack.roleOf(probe).indexOf(probe));
   // The same role admin the broker uses: what it minted just before the process died.
-  admins = createConnectionAdmins({ policy: stack.policy, secrets: secrets(), wire: wire(), rolePrefix });
+  admins = createConnectionAdmins({
+    policy: stack.policy,
+    secrets: secrets(),
+    wire: wire(),
+    rolePrefix: stack.rolePrefix,
+  });
   roleKey = (await readSecret(secrets(), SECRET_NAMES.queryKeys, QueryKeysSecret)).roleKey;
 });
 

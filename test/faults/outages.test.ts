@@ -14,7 +14,8 @@ import { type Airlock, assembleAirlock } from '../../shared/airlock/index.ts';
 import { createDynamoAuditLog, verifyChain } from '../../shared/audit/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import { closeClient, connectClient, type PgClient } from '../../shared/postgres/driver.ts';
-import { roleNameFor } from '../../shared/postgres/roles.ts';
+import { roleNameFor } from '../../shared/postgres/role-names.ts';
+import { ROLE_PREFIX } from '../../shared/postgres/roles.ts';
 import { DatabaseSecret, QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
 import { createDynamoClient } from '../../shared/store/dynamo.ts';
 import { freePort } from '../global-setup.ts';
@@ -249,7 +250,9 @@ describe('Postgres goes away and comes back', () => {
     expect((await grant(reader, 'read')).token).toBeTruthy();
     await airlock.sweep();
     const client = await admin();
-    const left = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [roleNameFor(revokedLater.grant.id)]);
+    const { roleKey } = await readSecret(infra.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
+    const role = roleNameFor(revokedLater.grant.id, { roleKey, prefix: ROLE_PREFIX });
+    const left = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [role]);
     await closeClient(client);
     expect(left.rowCount).toBe(0);
     console.log(

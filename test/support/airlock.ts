@@ -9,7 +9,8 @@ import { localizePolicy } from '../../local/stack.ts';
 import { type Airlock, assembleAirlock } from '../../shared/airlock/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import type { Policy } from '../../shared/policy/schema.ts';
-import { roleNameFor } from '../../shared/postgres/roles.ts';
+import { roleNameFor } from '../../shared/postgres/role-names.ts';
+import { QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
 import type { TableNames } from '../../shared/store/tables.ts';
 import { dynamo, freshTables, infra, secrets, wire } from './infra.ts';
 
@@ -29,6 +30,8 @@ export interface TestAirlock {
   baseUrl: string;
   /** The role of a grant of this stack. */
   roleOf(grantId: string): string;
+  /** This stack's role prefix (stacks share one Postgres). */
+  rolePrefix: string;
   airlock: Airlock;
   policy: Policy;
   tables: TableNames;
@@ -49,6 +52,7 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
   const tables = await freshTables();
   // Stacks share one Postgres: each reaps only roles under its own prefix.
   const rolePrefix = `airlock_${tables.grants.slice(2, 10).replace(/[^a-z0-9]/g, '')}_`;
+  const { roleKey } = await readSecret(secrets(), SECRET_NAMES.queryKeys, QueryKeysSecret);
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve) => {
     // Reserve the port first: the policy must name the issuer URL before the app exists.
@@ -97,7 +101,8 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
 
   return {
     baseUrl,
-    roleOf: (grantId) => roleNameFor(grantId, rolePrefix),
+    roleOf: (grantId) => roleNameFor(grantId, { roleKey, prefix: rolePrefix }),
+    rolePrefix,
     airlock,
     policy,
     tables,
