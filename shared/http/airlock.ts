@@ -16,6 +16,16 @@ import { createGrantStore } from '../grants/store.ts';
 import { createDevIssuer } from '../identity/dev-issuer.ts';
 import { loadSigningKeys, loadVerificationKeys } from '../identity/grant-token.ts';
 import { createIdentityVerifier } from '../identity/verify.ts';
+import {
+  createLogger,
+  createReadiness,
+  type Logger,
+  type Metrics,
+  noMetrics,
+  observeAuditLog,
+  observeRoutes,
+  readinessChecks,
+} from '../observe/index.ts';
 import type { Policy } from '../policy/schema.ts';
 import { connectionTarget, createConnectionAdmins } from '../postgres/admin.ts';
 import type { WireOptions } from '../postgres/driver.ts';
@@ -56,6 +66,8 @@ export interface AirlockConfig {
   mailer?: Mailer;
   /** Per-phase timings of the query path (benchmarks). */
   queryProfile?: QueryProfile;
+  /** Request log lines and metrics; default: JSON lines on stdout at `warn`, no metrics. */
+  observe?: { logger?: Logger; metrics?: Metrics };
 }
 
 export interface Airlock {
@@ -68,7 +80,11 @@ export interface Airlock {
 export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   const { policy, secrets } = config;
   const now = config.now ?? (() => new Date());
-  const audit = createDynamoAuditLog({ client: config.dynamo, table: config.tables.audit, now });
+  const logger = config.observe?.logger ?? createLogger({ level: 'warn' });
+  const metrics = config.observe?.metrics ?? noMetrics;
+  const audit = observeAuditLog(createDynamoAuditLog({ client: config.dynamo, table: config.tables.audit, now }), {
+    metrics,
+  });
   const store = createGrantStore({ client: config.dynamo, table: config.tables.grants });
   const queryKeys = await readSecret(secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
   const publicJwks = await readSecret(secrets, SECRET_NAMES.grantJwks, GrantJwksSecret);
@@ -152,7 +168,11 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       );
   }
 
-  const app = createApp({ maxBodyBytes: policy.limits.maxBodyBytes }, ...groups);
+  const readiness = createReadiness({
+    checks: readinessChecks({ store, secrets, policy, wire: config.wire, admin: config.parts.api }),
+  });
+  groups.push(observeRoutes({ readiness, metrics }));
+  const app = createApp({ maxBodyBytes: policy.limits.maxBodyBytes, observe: { logger, metrics } }, ...groups);
   return {
     app,
     grants,

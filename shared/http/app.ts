@@ -4,6 +4,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AirlockError } from '../errors.ts';
+import { observeRequests, type RequestObserverOptions } from '../observe/index.ts';
 import { errorResponse } from './errors.ts';
 
 export type AirlockApp = Hono;
@@ -11,6 +12,8 @@ export type AirlockApp = Hono;
 export interface AppOptions {
   /** Request bodies above this are refused with 413 `too_large` before they are read. */
   maxBodyBytes: number;
+  /** Where each request's log line and metrics go. */
+  observe?: RequestObserverOptions;
 }
 
 /** A route group mounts its routes on the app. */
@@ -20,6 +23,7 @@ export function createApp(options: AppOptions, ...groups: Routes[]): AirlockApp 
   const app = new Hono();
   app.onError((error, c) => errorResponse(c, error));
   app.notFound((c) => errorResponse(c, new AirlockError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
+  app.use(observeRequests(options.observe));
   app.use(
     bodyLimit({
       maxSize: options.maxBodyBytes,

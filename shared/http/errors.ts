@@ -4,6 +4,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { AirlockError, type ErrorCode } from '../errors.ts';
+import { currentRequestId, noteError } from '../observe/index.ts';
 
 export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   invalid_request: 400,
@@ -34,7 +35,11 @@ export interface ErrorBody {
 /** `approval` travels beside `error`, as API.md shows; every other detail goes inside it. */
 export function errorBody(error: AirlockError): ErrorBody {
   const { approval, ...details } = error.details;
-  return { error: { code: error.code, message: error.message, ...details }, ...(approval ? { approval } : {}) };
+  const requestId = currentRequestId();
+  return {
+    error: { code: error.code, message: error.message, ...details, ...(requestId ? { requestId } : {}) },
+    ...(approval ? { approval } : {}),
+  };
 }
 
 export function toAirlockError(error: unknown): AirlockError {
@@ -46,16 +51,10 @@ export function errorResponse(c: Context, error: unknown): Response {
   const airlockError = toAirlockError(error);
   const status = STATUS[airlockError.code];
   if (airlockError.code === 'internal' || airlockError.code === 'invalid_config') {
-    // Log the cause for operators; the caller sees only the code.
-    console.error(`[airlock] ${c.req.method} ${c.req.path}: ${describe(error)}`);
-    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+    // The cause goes to the request's log line for operators; the caller sees only the code.
+    noteError('internal', error);
+    return c.json(errorBody(new AirlockError('internal', 'internal error')), 500);
   }
-  if (airlockError.code === 'unavailable')
-    console.error(`[airlock] ${c.req.method} ${c.req.path}: ${describe(airlockError.cause ?? error)}`);
+  noteError(airlockError.code, airlockError.code === 'unavailable' ? airlockError : undefined);
   return c.json(errorBody(airlockError), status);
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }
