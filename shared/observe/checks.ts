@@ -15,7 +15,7 @@ export interface ReadinessChecksOptions {
   wire: WireOptions;
   /** Whether this process holds the admin credentials (the API half): only then is Postgres checked. */
   admin: boolean;
-  /** Bound on each Postgres login (default 2 s). */
+  /** Bound on each Postgres login (default 3 s). */
   connectTimeoutMs?: number;
 }
 
@@ -36,7 +36,7 @@ export function readinessChecks(options: ReadinessChecksOptions): ReadinessCheck
       name: `postgres:${name}`,
       run: async () => {
         const secret = await readSecret(options.secrets, connection.adminSecret, DatabaseSecret);
-        const client = await connectClient(adminTargetFrom(secret), options.wire, {}, options.connectTimeoutMs ?? 2000);
+        const client = await connectClient(adminTargetFrom(secret), options.wire, {}, options.connectTimeoutMs ?? 3000);
         try {
           await client.query('SELECT 1');
         } finally {

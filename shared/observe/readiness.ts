@@ -23,7 +23,7 @@ export interface ReadinessReport {
 
 export interface ReadinessOptions {
   checks: ReadinessCheck[];
-  /** Each check gets this long (default 2 s). */
+  /** Each check gets this long (default 3 s). */
   timeoutMs?: number;
   /** A report is reused this long (default 5 s), so a busy prober cannot turn /readyz into load. */
   cacheMs?: number;
@@ -35,7 +35,7 @@ export interface Readiness {
 }
 
 export function createReadiness(options: ReadinessOptions): Readiness {
-  const timeoutMs = options.timeoutMs ?? 2000;
+  const timeoutMs = options.timeoutMs ?? 3000;
   const cacheMs = options.cacheMs ?? 5000;
   const now = options.now ?? (() => performance.now());
   let cached: { at: number; report: Promise<ReadinessReport> } | undefined;
