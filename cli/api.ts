@@ -145,14 +145,12 @@ export function hintFor(code: string, retryAfter?: string | null): string | unde
       return 'a guardrail refuses this statement; it cannot be approved — change the statement or the grant';
     case 'too_large':
       return 'the request body is over the server limit';
-    case 'rate_limited':
-      return 'a quota is spent (the error names it): wait the retry-after seconds, or end a grant you no longer need: airlock revoke <id>';
     case 'unavailable':
       return 'a backing service is down; nothing was run — try again shortly';
     case 'invalid_request':
       return 'run the command with --help for its options';
     case 'rate_limited':
-      return `a quota is spent; try again${retryAfter && /^\d+$/.test(retryAfter) ? ` in ${retryAfter} s` : ' later'}`;
+      return `a quota is spent (the error names it); try again${retryAfter && /^\d+$/.test(retryAfter) ? ` in ${retryAfter} s` : ' later'}, or end a grant you no longer need: airlock revoke <id>`;
     case 'locked':
       return 'an operator has locked this subject or connection; nothing can be requested until the lock is lifted';
     case 'statement_too_complex':

@@ -43,7 +43,12 @@ export async function startLocalDynamo(options: { path?: string; port?: number }
 }
 
 export function localTableNames(prefix = 'airlock'): TableNames {
-  return { grants: `${prefix}-grants`, audit: `${prefix}-audit`, approvals: `${prefix}-approvals` };
+  return {
+    grants: `${prefix}-grants`,
+    audit: `${prefix}-audit`,
+    approvals: `${prefix}-approvals`,
+    exports: `${prefix}-exports`,
+  };
 }
 
 /** Creates every table that is missing and turns on its TTL where the store has TTL; existing tables keep their keys. */

@@ -31,6 +31,8 @@ export interface LocalInfraOptions {
   /** Keep dynalite in memory (tests) instead of persisting it in the data dir. */
   memoryStore?: boolean;
   log?: (line: string) => void;
+  /** How the user named the data dir, for messages. */
+  dataDirName?: string;
 }
 
 export async function startLocalInfra(options: LocalInfraOptions): Promise<LocalInfra> {
@@ -50,8 +52,9 @@ export async function startLocalInfra(options: LocalInfraOptions): Promise<Local
       port: options.pgPort,
       adminPassword: admin.password,
       log,
+      ...(options.dataDirName ? { dataDirName: options.dataDirName } : {}),
     });
-    stops.push(() => pg.stop());
+    stops.push(() => pg.close());
     const proxy = await startWsProxy({ targets: [`127.0.0.1:${options.pgPort}`, `localhost:${options.pgPort}`] });
     stops.push(() => proxy.close());
     const wire: WireOptions = { wsProxy: proxy.address, secureWebSocket: false };

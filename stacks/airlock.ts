@@ -1,5 +1,6 @@
 // The AWS stack: DynamoDB tables, Airlock's secrets, the API, query and sweeper functions behind one
-// HTTP API, the sweeper's schedule and the SES identity. Permissions come only from stacks/permissions.ts.
+// HTTP API, the sweeper's schedule, the audit export on the audit table's stream and the SES identity.
+// Permissions come only from stacks/permissions.ts.
 
 import { execFileSync } from 'node:child_process';
 import { relative } from 'node:path';
@@ -21,6 +22,7 @@ export async function airlockStack() {
   const grants = table('Grants', TABLES.grants);
   const audit = table('Audit', TABLES.audit);
   const approvals = table('Approvals', TABLES.approvals);
+  const exports = table('Exports', TABLES.exports);
 
   // Values are put by the operator (`npm run keys`), never by the stack: keys stay out of deploy state.
   const secret = (id: string, name: string, description: string) =>
@@ -62,14 +64,17 @@ export async function airlockStack() {
       grants: grants.arn,
       grantsIndexes: $interpolate`${grants.arn}/index/*`,
       audit: audit.arn,
+      auditStream: $interpolate`${audit.arn}/stream/*`,
       approvals: approvals.arn,
       approvalsIndexes: $interpolate`${approvals.arn}/index/*`,
+      exports: exports.arn,
     },
     secrets: {
       signingKeys: signingKeys.arn,
       grantJwks: grantJwks.arn,
       queryKeys: queryKeys.arn,
       admin: config.adminSecrets.map((name) => secretsPrefix.apply((prefix) => secretArnPattern(prefix, name))),
+      export: config.exportSecrets.map((name) => secretsPrefix.apply((prefix) => secretArnPattern(prefix, name))),
     },
     email: {
       identities: $interpolate`${arnPrefix('ses')}:identity/*`,
@@ -80,11 +85,12 @@ export async function airlockStack() {
 
   const environment = functionEnvironment<$util.Input<string>>({
     stage: $app.stage,
-    tables: { grants: grants.name, audit: audit.name, approvals: approvals.name },
+    tables: { grants: grants.name, audit: audit.name, approvals: approvals.name, exports: exports.name },
     secrets: { signingKeys: signingKeys.name, grantJwks: grantJwks.name, queryKeys: queryKeys.name },
     policy: SHIPPED_POLICY,
     ...(config.wsProxy ? { wsProxy: config.wsProxy } : {}),
     ...(config.rolePrefix ? { rolePrefix: config.rolePrefix } : {}),
+    ...(config.logLevel ? { logLevel: config.logLevel } : {}),
   });
   const fn = (
     id: string,
@@ -127,6 +133,28 @@ export async function airlockStack() {
   // No retries: the next minute's run is the retry, and a sweep is safe to repeat.
   new sst.aws.CronV2('Sweep', { schedule: 'rate(1 minute)', function: sweeper.arn, retries: 0 });
 
+  const exporter = fn('Export', 'export', {
+    timeout: '60 seconds',
+    memory: '512 MB',
+    description: 'Airlock audit export: the audit stream to the policy sinks',
+  });
+  // In order per shard, retried until every sink took a batch (the stream keeps records 24 hours);
+  // ReportBatchItemFailures makes a retry start at the batch the handler names, never after it.
+  audit.subscribe('ExportSubscription', exporter.arn, {
+    transform: {
+      eventSourceMapping: (args) => {
+        args.startingPosition = 'TRIM_HORIZON';
+        args.batchSize = 100;
+        args.maximumBatchingWindowInSeconds = 1;
+        args.parallelizationFactor = 1;
+        args.maximumRetryAttempts = -1;
+        args.maximumRecordAgeInSeconds = -1;
+        args.bisectBatchOnFunctionError = false;
+        args.functionResponseTypes = ['ReportBatchItemFailures'];
+      },
+    },
+  });
+
   return {
     ApiUrl: http.url,
     JwksUrl: $interpolate`${http.url}/.well-known/jwks.json`,
@@ -141,6 +169,7 @@ export async function airlockStack() {
     ApiFunction: api.name,
     QueryFunction: query.name,
     SweeperFunction: sweeper.name,
+    ExportFunction: exporter.name,
   };
 }
 
@@ -159,6 +188,7 @@ function table(id: string, definition: TableDefinition) {
       ]),
     ),
     ...(definition.ttl ? { ttl: definition.ttl } : {}),
+    ...(definition.stream ? { stream: definition.stream } : {}),
     deletionProtection: $app.stage === 'prod',
   });
 }

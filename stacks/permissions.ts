@@ -1,8 +1,9 @@
 // Who may do what: each function's IAM statements as plain data, applied by stacks/airlock.ts and
 // checked by test/deploy/permissions.test.ts. Never grants the query function an admin secret, the
-// signing key, or any audit write but a conditional PutItem; never uses SST `link` (it grants dynamodb:*).
+// signing key, or any audit write but a conditional PutItem; never lets the export function write the
+// audit log or read any secret but its sinks'; never uses SST `link` (it grants dynamodb:*).
 
-export type FunctionName = 'api' | 'query' | 'sweeper';
+export type FunctionName = 'api' | 'query' | 'sweeper' | 'export';
 
 /** One IAM statement in SST's `permissions` shape; `R` is a string here and a Pulumi Output in the stack. */
 export interface Statement<R = string> {
@@ -13,12 +14,24 @@ export interface Statement<R = string> {
 }
 
 export interface PermissionTargets<R = string> {
-  tables: { grants: R; grantsIndexes: R; audit: R; approvals: R; approvalsIndexes: R };
+  tables: {
+    grants: R;
+    grantsIndexes: R;
+    audit: R;
+    /** The audit table's stream(s): `<audit arn>/stream/*`. */
+    auditStream: R;
+    approvals: R;
+    approvalsIndexes: R;
+    exports: R;
+  };
   secrets: {
     signingKeys: R;
     grantJwks: R;
-    queryKeys: R /** ARN patterns of the policy's admin secrets. */;
+    queryKeys: R;
+    /** ARN patterns of the policy's admin secrets. */
     admin: R[];
+    /** ARN patterns of the audit export's webhook secrets. */
+    export: R[];
   };
   email: {
     /** SES identities of the account (sandbox checks recipients too). */ identities: R;
@@ -85,9 +98,28 @@ export function functionPermissions<R>(t: PermissionTargets<R>): Record<Function
       conditions: [{ test: 'StringEquals', variable: 'ses:FromAddress', values: [t.email.from] }],
     },
   ];
+  const exporter: Statement<R>[] = [
+    {
+      actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+      resources: [t.tables.auditStream],
+    },
+    // Gaps and a grant's connection (for OCSF) are read from the chain; it never writes the audit log.
+    { actions: ['dynamodb:Query'], resources: [t.tables.audit] },
+    { effect: 'deny', actions: ['dynamodb:PutItem', ...AUDIT_TAMPERING], resources: [t.tables.audit] },
+    { actions: ['dynamodb:BatchGetItem', 'dynamodb:PutItem'], resources: [t.tables.exports] },
+    ...(t.secrets.export.length > 0
+      ? [{ actions: ['secretsmanager:GetSecretValue'], resources: t.secrets.export }]
+      : []),
+    {
+      effect: 'deny',
+      actions: ['secretsmanager:*'],
+      resources: [t.secrets.signingKeys, t.secrets.queryKeys, ...t.secrets.admin],
+    },
+  ];
   return {
     api: broker,
     sweeper: broker,
+    export: exporter,
     query: [
       { actions: ['secretsmanager:GetSecretValue'], resources: [t.secrets.grantJwks, t.secrets.queryKeys] },
       { effect: 'deny', actions: ['secretsmanager:*'], resources: [t.secrets.signingKeys, ...t.secrets.admin] },

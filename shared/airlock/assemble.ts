@@ -19,6 +19,7 @@ import {
   createApp,
   devRoutes,
   grantRoutes,
+  observeRoutes,
   openApiRoutes,
   outboxRoutes,
   queryRoutes,
@@ -27,6 +28,15 @@ import {
 } from '../http/index.ts';
 import { createDevIssuer, createIdentityVerifier, loadSigningKeys, loadVerificationKeys } from '../identity/index.ts';
 import { mcpRoutes } from '../mcp/index.ts';
+import {
+  createLogger,
+  createReadiness,
+  type Logger,
+  type Metrics,
+  noMetrics,
+  observeAuditLog,
+  readinessChecks,
+} from '../observe/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { WireOptions } from '../postgres/index.ts';
 import { connectionTarget, createConnectionAdmins, createSessionPool } from '../postgres/index.ts';
@@ -58,6 +68,8 @@ export interface AirlockConfig {
   mailer?: Mailer;
   /** Per-phase timings of the query path (benchmarks). */
   queryProfile?: QueryProfile;
+  /** Request log lines and metrics; default: JSON lines on stdout at `warn`, no metrics. */
+  observe?: { logger?: Logger; metrics?: Metrics };
 }
 
 export interface Airlock {
@@ -70,7 +82,11 @@ export interface Airlock {
 export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   const { policy, secrets } = config;
   const now = config.now ?? (() => new Date());
-  const audit = createDynamoAuditLog({ client: config.dynamo, table: config.tables.audit, now });
+  const logger = config.observe?.logger ?? createLogger({ level: 'warn' });
+  const metrics = config.observe?.metrics ?? noMetrics;
+  const audit = observeAuditLog(createDynamoAuditLog({ client: config.dynamo, table: config.tables.audit, now }), {
+    metrics,
+  });
   const store = createGrantStore({ client: config.dynamo, table: config.tables.grants });
   const queryKeys = await readSecret(secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
   const publicJwks = await readSecret(secrets, SECRET_NAMES.grantJwks, GrantJwksSecret);
@@ -153,6 +169,9 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       );
   }
 
+  const readiness = createReadiness({
+    checks: readinessChecks({ store, secrets, policy, wire: config.wire, admin: config.parts.api }),
+  });
   const system = systemRoutes({
     publicUrl: policy.publicUrl,
     issuers: identityIssuers.map((issuer) => issuer.issuer),
@@ -160,8 +179,9 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   });
   // The document lists every route mounted before it.
   const app = createApp(
-    { maxBodyBytes: policy.limits.maxBodyBytes, publicUrl: policy.publicUrl },
+    { maxBodyBytes: policy.limits.maxBodyBytes, publicUrl: policy.publicUrl, observe: { logger, metrics } },
     system,
+    observeRoutes({ readiness, metrics }),
     ...groups,
     ...(config.parts.api ? [openApiRoutes(policy.publicUrl)] : []),
   );
@@ -171,7 +191,10 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
     sweep: async () => {
       if (!grants) throw new Error('the sweeper runs with the API half');
       const report = await grants.sweep();
-      await approvals.notifyPending().catch(() => report.errors++);
+      await approvals.notifyPending().catch((cause: unknown) => {
+        report.failures.push({ step: 'notify', cause });
+        report.errors++;
+      });
       return report;
     },
     close: async () => {

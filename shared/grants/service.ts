@@ -2,7 +2,7 @@
 // deny, and the sweeper's expiry. Every step is audited; a step that cannot be completed fails closed.
 
 import type { AuditLog } from '../audit/index.ts';
-import { AirlockError, isAirlockError } from '../errors.ts';
+import { AirlockError } from '../errors.ts';
 import type { Principal } from '../identity/index.ts';
 import { type SigningKeys, signGrantToken } from '../identity/index.ts';
 import { newId } from '../ids.ts';
@@ -19,6 +19,11 @@ const RETENTION_SECONDS = 30 * 86400;
 const ACTIVATION_GRACE_SECONDS = 120;
 /** The sweeper may spend longer dropping a role than a revocation request does (it owns what is left over). */
 const SWEEP_DROP_BUDGET_MS = 15_000;
+/** A role whose drop waits for a lock or its time budget: logins are already blocked and sessions ended. */
+const DROP_DEFERRED = new AirlockError(
+  'conflict',
+  'the role cannot log in and has no sessions, but its drop waits for a lock; the next sweep retries it',
+);
 
 export interface GrantRequestInput {
   connection: string;
@@ -53,7 +58,19 @@ export interface GrantServiceOptions {
 export interface SweepReport {
   expired: number;
   orphansReaped: number;
+  /** How many steps failed: `failures.length`, plus any step a caller counts without a record. */
   errors: number;
+  failures: SweepFailure[];
+}
+
+/** One step the sweeper could not complete: which grant, role or connection, and why (retried on the next run). */
+export interface SweepFailure {
+  step: 'expire' | 'reap' | 'connection' | 'notify';
+  /** The connection concerned; absent for a step that is not about one (mailing held approvals). */
+  connection?: string;
+  grantId?: string;
+  role?: string;
+  cause: unknown;
 }
 
 export type GrantService = ReturnType<typeof createGrantService>;
@@ -321,7 +338,11 @@ export function createGrantService(options: GrantServiceOptions) {
 
     /** Ends what is due and reaps roles no live grant accounts for. Safe to run twice at once. */
     async sweep(): Promise<SweepReport> {
-      const report: SweepReport = { expired: 0, orphansReaped: 0, errors: 0 };
+      const report: SweepReport = { expired: 0, orphansReaped: 0, errors: 0, failures: [] };
+      const fail = (failure: SweepFailure) => {
+        report.failures.push(failure);
+        report.errors++;
+      };
       const at = iso(now());
       const due = [...(await store.listDue('active', at)), ...(await store.listDue('pending', at))];
       await inBatches(due, 8, async (grant) => {
@@ -335,8 +356,8 @@ export function createGrantService(options: GrantServiceOptions) {
             subject: grant.subject,
             details: { previous: grant.status },
           });
-        } catch {
-          report.errors++;
+        } catch (cause) {
+          fail({ step: 'expire', connection: grant.connection, grantId: grant.id, role: grant.role, cause });
         }
       });
       for (const connection of Object.keys(policy.connections)) {
@@ -349,7 +370,10 @@ export function createGrantService(options: GrantServiceOptions) {
           });
           const grants = await store.getMany(roles.map((info) => info.id));
           const current = now();
+          const failedThisRun = new Set(report.failures.map((failure) => failure.role));
           const orphans = roles.filter((info) => {
+            // A role whose drop just failed is reported once per run, not again as an orphan.
+            if (failedThisRun.has(info.role)) return false;
             const grant = grants.get(info.id);
             if (!grant) return true;
             if (grant.status === 'pending')
@@ -361,14 +385,14 @@ export function createGrantService(options: GrantServiceOptions) {
               // A role whose drop must wait (a lock, the budget) is blocked from logging in; the next sweep goes on.
               const { dropped } = await admin.revokeRole(info.role, { dropBudgetMs: SWEEP_DROP_BUDGET_MS });
               if (dropped) report.orphansReaped++;
-              else report.errors++;
-            } catch {
-              report.errors++;
+              else fail({ step: 'reap', connection, grantId: info.id, role: info.role, cause: DROP_DEFERRED });
+            } catch (cause) {
+              fail({ step: 'reap', connection, grantId: info.id, role: info.role, cause });
             }
           });
-        } catch (error) {
-          if (!isAirlockError(error)) throw error;
-          report.errors++;
+        } catch (cause) {
+          // One connection that cannot be reached does not keep the others from being swept.
+          fail({ step: 'connection', connection, cause });
         }
       }
       return report;

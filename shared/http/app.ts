@@ -8,6 +8,7 @@ import { ErrorBody } from '../api/index.ts';
 import { AirlockError } from '../errors.ts';
 import type { GrantRecord } from '../grants/index.ts';
 import type { Principal } from '../identity/index.ts';
+import { currentRequestId, noteError, observeRequests, type RequestObserverOptions } from '../observe/index.ts';
 import { formatIssues } from '../policy/index.ts';
 import { presentError, STATUS } from './present.ts';
 
@@ -28,6 +29,8 @@ export interface AppOptions {
   maxBodyBytes: number;
   /** Airlock's base URL: every 401 points at its protected-resource metadata (RFC 9728). */
   publicUrl: string;
+  /** Where each request's log line and metrics go. */
+  observe?: RequestObserverOptions;
 }
 
 /** Where a 401 tells OAuth-aware clients (MCP clients) to learn how to get a token. */
@@ -51,6 +54,7 @@ export function createApp(options: AppOptions, ...groups: Routes[]): AirlockApp 
   const answer = (c: Context, error: unknown) => errorResponse(c, error, metadata);
   app.onError((error, c) => answer(c, error));
   app.notFound((c) => answer(c, new AirlockError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
+  app.use(observeRequests(options.observe));
   app.use(
     bodyLimit({
       maxSize: options.maxBodyBytes,
@@ -82,15 +86,11 @@ export function createApp(options: AppOptions, ...groups: Routes[]): AirlockApp 
 
 /** Answers with the API's error shape; internal causes are logged, never sent. */
 export function errorResponse(c: Context, thrown: unknown, resourceMetadata?: string): Response {
-  const presented = presentError(thrown, { resourceMetadata });
-  if (presented.severity === 'error') {
-    console.error(`[airlock] ${c.req.method} ${c.req.path}: ${describe(presented.cause ?? thrown)}`);
-  }
+  const requestId = currentRequestId();
+  const presented = presentError(thrown, { resourceMetadata, ...(requestId ? { requestId } : {}) });
+  // The request's log line carries the code, and the cause of a 500/503 (never sent to the caller).
+  noteError(presented.error.code, presented.severity === 'error' ? (presented.cause ?? thrown) : undefined);
   return c.json(presented.body, presented.status, presented.headers);
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** The documented answers of a route for these error statuses, each the API's error body. */

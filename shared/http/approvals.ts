@@ -13,6 +13,7 @@ import {
   resultPage,
 } from '../approvals/index.ts';
 import { AirlockError } from '../errors.ts';
+import { noteError } from '../observe/index.ts';
 import { type AirlockApp, documentedRoute, type Routes } from './app.ts';
 import { presentError } from './present.ts';
 
@@ -30,8 +31,8 @@ function page(status: number, html: string): Response {
 
 function refusal(cause: unknown): Response {
   const presented = presentError(cause);
+  noteError(presented.error.code, presented.severity === 'error' ? (presented.cause ?? cause) : undefined);
   if (presented.severity === 'error') {
-    console.error(`[airlock] approval page: ${describe(presented.cause ?? cause)}`);
     const message =
       presented.error.code === 'unavailable'
         ? presented.error.message
@@ -39,10 +40,6 @@ function refusal(cause: unknown): Response {
     return page(presented.status, refusalPage('Airlock could not complete this', message));
   }
   return page(presented.status, refusalPage(REFUSAL_TITLES[presented.status] ?? 'Refused', presented.error.message));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function outcomePage(result: DecisionOutcome): Response {

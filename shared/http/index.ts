@@ -8,6 +8,8 @@ export { bearerToken, identityAuth } from './auth.ts';
 export { connectionRoutes } from './connections.ts';
 export { devRoutes } from './dev.ts';
 export { grantRoutes } from './grants.ts';
+export type { ObserveRoutesOptions } from './health.ts';
+export { observeRoutes } from './health.ts';
 export { openApiDocument, openApiRoutes, systemRoutes } from './openapi.ts';
 export { outboxRoutes } from './outbox.ts';
 export type { Presentation } from './present.ts';

@@ -9,6 +9,7 @@ export { DURATION_PATTERN, parseDuration } from './duration.ts';
 export { policyJsonSchema } from './json-schema.ts';
 export { formatIssues, loadPolicyFile, parsePolicyText } from './load.ts';
 export type {
+  AuditSink,
   Capability,
   Detector,
   Guardrail,
@@ -19,4 +20,4 @@ export type {
   Rule,
   StatementKind,
 } from './schema.ts';
-export { expandApprovers } from './schema.ts';
+export { expandApprovers, sinkName } from './schema.ts';

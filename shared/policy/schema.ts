@@ -1,6 +1,7 @@
 // The policy file's shape: one zod schema used for validation, types and the editors' JSON Schema.
 // Cross-references (a rule's connection and access) are checked here so a bad file never starts.
 
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 
@@ -290,6 +291,56 @@ export const Rule = z.strictObject({
 });
 export type Rule = z.infer<typeof Rule>;
 
+const SinkName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a short name: a-z, 0-9, "_" and "-"')
+  .meta({
+    description: 'Names the sink in logs, metrics and its export cursor; default: its type and a hash of its target',
+  });
+const ExportFormat = z
+  .enum(['airlock', 'ocsf'])
+  .default('airlock')
+  .meta({ description: 'airlock: audit events as stored; ocsf: OCSF 1.6.0 API Activity / Datastore Activity events' });
+const LOOPBACK_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+export const WebhookSink = z.strictObject({
+  type: z.literal('webhook'),
+  name: SinkName.optional(),
+  url: z
+    .url({ protocol: /^https?$/ })
+    .refine(
+      (url) => {
+        const parsed = new URL(url);
+        return parsed.username === '' && parsed.password === '';
+      },
+      { message: 'no credentials in the URL: put them in the secret (its "headers")' },
+    )
+    .refine(
+      (url) => {
+        const parsed = new URL(url);
+        return parsed.protocol === 'https:' || LOOPBACK_HOST.test(parsed.hostname);
+      },
+      { message: 'expected https:// (plain http only to localhost)' },
+    ),
+  /** Name of a secret `{ key, headers? }`: the HMAC key of x-airlock-signature, and headers to send. */
+  secret: z.string().min(1),
+  format: ExportFormat,
+  batchSize: z.number().int().min(1).max(1000).default(100),
+});
+export type WebhookSink = z.infer<typeof WebhookSink>;
+
+export const FileSink = z.strictObject({
+  type: z.literal('file'),
+  name: SinkName.optional(),
+  /** JSON Lines, appended; a relative path is from the policy file's folder. Local stack only. */
+  path: z.string().min(1),
+  format: ExportFormat,
+});
+export type FileSink = z.infer<typeof FileSink>;
+
+export const AuditSink = z.discriminatedUnion('type', [WebhookSink, FileSink]);
+export type AuditSink = z.infer<typeof AuditSink>;
+
 export const Policy = z
   .strictObject({
     version: z.literal(1).meta({ description: 'Version of this file format: 1.', examples: [1] }),
@@ -443,6 +494,17 @@ export const Policy = z
     rules: z.array(Rule).prefault([]).meta({
       description: 'Who may have which access, in order; the first rule that matches decides. No match: denied.',
     }),
+    auditExport: z
+      .strictObject({
+        sinks: z
+          .array(AuditSink)
+          .default([])
+          .meta({
+            description: 'Where audit events are delivered, each in order and at least once (docs/audit-export.md).',
+          }),
+      })
+      .prefault({})
+      .meta({ description: 'Streaming the audit trail to a SIEM or a file.' }),
   })
   .meta({ title: 'Airlock policy', description: 'The policy file of an Airlock deployment (airlock.policy.yaml).' })
   .superRefine((policy, ctx) => {
@@ -482,6 +544,24 @@ export const Policy = z
         });
       }
     });
+    const sinkNames = new Map<string, number>();
+    policy.auditExport.sinks.forEach((sink, index) => {
+      const name = sinkName(sink);
+      if (sinkNames.has(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['auditExport', 'sinks', index, 'name'],
+          message: `sink "${name}" is already sinks[${sinkNames.get(name)}]: give each sink its own name`,
+        });
+      else sinkNames.set(name, index);
+      // The export function may read its sinks' secrets and no admin credential: one secret cannot be both.
+      if (sink.type === 'webhook' && Object.values(policy.connections).some((c) => c.adminSecret === sink.secret))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['auditExport', 'sinks', index, 'secret'],
+          message: `"${sink.secret}" is a connection's admin secret: give the webhook a secret of its own`,
+        });
+    });
     for (const [list, path] of approverLists(policy)) {
       list.forEach((entry, index) => {
         if (!entry.includes('@') && !policy.approverGroups[entry]) {
@@ -512,4 +592,11 @@ function approverLists(policy: Policy): Array<[string[], Array<string | number>]
 export function expandApprovers(entries: readonly string[], groups: Record<string, string[]>): string[] {
   const emails = entries.flatMap((entry) => groups[entry] ?? [entry]);
   return [...new Set(emails.map((email) => email.toLowerCase()))];
+}
+
+/** A sink's name: as written, else its type and a hash of its target (so a URL with a query never shows in logs). */
+export function sinkName(sink: AuditSink): string {
+  if (sink.name) return sink.name;
+  const target = sink.type === 'webhook' ? sink.url : sink.path;
+  return `${sink.type}-${createHash('sha256').update(target).digest('hex').slice(0, 8)}`;
 }

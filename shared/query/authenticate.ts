@@ -7,6 +7,7 @@ import { type GrantRecord, type GrantStore, isLive } from '../grants/index.ts';
 import { type GrantTokenVerifierKeys, verifyGrantToken } from '../identity/index.ts';
 import type { SessionPool } from '../postgres/index.ts';
 import { statementEvent } from './events.ts';
+import type { Phase } from './profile.ts';
 
 /** Verified grant tokens remembered per warm process (each until its own `exp`). */
 const VERIFIED_TOKENS = 10_000;
@@ -19,6 +20,8 @@ export interface AuthenticateOptions {
   audit: AuditLog;
   sessions: Pick<SessionPool, 'close'>;
   now: () => Date;
+  /** Times the token check (`auth`) and the grant read (`grant`). */
+  phase: Phase;
 }
 
 /** Why a grant may not run statements now, or undefined when it may. */
@@ -82,7 +85,7 @@ export function createAuthenticator(options: AuthenticateOptions): Authenticator
     async authenticate(token) {
       let claims: { subject: string; grantId: string };
       try {
-        claims = await verify(token);
+        claims = await options.phase('auth', () => verify(token));
       } catch (error) {
         // A genuine token whose window has passed: the attempt goes on that grant's record.
         if (error instanceof GrantTokenExpired) {
@@ -91,7 +94,7 @@ export function createAuthenticator(options: AuthenticateOptions): Authenticator
         }
         throw error;
       }
-      const grant = await store.get(claims.grantId);
+      const grant = await options.phase('grant', () => store.get(claims.grantId));
       if (!grant || grant.subject !== claims.subject) {
         throw new AirlockError('unauthenticated', 'the grant token does not match a grant');
       }

@@ -1,5 +1,7 @@
-// Where a request's time goes on the query path: an optional recorder per phase, for benchmarks and tracing.
-// Costs nothing when no recorder is given.
+// Where a request's time goes on the query path: an OpenTelemetry span per phase, and an optional recorder for
+// benchmarks. Costs a no-op span when no tracer is registered and no recorder is given.
+
+import { withSpan } from '../observe/index.ts';
 
 export type QueryPhase = 'auth' | 'grant' | 'parse' | 'execute' | 'mask' | 'audit';
 
@@ -12,15 +14,16 @@ export interface QueryProfile {
 export type Phase = <T>(name: QueryPhase, work: () => T | Promise<T>) => Promise<T>;
 
 export function phaseTimer(profile: QueryProfile | undefined): Phase {
-  if (!profile) return async (_name, work) => work();
-  return async (name, work) => {
-    const cpu = process.cpuUsage();
-    const started = performance.now();
-    try {
-      return await work();
-    } finally {
-      const used = process.cpuUsage(cpu);
-      profile.record(name, used.user + used.system, performance.now() - started);
-    }
-  };
+  if (!profile) return (name, work) => withSpan(`query.${name}`, work);
+  return (name, work) =>
+    withSpan(`query.${name}`, async () => {
+      const cpu = process.cpuUsage();
+      const started = performance.now();
+      try {
+        return await work();
+      } finally {
+        const used = process.cpuUsage(cpu);
+        profile.record(name, used.user + used.system, performance.now() - started);
+      }
+    });
 }

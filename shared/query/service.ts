@@ -43,7 +43,7 @@ export function createQueryService(options: QueryServiceOptions) {
   const { policy, audit } = options;
   const now = options.now ?? (() => new Date());
   const phase = phaseTimer(options.profile);
-  const authenticator = createAuthenticator({ ...options, now });
+  const authenticator = createAuthenticator({ ...options, now, phase });
   const execution = { ...options, authenticator, phase };
 
   /** Refuses the request: one audit event per statement, the culprit named, nothing run. */
@@ -73,7 +73,7 @@ export function createQueryService(options: QueryServiceOptions) {
 
   return {
     /** The live grant behind a grant token (revocation and expiry take effect on the next request). */
-    authenticate: (token: string) => phase('grant', () => authenticator.authenticate(token)),
+    authenticate: (token: string) => authenticator.authenticate(token),
 
     /** The same liveness check for a grant its owner already read (MCP). */
     admit: (grant: GrantRecord) => authenticator.admit(grant),

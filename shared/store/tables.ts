@@ -3,13 +3,15 @@
 
 export interface TableDefinition {
   /** Logical name; the physical name is given by configuration (stage prefix in AWS). */
-  key: 'grants' | 'audit' | 'approvals';
+  key: 'grants' | 'audit' | 'approvals' | 'exports';
   hashKey: string;
   rangeKey?: string;
   attributes: Record<string, 'S' | 'N'>;
   indexes: Array<{ name: string; hashKey: string; rangeKey?: string }>;
   /** TTL attribute (epoch seconds); DynamoDB deletes expired items late, so code never relies on it. */
   ttl?: string;
+  /** A DynamoDB stream of new items (AWS only: the audit export reads it; locally a loop reads the table). */
+  stream?: 'new-image';
 }
 
 export const TABLES: Record<TableDefinition['key'], TableDefinition> = {
@@ -30,6 +32,7 @@ export const TABLES: Record<TableDefinition['key'], TableDefinition> = {
     rangeKey: 'seq',
     attributes: { grantId: 'S', seq: 'N' },
     indexes: [],
+    stream: 'new-image',
   },
   approvals: {
     key: 'approvals',
@@ -39,6 +42,15 @@ export const TABLES: Record<TableDefinition['key'], TableDefinition> = {
       // Sparse: holds the query side recorded and nobody has emailed yet; the API side sends them.
       { name: 'byUnnotified', hashKey: 'unnotified', rangeKey: 'createdAt' },
     ],
+    ttl: 'ttl',
+  },
+  exports: {
+    key: 'exports',
+    // Per sink: `grant#<id>` items hold the last seq the sink acknowledged, `position` the local loop's read time.
+    hashKey: 'sink',
+    rangeKey: 'part',
+    attributes: { sink: 'S', part: 'S' },
+    indexes: [],
     ttl: 'ttl',
   },
 };

@@ -10,7 +10,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const PRODUCTION = ['shared', 'functions', 'local', 'cli', 'stacks', 'scripts', 'proxy', 'bench'];
 
 /** Who may import whom. A module not listed here may not be imported by anyone but the composition root. */
-export const MAY_IMPORT: Record<string, readonly string[]> = {
+const MAY_IMPORT: Record<string, readonly string[]> = {
   'shared/errors': [],
   'shared/ids': [],
   'shared/policy': ['shared/errors'],
@@ -21,6 +21,24 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
   'shared/identity': ['shared/errors', 'shared/policy'],
   'shared/wsproxy': ['shared/errors'],
   'shared/audit': ['shared/errors', 'shared/store', 'shared/api'],
+  'shared/observe': [
+    'shared/errors',
+    'shared/ids',
+    'shared/policy',
+    'shared/secrets',
+    'shared/postgres',
+    'shared/audit',
+    'shared/grants',
+  ],
+  'shared/prometheus': ['shared/observe'],
+  'shared/export': [
+    'shared/errors',
+    'shared/policy',
+    'shared/secrets',
+    'shared/store',
+    'shared/audit',
+    'shared/observe',
+  ],
   'shared/postgres': ['shared/errors', 'shared/ids', 'shared/policy', 'shared/secrets'],
   'shared/masking': ['shared/errors', 'shared/policy', 'shared/sql', 'shared/postgres'],
   'shared/grants': [
@@ -44,6 +62,7 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/audit',
     'shared/store',
     'shared/api',
+    'shared/observe',
   ],
   'shared/approvals': [
     'shared/errors',
@@ -67,6 +86,7 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/audit',
     'shared/store',
     'shared/api',
+    'shared/observe',
   ],
   'shared/mcp': [
     'shared/errors',
@@ -76,13 +96,14 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/query',
     'shared/http',
     'shared/api',
+    'shared/observe',
   ],
   // The composition root builds everything.
   'shared/airlock': ['shared/*'],
   functions: ['shared/*'],
   local: ['shared/*'],
   proxy: ['shared/wsproxy'],
-  stacks: ['shared/policy', 'shared/store'],
+  stacks: ['shared/policy', 'shared/store', 'shared/observe'],
   cli: ['shared/api', 'shared/errors', 'shared/policy', 'shared/audit', 'shared/identity'],
   scripts: ['shared/*'],
   bench: ['shared/*', 'local'],
@@ -106,13 +127,13 @@ function sourceFiles(dir: string): string[] {
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s*'(\.[^']+)'|\bimport\(\s*'(\.[^']+)'\s*\)/g;
 
-export interface ImportEdge {
+interface ImportEdge {
   file: string;
   target: string;
 }
 
 /** Every relative import of a production file, resolved to a repository path. */
-export function importsOf(file: string, text = readFileSync(join(ROOT, file), 'utf8')): ImportEdge[] {
+function importsOf(file: string, text = readFileSync(join(ROOT, file), 'utf8')): ImportEdge[] {
   const edges: ImportEdge[] = [];
   for (const match of text.matchAll(IMPORT)) {
     const specifier = match[1] ?? match[2]!;
@@ -122,7 +143,7 @@ export function importsOf(file: string, text = readFileSync(join(ROOT, file), 'u
 }
 
 /** What is wrong with one import, or null when the rules allow it. */
-export function violation(edge: ImportEdge): string | null {
+function violation(edge: ImportEdge): string | null {
   const from = moduleOf(edge.file);
   const to = moduleOf(edge.target);
   if (from === to) return null;

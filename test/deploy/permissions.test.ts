@@ -14,12 +14,15 @@ const ARN = {
   grants: table('GrantsTable'),
   audit: table('AuditTable'),
   approvals: table('ApprovalsTable'),
+  exports: table('ExportsTable'),
+  auditStream: `${table('AuditTable')}/stream/2026-01-01T00:00:00.000`,
   signingKeys: `${account}:secret:airlock/prod/signing-keys-Ab12Cd`,
   grantJwks: `${account}:secret:airlock/prod/grant-jwks-Ef34Gh`,
   queryKeys: `${account}:secret:airlock/prod/query-keys-Ij56Kl`,
   shopAdmin: `${account}:secret:airlock/shop/admin-Mn78Op`,
   crmAdmin: `${account}:secret:airlock/crm/admin-Qr90St`,
   otherSecret: `${account}:secret:payments/stripe-Uv12Wx`,
+  siemSecret: `${account}:secret:airlock/export/siem-Yz34Ab`,
   sesIdentity: 'arn:aws:ses:eu-west-1:123456789012:identity/airlock@example.com',
   sesConfigSet: 'arn:aws:ses:eu-west-1:123456789012:configuration-set/airlock-prod-MailConfig',
 };
@@ -30,14 +33,17 @@ const permissions = functionPermissions({
     grants: ARN.grants,
     grantsIndexes: `${ARN.grants}/index/*`,
     audit: ARN.audit,
+    auditStream: `${ARN.audit}/stream/*`,
     approvals: ARN.approvals,
     approvalsIndexes: `${ARN.approvals}/index/*`,
+    exports: ARN.exports,
   },
   secrets: {
     signingKeys: ARN.signingKeys,
     grantJwks: ARN.grantJwks,
     queryKeys: ARN.queryKeys,
     admin: ['airlock/shop/admin', 'airlock/crm/admin'].map((name) => secretArnPattern(account, name)),
+    export: [secretArnPattern(account, 'airlock/export/siem')],
   },
   email: {
     identities: 'arn:aws:ses:eu-west-1:123456789012:identity/*',
@@ -180,14 +186,94 @@ describe('least privilege: the API function and the sweeper', () => {
   });
 });
 
+/** Everything the design forbids the export function, as violations (an empty list is a pass). */
+function exportViolations(statements: Statement[]): string[] {
+  const violations: string[] = [];
+  for (const resource of [
+    ARN.signingKeys,
+    ARN.grantJwks,
+    ARN.queryKeys,
+    ARN.shopAdmin,
+    ARN.crmAdmin,
+    ARN.otherSecret,
+  ]) {
+    for (const action of SECRET_ACTIONS)
+      if (allowed(statements, action, resource)) violations.push(`${action} on ${resource}`);
+  }
+  for (const action of ['dynamodb:PutItem', ...AUDIT_TAMPERING]) {
+    if (allowed(statements, action, ARN.audit)) violations.push(`${action} on audit`);
+  }
+  for (const table of [ARN.grants, `${ARN.grants}/index/bySubject`, ARN.approvals]) {
+    for (const action of [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+      'dynamodb:Scan',
+    ])
+      if (allowed(statements, action, table)) violations.push(`${action} on ${table}`);
+  }
+  if (allowed(statements, 'dynamodb:DeleteItem', ARN.exports)) violations.push('dynamodb:DeleteItem on exports');
+  if (allowed(statements, 'ses:SendEmail', ARN.sesIdentity)) violations.push('ses:SendEmail');
+  return violations;
+}
+
+describe('least privilege: the export function', () => {
+  const exporter = permissions.export;
+
+  it("reads the audit stream and the audit log, keeps its cursors and reads only its sinks' secrets", () => {
+    for (const action of ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams'])
+      expect(allowed(exporter, `dynamodb:${action}`, ARN.auditStream), action).toBe(true);
+    expect(allowed(exporter, 'dynamodb:Query', ARN.audit)).toBe(true);
+    expect(allowed(exporter, 'dynamodb:BatchGetItem', ARN.exports)).toBe(true);
+    expect(allowed(exporter, 'dynamodb:PutItem', ARN.exports)).toBe(true);
+    expect(allowed(exporter, 'secretsmanager:GetSecretValue', ARN.siemSecret)).toBe(true);
+    expect(exportViolations(exporter)).toEqual([]);
+  });
+
+  it('no other function reads a sink secret, the stream or the cursors', () => {
+    for (const name of ['api', 'query', 'sweeper'] as const) {
+      expect(allowed(permissions[name], 'secretsmanager:GetSecretValue', ARN.siemSecret), name).toBe(false);
+      expect(allowed(permissions[name], 'dynamodb:GetRecords', ARN.auditStream), name).toBe(false);
+      expect(allowed(permissions[name], 'dynamodb:PutItem', ARN.exports), name).toBe(false);
+    }
+  });
+
+  it('the check catches an export function given a key, an admin secret or an audit write', () => {
+    const isDeny = (s: Statement) => s.effect === 'deny';
+    const give = (extra: Statement[]) => exportViolations([...exporter.filter((s) => !isDeny(s)), ...extra]);
+    expect(give([{ actions: ['secretsmanager:GetSecretValue'], resources: ['*'] }])).toContain(
+      `secretsmanager:GetSecretValue on ${ARN.signingKeys}`,
+    );
+    expect(give([{ actions: ['dynamodb:PutItem'], resources: [ARN.audit] }])).toContain('dynamodb:PutItem on audit');
+    expect(give([{ actions: ['dynamodb:GetItem'], resources: [ARN.grants] }])).toContain(
+      `dynamodb:GetItem on ${ARN.grants}`,
+    );
+    // With its denies in place, even a broad allow cannot reach the keys or write the audit log.
+    expect(
+      exportViolations([...exporter, { actions: ['secretsmanager:GetSecretValue'], resources: [ARN.queryKeys] }]),
+    ).toEqual([]);
+    expect(exportViolations([...exporter, { actions: ['dynamodb:PutItem'], resources: [ARN.audit] }])).toEqual([]);
+  });
+});
+
 describe('the stack applies these permissions', () => {
   it('gives every function its statements from stacks/permissions.ts and never uses `link` or managed policies', async () => {
     const stack = await readFile(new URL('../../stacks/airlock.ts', import.meta.url), 'utf8');
     expect(stack).toMatch(/permissions: permissions\[name\]/);
     expect(stack).not.toMatch(/\blink:|\bpolicies:|\brole:/);
     expect(stack.match(/new sst\.aws\.Function\(/g)).toHaveLength(1);
-    expect([...stack.matchAll(/fn\('(\w+)', '(\w+)'/g)].map((m) => m[2])).toEqual(['api', 'query', 'sweeper']);
+    expect([...stack.matchAll(/fn\('(\w+)', '(\w+)'/g)].map((m) => m[2])).toEqual([
+      'api',
+      'query',
+      'sweeper',
+      'export',
+    ]);
     expect(stack).toMatch(/http\.route\('POST \/v1\/query', query\.arn\)/);
+    // The export reads the audit stream as the function above (its own role), never as an SST-made one.
+    expect(stack).toMatch(/audit\.subscribe\('ExportSubscription', exporter\.arn,/);
+    expect(stack).toMatch(/maximumRetryAttempts = -1/);
+    expect(stack).toMatch(/functionResponseTypes = \['ReportBatchItemFailures'\]/);
   });
 
   it('sets exactly the environment the functions parse', () => {
@@ -197,6 +283,7 @@ describe('the stack applies these permissions', () => {
         grants: 'airlock-prod-GrantsTable',
         audit: 'airlock-prod-AuditTable',
         approvals: 'airlock-prod-ApprovalsTable',
+        exports: 'airlock-prod-ExportsTable',
       },
       secrets: {
         signingKeys: 'airlock/prod/signing-keys',
@@ -206,6 +293,7 @@ describe('the stack applies these permissions', () => {
       policy: 'airlock.policy.yaml',
       wsProxy: 'wsproxy.example.com',
       rolePrefix: 'airlock_prod_',
+      logLevel: 'debug',
     });
     const config = parseFunctionConfig(
       { ...env, AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: 'airlock-prod-Query' },
@@ -218,6 +306,7 @@ describe('the stack applies these permissions', () => {
         grants: 'airlock-prod-GrantsTable',
         audit: 'airlock-prod-AuditTable',
         approvals: 'airlock-prod-ApprovalsTable',
+        exports: 'airlock-prod-ExportsTable',
       },
       secretNames: {
         'airlock/signing-keys': 'airlock/prod/signing-keys',
@@ -226,6 +315,8 @@ describe('the stack applies these permissions', () => {
       },
       wire: { wsProxy: 'wsproxy.example.com', secureWebSocket: true },
       rolePrefix: 'airlock_prod_',
+      logLevel: 'debug',
+      functionName: 'airlock-prod-Query',
     });
     expect(config.test).toBeUndefined();
   });
@@ -259,6 +350,34 @@ describe('the stack applies these permissions', () => {
       await expect(
         loadStackConfig({ AIRLOCK_POLICY_FILE: 'prod.yaml', AIRLOCK_MAIL_IDENTITY: 'other.org' }, dir),
       ).rejects.toThrow(/neither the SES identity/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lists the webhook secrets for the export function and refuses a file sink, which only runs locally', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'airlock-stack-'));
+    try {
+      const demo = (await readFile(new URL('../../airlock.policy.yaml', import.meta.url), 'utf8')).replace(
+        'version: 1',
+        'version: 1\nmail: { from: airlock@example.com }',
+      );
+      const sinks = (lines: string) => `${demo}\nauditExport:\n  sinks:\n${lines}`;
+      await writeFile(
+        join(dir, 'webhooks.yaml'),
+        sinks(
+          [
+            '    - { type: webhook, name: siem, url: "https://siem.example.com/in", secret: airlock/export/siem }',
+            '    - { type: webhook, url: "https://logs.example.com/v2?key=abc", secret: airlock/export/logs, format: ocsf }',
+          ].join('\n'),
+        ),
+      );
+      const config = await loadStackConfig({ AIRLOCK_POLICY_FILE: 'webhooks.yaml' }, dir);
+      expect(config.exportSecrets).toEqual(['airlock/export/logs', 'airlock/export/siem']);
+      await writeFile(join(dir, 'file.yaml'), sinks('    - { type: file, name: local, path: audit.jsonl }'));
+      await expect(loadStackConfig({ AIRLOCK_POLICY_FILE: 'file.yaml' }, dir)).rejects.toThrow(
+        /sink local is a file sink, which runs on the local stack only/,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -43,7 +43,9 @@ describe('the app surface', () => {
     const { status, body, headers } = await stack.call('GET', '/nope');
     expect(status).toBe(404);
     expect(headers.get('content-type')).toMatch(/application\/json/);
-    expect(body).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
+    expect(body).toEqual({
+      error: { code: 'not_found', message: expect.any(String), requestId: headers.get('x-request-id') },
+    });
   });
 
   it('refuses a body over the limit with 413 before reading it', async () => {

@@ -295,7 +295,13 @@ describe('POST /mcp', () => {
     ]) {
       const response = await stack.call('POST', '/mcp', { body: initialize, headers, ...(token ? { token } : {}) });
       expect(response.status).toBe(401);
-      expect(response.body).toEqual({ error: { code: 'unauthenticated', message: expect.any(String) } });
+      expect(response.body).toEqual({
+        error: {
+          code: 'unauthenticated',
+          message: expect.any(String),
+          requestId: response.headers.get('x-request-id'),
+        },
+      });
     }
   });
 

@@ -1,10 +1,9 @@
 // What the adversarial suites share: grants opened over HTTP, the seeded sensitive values (and their
 // obvious transforms) no response may carry, a raw-bytes HTTP client, and the API's error-shape check.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
-import { adminClient } from '../support/infra.ts';
 import { uniqueSchema as uniqueSchemaNamed, withAdmin } from '../support/stack.ts';
 
 export { type OpenGrant, openGrant, query, statementEvents, withAdmin } from '../support/stack.ts';

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { localizePolicy } from '../../local/stack.ts';
-import { type Airlock, assembleAirlock } from '../../shared/airlock/index.ts';
+import { type Airlock, type AirlockConfig, assembleAirlock } from '../../shared/airlock/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import type { Policy } from '../../shared/policy/schema.ts';
 import { roleNameFor } from '../../shared/postgres/role-names.ts';
@@ -47,7 +47,9 @@ export interface TestAirlock {
   close(): Promise<void>;
 }
 
-export async function startTestAirlock(options: { policyText?: string; clock?: TestClock } = {}): Promise<TestAirlock> {
+export async function startTestAirlock(
+  options: { policyText?: string; clock?: TestClock; observe?: AirlockConfig['observe'] } = {},
+): Promise<TestAirlock> {
   const clock = options.clock ?? testClock();
   const tables = await freshTables();
   // Stacks share one Postgres: each reaps only roles under its own prefix.
@@ -75,6 +77,7 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
     now: clock.now,
     rolePrefix,
     dev: { baseUrl, outboxDir: join(infra().dataDir, 'outbox', tables.grants) },
+    ...(options.observe ? { observe: options.observe } : {}),
   });
   server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: airlock.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
