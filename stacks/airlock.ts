@@ -21,6 +21,7 @@ export async function airlockStack() {
   const grants = table('Grants', TABLES.grants);
   const audit = table('Audit', TABLES.audit);
   const approvals = table('Approvals', TABLES.approvals);
+  const locks = table('Locks', TABLES.locks);
 
   // Values are put by the operator (`npm run keys`), never by the stack: keys stay out of deploy state.
   const secret = (id: string, name: string, description: string) =>
@@ -64,6 +65,7 @@ export async function airlockStack() {
       audit: audit.arn,
       approvals: approvals.arn,
       approvalsIndexes: $interpolate`${approvals.arn}/index/*`,
+      locks: locks.arn,
     },
     secrets: {
       signingKeys: signingKeys.arn,
@@ -80,7 +82,7 @@ export async function airlockStack() {
 
   const environment = functionEnvironment<$util.Input<string>>({
     stage: $app.stage,
-    tables: { grants: grants.name, audit: audit.name, approvals: approvals.name },
+    tables: { grants: grants.name, audit: audit.name, approvals: approvals.name, locks: locks.name },
     secrets: { signingKeys: signingKeys.name, grantJwks: grantJwks.name, queryKeys: queryKeys.name },
     policy: SHIPPED_POLICY,
     ...(config.wsProxy ? { wsProxy: config.wsProxy } : {}),
@@ -137,6 +139,7 @@ export async function airlockStack() {
     MailIdentity: config.mail.identity,
     GrantsTable: grants.name,
     AuditTable: audit.name,
+    LocksTable: locks.name,
     // Key rotation recycles these (README, "Rotating the signing key"): keys are read once per cold start.
     ApiFunction: api.name,
     QueryFunction: query.name,

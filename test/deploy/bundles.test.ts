@@ -106,6 +106,7 @@ async function functionEnv(policyPath = resolve('airlock.policy.yaml')): Promise
     AIRLOCK_GRANTS_TABLE: tables.grants,
     AIRLOCK_AUDIT_TABLE: tables.audit,
     AIRLOCK_APPROVALS_TABLE: tables.approvals,
+    AIRLOCK_LOCKS_TABLE: tables.locks,
     AIRLOCK_POLICY: policyPath,
     AWS_REGION: 'eu-west-1',
     AIRLOCK_TEST_SECRETS_FILE: infra().secretsPath,
@@ -181,6 +182,7 @@ describe('function bundles', () => {
         audit: 'audit',
         approvals: 'approvals',
         approvalsIndexes: 'approvals/index/*',
+        locks: 'locks',
       },
       secrets: {
         signingKeys: arn(SECRET_NAMES.signingKeys),
