@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'statement_blocked'
   | 'approval_required'
   | 'policy_denied'
+  | 'locked'
   | 'forbidden'
   | 'not_found'
   | 'conflict'
@@ -24,7 +25,7 @@ export type ErrorCode =
 export class AirlockError extends Error {
   override readonly name = 'AirlockError';
   readonly code: ErrorCode;
-  /** Extra fields for the API's error body (issues, position, sqlstate, guardrail, approval). */
+  /** Extra fields for the API's error body (issues, position, sqlstate, guardrail, approval, lock). */
   readonly details: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {

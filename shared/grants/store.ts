@@ -11,6 +11,7 @@ import {
 import { AirlockError } from '../errors.ts';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { GrantRecord, type GrantStatus, TRANSITIONS } from './model.ts';
+import { type GrantSearch, type GrantSearchPage, searchGrants } from './search.ts';
 
 export interface GrantStore {
   create(grant: GrantRecord): Promise<void>;
@@ -27,6 +28,8 @@ export interface GrantStore {
   /** Pending or active grants whose `dueAt` is at or before `before`. */
   listDue(sweep: 'pending' | 'active', before: string, limit?: number): Promise<GrantRecord[]>;
   getMany(ids: string[]): Promise<Map<string, GrantRecord>>;
+  /** Every subject's grants, newest first (operators). */
+  search(query: GrantSearch): Promise<GrantSearchPage>;
 }
 
 export function createGrantStore(options: { client: DynamoDBClient; table: string }): GrantStore {
@@ -154,5 +157,7 @@ export function createGrantStore(options: { client: DynamoDBClient; table: strin
       );
       return found;
     },
+
+    search: (query) => searchGrants(client, table, query),
   };
 }

@@ -16,6 +16,7 @@ export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   statement_blocked: 403,
   approval_required: 202,
   policy_denied: 403,
+  locked: 403,
   forbidden: 403,
   not_found: 404,
   conflict: 409,
