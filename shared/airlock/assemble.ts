@@ -14,6 +14,7 @@ import { createDynamoAuditLog } from '../audit/index.ts';
 import { createGrantService, createGrantStore, type GrantService, type SweepReport } from '../grants/index.ts';
 import {
   type AirlockApp,
+  adminRoutes,
   approvalRoutes,
   createApp,
   devRoutes,
@@ -25,6 +26,7 @@ import {
 } from '../http/index.ts';
 import { createDevIssuer, createIdentityVerifier, loadSigningKeys, loadVerificationKeys } from '../identity/index.ts';
 import { mcpRoutes } from '../mcp/index.ts';
+import { createLockChecker, createLockService, createLockStore, createOperatorPlane } from '../operators/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { WireOptions } from '../postgres/index.ts';
 import { connectionTarget, createConnectionAdmins, createSessionPool } from '../postgres/index.ts';
@@ -74,6 +76,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   const publicJwks = await readSecret(secrets, SECRET_NAMES.grantJwks, GrantJwksSecret);
   const groups: Routes[] = [];
   const approvalStore = createApprovalStore({ client: config.dynamo, table: config.tables.approvals });
+  const lockStore = createLockStore({ client: config.dynamo, table: config.tables.locks });
   // Only the API half holds the signing key and sends mail; a query-only process records holds,
   // and the API side's sweeper signs and sends their links.
   const signingKeys = config.parts.api
@@ -106,6 +109,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       signingKeys,
       issuer: policy.publicUrl,
       approvals,
+      locks: createLockChecker({ store: lockStore, now }),
       now,
     });
     const identity = createIdentityVerifier({ issuers: identityIssuers, now });
@@ -121,6 +125,27 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       now,
     });
     groups.push(approvalRoutes({ decisions }));
+    const locks = createLockService({
+      policy,
+      store: lockStore,
+      grantStore: store,
+      grants,
+      roles: admins.get,
+      rolePrefix: config.rolePrefix,
+      audit,
+      now,
+    });
+    const plane = createOperatorPlane({
+      policy,
+      grantStore: store,
+      grants,
+      locks,
+      approvalStore,
+      decisions,
+      audit,
+      now,
+    });
+    groups.push(adminRoutes({ identity, plane }));
     groups.push((app) => app.get('/.well-known/jwks.json', (c) => c.json(signingKeys.publicJwks)));
     groups.push(openApiRoutes(policy.publicUrl));
     if (config.dev) {

@@ -13,6 +13,9 @@ export const AUDIT_EVENT_TYPES = [
   'statement',
   'statement.approved',
   'statement.denied',
+  // An operator's lock: chained per lock (`lock-<lockId>`), since a lock is about no one grant.
+  'lock.created',
+  'lock.lifted',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

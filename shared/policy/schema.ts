@@ -117,6 +117,13 @@ export const Policy = z
     publicUrl: z.url(),
     identity: z.strictObject({ issuers: z.array(Issuer).default([]) }).default({ issuers: [] }),
     auditors: z.strictObject({ groups: z.array(z.string().min(1)).default([]) }).default({ groups: [] }),
+    operators: z
+      .strictObject({ groups: z.array(z.string().min(1)).default([]) })
+      .default({ groups: [] })
+      .meta({
+        description:
+          'Groups whose members may do what auditors do plus revoke any grant and lock subjects or connections (/v1/admin)',
+      }),
     approverGroups: z.record(z.string().min(1), z.array(z.email()).min(1)).default({}),
     mail: z
       .strictObject({ from: z.string().min(3).default('airlock@localhost') })
