@@ -12,6 +12,8 @@ import {
   GLOBAL_OPTIONS,
   parseCommand,
 } from './args.ts';
+import { ADMIN_COMMANDS } from './commands/admin.ts';
+import { approvals, approve, deny } from './commands/approvals.ts';
 import { audit, replay } from './commands/audit.ts';
 import { devToken } from './commands/dev.ts';
 import { grants, revoke, status } from './commands/grants.ts';
@@ -33,6 +35,10 @@ const COMMANDS: Command[] = [
   policyCheck,
   policyExplain,
   devToken,
+  approvals,
+  approve,
+  deny,
+  ...ADMIN_COMMANDS,
 ];
 const GROUPS = new Set(
   COMMANDS.filter((command) => command.name.includes(' ')).map((command) => command.name.split(' ')[0]!),
