@@ -4,7 +4,7 @@
 
 import type { ApprovalDecisions, ApprovalStore } from '../approvals/index.ts';
 import { AirlockError } from '../errors.ts';
-import { type GrantRecord, type GrantService, type GrantStore, publicGrant } from '../grants/index.ts';
+import { type GrantRecord, type GrantService, type GrantStore, isLive, publicGrant } from '../grants/index.ts';
 import type { Principal } from '../identity/index.ts';
 import type { Policy } from '../policy/index.ts';
 import { mayDecide, type PublicApproval, publicApproval } from './approvals.ts';
@@ -17,7 +17,7 @@ import type { ApprovalDecisionBody, AuditQuery, GrantListQuery, LockRequest } fr
 
 export interface OperatorPlaneOptions {
   policy: Policy;
-  grantStore: Pick<GrantStore, 'get' | 'search'>;
+  grantStore: Pick<GrantStore, 'get' | 'getMany' | 'search'>;
   grants: Pick<GrantService, 'endAs'>;
   locks: LockService;
   approvalStore: Pick<ApprovalStore, 'listAwaiting'>;
@@ -97,8 +97,15 @@ export function createOperatorPlane(options: OperatorPlaneOptions) {
     /** Auditors and operators see every pending request; an approver, the ones they may decide. */
     async listApprovals(principal: Principal): Promise<PublicApproval[]> {
       const roles = allowed(principal, 'read-approvals');
-      const pending = await options.approvalStore.listAwaiting(now().toISOString());
+      const at = now();
+      const pending = await options.approvalStore.listAwaiting(at.toISOString());
+      // A request outlives its grant in the store (revoked, denied by a lock): only what can still be decided is listed.
+      const grants = await options.grantStore.getMany([...new Set(pending.map((request) => request.grantId))]);
       return pending
+        .filter((request) => {
+          const grant = grants.get(request.grantId);
+          return grant !== undefined && (request.kind === 'grant' ? grant.status === 'pending' : isLive(grant, at));
+        })
         .map((request) => publicApproval(request, mayDecide(request, principal, roles)))
         .filter((approval) => roles.auditor || approval.canDecide);
     },

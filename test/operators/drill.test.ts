@@ -42,6 +42,13 @@ describe('locking a subject', () => {
     const sessions = [await sessionAs(stack, first.id), await sessionAs(stack, second.id)];
     const bystanderSession = await sessionAs(stack, bystander.id);
 
+    const reader = await auditor(stack);
+    const waiting = async () =>
+      (await stack.call('GET', '/v1/admin/approvals', { token: reader })).body.approvals.map(
+        (approval: { id: string }) => approval.id,
+      );
+    expect(await waiting()).toContain(`grant-${pending.id}.1`);
+
     const secops = await operator(stack);
     const started = performance.now();
     const locked = await stack.call('POST', '/v1/admin/locks', {
@@ -73,6 +80,7 @@ describe('locking a subject', () => {
     }
     const mine = await stack.call('GET', `/v1/grants/${pending.id}`, { token: pending.identity });
     expect(mine.body.grant.status).toBe('denied');
+    expect(await waiting()).not.toContain(`grant-${pending.id}.1`);
     const revoked = await stack.call('GET', `/v1/grants/${first.id}`, { token: leaked });
     expect(revoked.body.grant.status).toBe('revoked');
     expect(revoked.body.grant.decisions.at(-1)).toMatchObject({
@@ -88,6 +96,14 @@ describe('locking a subject', () => {
       code: 'locked',
       lock: { id: lockId, reason: 'identity token leaked (INC-42)' },
     });
+    // A request that would wait for humans is refused too, before anything is stored or anyone is emailed.
+    const asksForWrite = await person(stack, 'agent:demo', ['finance']);
+    const write = await stack.call('POST', '/v1/grants', {
+      token: asksForWrite,
+      body: { connection: 'shop', access: 'write', ttl: 300, reason: 'sneak a write in' },
+    });
+    expect(write.status).toBe(403);
+    expect(write.body.error.code).toBe('locked');
     expect((await stack.call('GET', '/v1/grants', { token: leaked })).body.grants).toHaveLength(3);
 
     // Someone else is untouched.
@@ -96,7 +112,6 @@ describe('locking a subject', () => {
     await bystanderSession.end();
 
     // The audit names the operator and the reason: on each grant's chain and on the lock's own.
-    const reader = await auditor(stack);
     const trail = await stack.call('GET', `/v1/grants/${first.id}/audit`, { token: reader });
     expect(trail.body.verified).toBe(true);
     expect(trail.body.events.find((event: { type: string }) => event.type === 'grant.revoked')).toMatchObject({
