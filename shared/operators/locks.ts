@@ -86,35 +86,39 @@ export function createLockService(options: LockServiceOptions) {
   /**
    * Every grant that may be live under the lock. The status index finds pending and active ones; the
    * roles in each database find, strongly consistently, every window that is open or about to open even
-   * when the index lags (see docs/operators.md, "A lock and a request in flight").
+   * when the index lags (see docs/operators.md, "A lock and a request in flight"). A grant's subject and
+   * connection never change, so only a role the index does not know at all costs a read of its grant.
+   * Connections whose roles could not be listed are returned too: the lock must say it is not complete.
    */
-  async function candidates(lock: Lock): Promise<string[]> {
-    const ids = new Set<string>();
+  async function candidates(lock: Lock): Promise<{ ids: string[]; unlisted: string[] }> {
+    const known = new Map<string, GrantRecord>();
     for (const status of ['pending', 'active'] as const) {
       let after: Awaited<ReturnType<typeof options.grantStore.search>>['next'];
       do {
-        const page = await options.grantStore.search({
-          status,
-          ...(lock.subject !== undefined ? { subject: lock.subject } : {}),
-          ...(lock.connection !== undefined ? { connection: lock.connection } : {}),
-          ...(after ? { after } : {}),
-          limit: 500,
-        });
-        for (const grant of page.grants) ids.add(grant.id);
+        const page = await options.grantStore.search({ status, ...(after ? { after } : {}), limit: 500 });
+        for (const grant of page.grants) known.set(grant.id, grant);
         after = page.next;
       } while (after);
     }
+    const ids = new Set([...known.values()].filter((grant) => covers(lock, grant)).map((grant) => grant.id));
     const connections = lock.connection !== undefined ? [lock.connection] : Object.keys(options.policy.connections);
-    const fromRoles = (
-      await Promise.all(
-        connections.map(async (connection) => (await (await options.roles(connection)).listRoles()).map((r) => r.role)),
-      )
-    )
+    const unlisted: string[] = [];
+    const roles = await Promise.all(
+      connections.map(async (connection) => {
+        try {
+          return (await (await options.roles(connection)).listRoles()).map((info) => info.role);
+        } catch {
+          unlisted.push(connection);
+          return [];
+        }
+      }),
+    );
+    const unknown = roles
       .flat()
       .map((role) => grantIdOfRole(role, options.rolePrefix))
-      .filter((id): id is string => id !== null && !ids.has(id));
-    for (const [id, grant] of await options.grantStore.getMany(fromRoles)) if (coveredLive(lock, grant)) ids.add(id);
-    return [...ids];
+      .filter((id): id is string => id !== null && !known.has(id));
+    for (const [id, grant] of await options.grantStore.getMany(unknown)) if (coveredLive(lock, grant)) ids.add(id);
+    return { ids: [...ids], unlisted };
   }
 
   /** Ends one grant under the lock, following its status if it moves meanwhile. */
@@ -175,7 +179,7 @@ export function createLockService(options: LockServiceOptions) {
       await store.create(lock);
       const outcome = { revoked: [] as string[], denied: [] as string[] };
       const failed: string[] = [];
-      const ids = await candidates(lock);
+      const { ids, unlisted } = await candidates(lock);
       let next = 0;
       await Promise.all(
         Array.from({ length: Math.min(WIDTH, ids.length) }, async () => {
@@ -185,11 +189,18 @@ export function createLockService(options: LockServiceOptions) {
           }
         }),
       );
-      if (failed.length > 0)
+      if (failed.length > 0 || unlisted.length > 0)
         throw new AirlockError(
           'unavailable',
-          `lock ${lock.id} holds, but ${failed.length} grant(s) could not be ended yet; list them and revoke each`,
-          { lock: { id: lock.id, reason: lock.reason }, revoked: outcome.revoked, denied: outcome.denied, failed },
+          `lock ${lock.id} holds, but not every grant it covers could be ended: ${failed.length} failed, ` +
+            `roles unreadable on ${unlisted.length ? unlisted.join(', ') : 'no connection'}; list them and revoke each`,
+          {
+            lock: { id: lock.id, reason: lock.reason },
+            revoked: outcome.revoked,
+            denied: outcome.denied,
+            failed,
+            unlisted,
+          },
         );
       return { lock, ...outcome };
     },

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAuditLog } from '../../shared/audit/index.ts';
-import { isAirlockError } from '../../shared/errors.ts';
+import { type AirlockError, isAirlockError } from '../../shared/errors.ts';
 import {
   createGrantService,
   createGrantStore,
@@ -73,6 +73,10 @@ function gate() {
 interface Hooks {
   /** Runs after a lock check passed: the request's first one, or the activation's re-check (role minted, window not open). */
   afterCheck?: (which: 'request' | 'activation') => Promise<void>;
+  /** The lock cannot list the database's roles (the database is unreachable for it). */
+  rolesUnreadable?: boolean;
+  /** The grants index is up to date (by default it lags and has seen nothing). */
+  indexCurrent?: boolean;
 }
 
 interface World {
@@ -115,9 +119,15 @@ async function world(hooks: Hooks = {}): Promise<World> {
   const locks = createLockService({
     policy,
     store: lockStore,
-    grantStore: lagging,
+    grantStore: hooks.indexCurrent ? store : lagging,
     grants,
-    roles: admins.get,
+    roles: hooks.rolesUnreadable
+      ? async () => ({
+          listRoles: async () => {
+            throw new Error('connection refused');
+          },
+        })
+      : admins.get,
     rolePrefix,
     audit,
   });
@@ -206,5 +216,20 @@ describe('a grant request in flight while a lock is placed', () => {
     expect(isAirlockError(activation, 'locked')).toBe(true);
     expect((await w.store.get(grant.id))?.status).toBe('denied');
     expect(await roleExists(grant.id)).toBe(false);
+  });
+
+  it('the roles cannot be listed: the lock holds, ends what the index shows, and says it is not complete', async () => {
+    const w = await world({ rolesUnreadable: true, indexCurrent: true });
+    const { grant } = await w.grants.request(principal('agent:race-5'), read);
+    const failure = await w.locks
+      .create(operator, { subject: 'agent:race-5', reason: 'leaked' })
+      .catch((error: unknown) => error);
+    expect(isAirlockError(failure, 'unavailable')).toBe(true);
+    expect((failure as AirlockError).details).toMatchObject({ revoked: [grant.id], unlisted: ['shop'], failed: [] });
+    const lockId = ((failure as AirlockError).details.lock as { id: string }).id;
+    expect((await w.store.get(grant.id))?.status).toBe('revoked');
+    const refused = await w.grants.request(principal('agent:race-5'), read).catch((error: unknown) => error);
+    expect(isAirlockError(refused, 'locked')).toBe(true);
+    expect((refused as AirlockError).details.lock).toMatchObject({ id: lockId });
   });
 });
