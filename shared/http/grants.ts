@@ -73,7 +73,10 @@ export function grantRoutes(options: GrantRoutesOptions): Routes {
     v1.get('/:id/audit', async (c) => {
       const principal = c.get('principal');
       const id = c.req.param('id');
-      const isAuditor = principal.groups.some((group) => policy.auditors.groups.includes(group));
+      // Operators have every right auditors have.
+      const isAuditor = principal.groups.some(
+        (group) => policy.auditors.groups.includes(group) || policy.operators.groups.includes(group),
+      );
       if (!isAuditor) await grants.get(principal, id); // 404 unless it is the caller's own grant
       const events = await audit.list(id);
       if (isAuditor && events.length === 0) throw new AirlockError('not_found', `no grant ${id}`);
