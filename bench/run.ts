@@ -261,6 +261,7 @@ function coldStart(s: BenchStack) {
     AIRLOCK_GRANTS_TABLE: 'bench-grants',
     AIRLOCK_AUDIT_TABLE: 'bench-audit',
     AIRLOCK_APPROVALS_TABLE: 'bench-approvals',
+    AIRLOCK_LOCKS_TABLE: 'bench-locks',
     AIRLOCK_POLICY: new URL('../airlock.policy.yaml', import.meta.url).pathname,
     AWS_REGION: 'eu-west-1',
     AIRLOCK_TEST_SECRETS_FILE: s.infra.secretsPath,

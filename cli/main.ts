@@ -2,6 +2,8 @@
 // and main(), which bin/airlock.mjs runs against the real process. Importing this runs nothing.
 
 import type { Command } from './args.ts';
+import { ADMIN_COMMANDS } from './commands/admin.ts';
+import { approvals, approve, deny } from './commands/approvals.ts';
 import { audit, replay } from './commands/audit.ts';
 import { completionCommand } from './commands/completion.ts';
 import { connections } from './commands/connections.ts';
@@ -25,6 +27,10 @@ export const COMMANDS: Command[] = [
   policyCheck,
   policyExplain,
   devToken,
+  approvals,
+  approve,
+  deny,
+  ...ADMIN_COMMANDS,
   completionCommand(() => COMMANDS),
 ];
 

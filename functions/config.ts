@@ -19,6 +19,7 @@ export const FunctionEnv = z.object({
   AIRLOCK_AUDIT_TABLE: Name,
   AIRLOCK_APPROVALS_TABLE: Name,
   AIRLOCK_EXPORTS_TABLE: Name,
+  AIRLOCK_LOCKS_TABLE: Name,
   /** The policy file shipped in the bundle; relative paths are from the function's root (its cwd). */
   AIRLOCK_POLICY: Name.default('airlock.policy.yaml'),
   /** Physical names (or ARNs) of Airlock's own secrets; the stack names them per stage. */
@@ -78,6 +79,7 @@ export function parseFunctionConfig(env: Record<string, string | undefined>, cwd
       audit: parsed.AIRLOCK_AUDIT_TABLE,
       approvals: parsed.AIRLOCK_APPROVALS_TABLE,
       exports: parsed.AIRLOCK_EXPORTS_TABLE,
+      locks: parsed.AIRLOCK_LOCKS_TABLE,
     },
     policyPath: resolve(cwd, parsed.AIRLOCK_POLICY),
     secretNames: {

@@ -46,7 +46,15 @@ export interface ErrorDetails {
   gone: Record<string, never>;
   too_large: Record<string, never>;
   rate_limited: { quota?: string; limit?: number; retryAfterSeconds?: number };
-  unavailable: { sqlstate?: string };
+  unavailable: {
+    sqlstate?: string;
+    /** A lock that holds although not every grant it covers could be ended: what was done, what was not. */
+    lock?: { id: string; reason: string };
+    revoked?: string[];
+    denied?: string[];
+    failed?: string[];
+    unlisted?: string[];
+  };
   invalid_config: { sqlstate?: string; issues?: string[] };
   internal: Record<string, never>;
 }

@@ -23,6 +23,7 @@ export async function airlockStack() {
   const audit = table('Audit', TABLES.audit);
   const approvals = table('Approvals', TABLES.approvals);
   const exports = table('Exports', TABLES.exports);
+  const locks = table('Locks', TABLES.locks);
 
   // Values are put by the operator (`npm run keys`), never by the stack: keys stay out of deploy state.
   const secret = (id: string, name: string, description: string) =>
@@ -68,6 +69,7 @@ export async function airlockStack() {
       approvals: approvals.arn,
       approvalsIndexes: $interpolate`${approvals.arn}/index/*`,
       exports: exports.arn,
+      locks: locks.arn,
     },
     secrets: {
       signingKeys: signingKeys.arn,
@@ -85,7 +87,13 @@ export async function airlockStack() {
 
   const environment = functionEnvironment<$util.Input<string>>({
     stage: $app.stage,
-    tables: { grants: grants.name, audit: audit.name, approvals: approvals.name, exports: exports.name },
+    tables: {
+      grants: grants.name,
+      audit: audit.name,
+      approvals: approvals.name,
+      exports: exports.name,
+      locks: locks.name,
+    },
     secrets: { signingKeys: signingKeys.name, grantJwks: grantJwks.name, queryKeys: queryKeys.name },
     policy: SHIPPED_POLICY,
     ...(config.wsProxy ? { wsProxy: config.wsProxy } : {}),
@@ -165,6 +173,7 @@ export async function airlockStack() {
     MailIdentity: config.mail.identity,
     GrantsTable: grants.name,
     AuditTable: audit.name,
+    LocksTable: locks.name,
     // Key rotation recycles these (README, "Rotating the signing key"): keys are read once per cold start.
     ApiFunction: api.name,
     QueryFunction: query.name,

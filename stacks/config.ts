@@ -81,7 +81,7 @@ export function secretArnPattern(prefix: string, nameOrArn: string): string {
 
 export interface EnvironmentValues<R> {
   stage: string;
-  tables: { grants: R; audit: R; approvals: R; exports: R };
+  tables: { grants: R; audit: R; approvals: R; exports: R; locks: R };
   secrets: { signingKeys: R; grantJwks: R; queryKeys: R };
   /** Path of the shipped policy, relative to the function root. */
   policy: string;
@@ -98,6 +98,7 @@ export function functionEnvironment<R>(values: EnvironmentValues<R>): Record<str
     AIRLOCK_AUDIT_TABLE: values.tables.audit,
     AIRLOCK_APPROVALS_TABLE: values.tables.approvals,
     AIRLOCK_EXPORTS_TABLE: values.tables.exports,
+    AIRLOCK_LOCKS_TABLE: values.tables.locks,
     AIRLOCK_POLICY: values.policy,
     AIRLOCK_SIGNING_KEYS_SECRET: values.secrets.signingKeys,
     AIRLOCK_GRANT_JWKS_SECRET: values.secrets.grantJwks,

@@ -1,7 +1,7 @@
 // Who may do what: each function's IAM statements as plain data, applied by stacks/airlock.ts and
 // checked by test/deploy/permissions.test.ts. Never grants the query function an admin secret, the
-// signing key, or any audit write but a conditional PutItem; never lets the export function write the
-// audit log or read any secret but its sinks'; never uses SST `link` (it grants dynamodb:*).
+// signing key, a lock write, or any audit write but a conditional PutItem; never lets the export function write
+// the audit log or read any secret but its sinks'; never uses SST `link` (it grants dynamodb:*).
 
 export type FunctionName = 'api' | 'query' | 'sweeper' | 'export';
 
@@ -23,6 +23,7 @@ export interface PermissionTargets<R = string> {
     approvals: R;
     approvalsIndexes: R;
     exports: R;
+    locks: R;
   };
   secrets: {
     signingKeys: R;
@@ -68,6 +69,17 @@ const GRANT_WRITES = [
   'dynamodb:PartiQLDelete',
 ];
 
+/** Writes the query function must never make to locks: only operators (through the API function) place and lift them. */
+const LOCK_WRITES = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:PartiQLInsert',
+  'dynamodb:PartiQLUpdate',
+  'dynamodb:PartiQLDelete',
+];
+
 export function functionPermissions<R>(t: PermissionTargets<R>): Record<FunctionName, Statement<R>[]> {
   const auditAppend: Statement<R>[] = [
     // ReturnValues NONE: a put may not read back what it would replace.
@@ -89,8 +101,13 @@ export function functionPermissions<R>(t: PermissionTargets<R>): Record<Function
       resources: [t.tables.grants, t.tables.grantsIndexes],
     },
     { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [t.tables.approvals] },
-    // The sweeper mails approvals the query side recorded (byUnnotified).
+    // The sweeper mails approvals the query side recorded (byUnnotified); operators list pending ones (byAwaiting).
     { actions: ['dynamodb:Query'], resources: [t.tables.approvalsIndexes] },
+    // Locks: read on every grant request (one consistent Query), placed and lifted by operators; never deleted.
+    {
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+      resources: [t.tables.locks],
+    },
     ...auditAppend,
     {
       actions: ['ses:SendEmail'],
@@ -127,6 +144,8 @@ export function functionPermissions<R>(t: PermissionTargets<R>): Record<Function
       { effect: 'deny', actions: GRANT_WRITES, resources: [t.tables.grants, t.tables.grantsIndexes] },
       // Statement approvals: hold a statement, see it approved, consume the approval once.
       { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [t.tables.approvals] },
+      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resources: [t.tables.locks] },
+      { effect: 'deny', actions: LOCK_WRITES, resources: [t.tables.locks] },
       ...auditAppend,
     ],
   };

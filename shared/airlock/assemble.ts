@@ -14,6 +14,7 @@ import { createDynamoAuditLog } from '../audit/index.ts';
 import { createGrantService, createGrantStore, type GrantService, type SweepReport } from '../grants/index.ts';
 import {
   type AirlockApp,
+  adminRoutes,
   approvalRoutes,
   connectionRoutes,
   createApp,
@@ -37,9 +38,10 @@ import {
   observeAuditLog,
   readinessChecks,
 } from '../observe/index.ts';
+import { createLockChecker, createLockService, createLockStore, createOperatorPlane } from '../operators/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { WireOptions } from '../postgres/index.ts';
-import { connectionTarget, createConnectionAdmins, createSessionPool } from '../postgres/index.ts';
+import { connectionTarget, createConnectionAdmins, createSessionPool, ROLE_PREFIX } from '../postgres/index.ts';
 import { createQueryService, type QueryProfile } from '../query/index.ts';
 import {
   GrantJwksSecret,
@@ -92,6 +94,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   const publicJwks = await readSecret(secrets, SECRET_NAMES.grantJwks, GrantJwksSecret);
   const groups: Routes[] = [];
   const approvalStore = createApprovalStore({ client: config.dynamo, table: config.tables.approvals });
+  const lockStore = createLockStore({ client: config.dynamo, table: config.tables.locks });
   // Only the API half holds the signing key and sends mail; a query-only process records holds,
   // and the API side's sweeper signs and sends their links.
   const signingKeys = config.parts.api
@@ -124,6 +127,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       signingKeys,
       issuer: policy.publicUrl,
       approvals,
+      locks: createLockChecker({ store: lockStore, now }),
       now,
     });
     const identity = createIdentityVerifier({ issuers: identityIssuers, now });
@@ -140,6 +144,27 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       now,
     });
     groups.push(approvalRoutes({ decisions }));
+    const locks = createLockService({
+      policy,
+      store: lockStore,
+      grantStore: store,
+      grants,
+      roles: admins.get,
+      naming: { roleKey: queryKeys.roleKey, prefix: config.rolePrefix ?? ROLE_PREFIX },
+      audit,
+      now,
+    });
+    const plane = createOperatorPlane({
+      policy,
+      grantStore: store,
+      grants,
+      locks,
+      approvalStore,
+      decisions,
+      audit,
+      now,
+    });
+    groups.push(adminRoutes({ identity, plane }));
     if (config.dev) {
       const privateJwks = await readSecret(secrets, SECRET_NAMES.devIssuer, SigningKeysSecret);
       groups.push(devRoutes({ issuer: createDevIssuer({ issuer: `${config.dev.baseUrl}/dev`, privateJwks, now }) }));

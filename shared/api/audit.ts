@@ -13,6 +13,9 @@ export const AUDIT_EVENT_TYPES = [
   'statement',
   'statement.approved',
   'statement.denied',
+  // An operator's lock: chained per lock (`lock-<lockId>`), since a lock is about no one grant.
+  'lock.created',
+  'lock.lifted',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
@@ -47,6 +50,23 @@ const StatementRef = {
   normalizedSql: z.string().nullable().meta({ description: 'The statement with literals replaced by $n.' }),
 };
 
+/** Who ended a grant, why, and — for an operator — from which issuer and under which lock. */
+const EndDetails = {
+  by: z.string().meta({ description: 'The requester, an approver, an operator, `airlock` or `sweeper`.' }),
+  reason: z.string().optional(),
+  byIssuer: z.string().optional().meta({ description: 'The issuer of an operator who ended it.' }),
+  lockId: z.string().optional().meta({ description: 'The operator’s lock that ended it.' }),
+  previous: z.string().optional().meta({ description: 'The status it ended from.' }),
+};
+
+/** An operator's action on a lock. */
+const LockAction = {
+  lockId: z.string(),
+  by: z.string(),
+  byIssuer: z.string(),
+  reason: z.string(),
+};
+
 export const StatementError = z.object({
   code: z.string(),
   message: z.string().optional(),
@@ -65,9 +85,9 @@ export const AUDIT_DETAILS = {
     needsApproval: z.boolean(),
   }),
   'grant.approved': z.object(ApprovalDetails),
-  'grant.denied': z.object({ by: z.string(), reason: z.string().optional() }),
+  'grant.denied': z.object({ ...EndDetails }),
   'grant.activated': z.object({ expiresAt: z.string().nullable(), role: z.string() }),
-  'grant.revoked': z.object({ by: z.string(), reason: z.string().optional() }),
+  'grant.revoked': z.object({ ...EndDetails }),
   'grant.expired': z.object({ previous: z.string() }),
   statement: z.object({
     ...StatementRef,
@@ -84,6 +104,16 @@ export const AUDIT_DETAILS = {
   }),
   'statement.approved': z.object({ ...ApprovalDetails, ...StatementRef, guardrail: z.string() }),
   'statement.denied': z.object({ ...ApprovalDetails, ...StatementRef, guardrail: z.string() }),
+  'lock.created': z.object({
+    ...LockAction,
+    lock: z.object({
+      subject: z.string().optional(),
+      issuer: z.string().optional(),
+      connection: z.string().optional(),
+      expiresAt: z.string().optional(),
+    }),
+  }),
+  'lock.lifted': z.object({ ...LockAction }),
 } as const satisfies Record<AuditEventType, z.ZodObject>;
 
 export type AuditDetails<T extends AuditEventType = AuditEventType> = z.input<(typeof AUDIT_DETAILS)[T]>;
@@ -102,9 +132,25 @@ export const AuditEvent = z
     eventOf('statement'),
     eventOf('statement.approved'),
     eventOf('statement.denied'),
+    eventOf('lock.created'),
+    eventOf('lock.lifted'),
   ])
   .meta({ id: 'AuditEvent', description: 'One link of a grant’s chain: core fields plus the details of its type.' });
-export type AuditEvent = z.infer<typeof AuditEvent>;
+/** The core fields every event has. */
+export type AuditEventCore = {
+  id: string;
+  grantId: string;
+  seq: number;
+  at: string;
+  subject: string;
+  prevHash: string;
+  hash: string;
+  requestId?: string;
+};
+
+/** One event of a type: its core fields and that type's details (the schema above also keeps unknown fields). */
+export type AuditEventOf<T extends AuditEventType> = AuditEventCore & { type: T } & z.output<(typeof AUDIT_DETAILS)[T]>;
+export type AuditEvent = { [T in AuditEventType]: AuditEventOf<T> }[AuditEventType];
 
 export const AuditTrail = z
   .object({

@@ -1,7 +1,7 @@
 // The API's outside contract as zod schemas: one per concept, imported by routes, OpenAPI, MCP, the CLI and tests.
 // Must never describe an internal record (stored items, secrets): only what crosses the API.
 
-export type { AuditDetails, AuditEventType, StatementDecision } from './audit.ts';
+export type { AuditDetails, AuditEventCore, AuditEventOf, AuditEventType, StatementDecision } from './audit.ts';
 export {
   AUDIT_DETAILS,
   AUDIT_EVENT_TYPES,
@@ -23,6 +23,7 @@ export {
   GrantStatus,
   GrantWithToken,
 } from './grant.ts';
+export { AdminGrant, AdminGrantPage, Approval, AuditPage, Lock, LockOutcome } from './operators.ts';
 export type { StatementInput } from './query.ts';
 export {
   HeldStatement,

@@ -1,5 +1,5 @@
-// Deciding through a link: who may decide what, once, before the deadline, and what follows (a grant
-// activated or denied, a statement cleared to run once). Must never decide on a GET, nor twice on one link.
+// Deciding through a link, or signed in: who may decide what, once, before the deadline, and what follows (a
+// grant activated or denied, a statement cleared to run once). Must never decide on a GET, nor twice on one link.
 
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
@@ -8,12 +8,14 @@ import { AirlockError } from '../errors.ts';
 import type { GrantService, GrantStore } from '../grants/index.ts';
 import { type GrantRecord, isLive } from '../grants/index.ts';
 import { type GrantTokenVerifierKeys, loadVerificationKeys, type SigningKeys } from '../identity/index.ts';
+import { sameMailbox } from './address.ts';
 import { type ApprovalLinkClaims, codeMatches, confirmCode, verifyApprovalLink } from './link.ts';
 import {
   type ApprovalDecision,
   type ApprovalRequest,
   approvalRef,
   approvalsGiven,
+  grantApprovalId,
   isRequester,
   parseApprovalRef,
 } from './model.ts';
@@ -57,10 +59,27 @@ export type DecisionOutcome =
   | { outcome: 'approved'; request: ApprovalRequest; grant?: GrantRecord }
   | { outcome: 'denied'; request: ApprovalRequest };
 
+/** A person signed in with their own identity token; the caller has checked that `email` is verified. */
+export interface SignedInApprover {
+  email: string;
+  subject: string;
+  issuer: string;
+}
+
+export interface SignedInDecision {
+  decision: 'approve' | 'deny';
+  reason: string;
+}
+
 export interface ApprovalDecisions {
   /** Checks the link and the request; changes nothing. */
   view(token: string): Promise<ApprovalView>;
   decide(token: string, form: DecisionForm): Promise<DecisionOutcome>;
+  /**
+   * The same decision without a link, by an approver signed in as themselves. `id` is an approval
+   * reference (`grant-….1`), a request id (its current generation) or a grant id (its grant approval).
+   */
+  decideSignedIn(id: string, approver: SignedInApprover, form: SignedInDecision): Promise<DecisionOutcome>;
 }
 
 export function createApprovalDecisions(options: ApprovalDecisionsOptions): ApprovalDecisions {
@@ -170,7 +189,65 @@ export function createApprovalDecisions(options: ApprovalDecisionsOptions): Appr
     }
   }
 
+  /** What `approver` may decide right now under `id`, or the refusal that says why not. */
+  async function decidableBySignedIn(
+    id: string,
+    approver: SignedInApprover,
+  ): Promise<{ request: ApprovalRequest; grant: GrantRecord }> {
+    const ref = parseApprovalRef(id);
+    const requestId = ref?.id ?? (/^[0-9a-z]{20}$/.test(id) ? grantApprovalId(id) : id);
+    const request = /^(grant|stmt)-[0-9a-z]{20,64}$/.test(requestId) ? await store.get(requestId) : null;
+    if (!request) throw new AirlockError('not_found', `no approval request ${id}`);
+    const email = approver.email.toLowerCase();
+    if (!request.approvers.includes(email))
+      throw new AirlockError('forbidden', 'your verified email is not among the approvers of this request');
+    const grant = await options.grantStore.get(request.grantId);
+    const ownRequest =
+      isRequester(request, email) ||
+      sameMailbox(request.requester.email, email) ||
+      (grant !== null && grant.subject === approver.subject && grant.issuer === approver.issuer);
+    if (ownRequest) throw new AirlockError('forbidden', 'you asked for this; someone else has to approve it');
+    if (ref && request.generation !== ref.generation)
+      throw new AirlockError('gone', 'this request has ended; a newer request replaced it');
+    if (request.status !== 'pending') throw new AirlockError('conflict', `this request is already ${request.status}`);
+    if (Date.parse(request.deadline) <= now().getTime()) throw new AirlockError('gone', 'this request has expired');
+    if (request.decisions.some((d) => d.approver === email))
+      throw new AirlockError('conflict', 'you have already decided on this request');
+    if (!grant) throw new AirlockError('gone', 'the grant of this request no longer exists');
+    if (request.kind === 'grant' && grant.status !== 'pending')
+      throw new AirlockError('gone', `the grant is already ${grant.status}`);
+    if (request.kind === 'statement' && !isLive(grant, now()))
+      throw new AirlockError('gone', 'the grant this statement would run on is no longer active');
+    return { request, grant };
+  }
+
   return {
+    async decideSignedIn(id, approver, form) {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const { request, grant } = await decidableBySignedIn(id, approver);
+        const decision: ApprovalDecision = {
+          approver: approver.email.toLowerCase(),
+          decision: form.decision === 'approve' ? 'approved' : 'denied',
+          at: iso(now()),
+          reason: form.reason,
+        };
+        const decisions = [...request.decisions, decision];
+        const complete = decision.decision === 'denied' || approvalsGiven({ decisions }) >= request.required;
+        const written = await store.swap(
+          request,
+          {
+            ...request,
+            status: decision.decision === 'denied' ? 'denied' : complete ? 'approved' : 'pending',
+            decisions,
+            decidedAt: complete ? decision.at : null,
+          },
+          { before: decision.at },
+        );
+        if (written) return follow(written, grant, decision);
+      }
+      throw new AirlockError('unavailable', 'too many decisions at once; try again');
+    },
+
     async view(token) {
       const claims = await claimsOf(token);
       const { request } = await decidable(claims);

@@ -1,7 +1,16 @@
-// The approvals module's public surface: requests (grant notifier, statement gate), decisions by link,
-// the pages, and the mailers. Must never export a way to decide without a link and its code.
+// The approvals module's public surface: requests (grant notifier, statement gate), decisions by link or
+// signed in, the pages, and the mailers. Must never export a way to decide without a link and its code or
+// an approver's verified identity.
 
-export type { ApprovalDecisions, ApprovalDecisionsOptions, ApprovalView, DecisionOutcome } from './decisions.ts';
+export { mailboxOf, sameMailbox } from './address.ts';
+export type {
+  ApprovalDecisions,
+  ApprovalDecisionsOptions,
+  ApprovalView,
+  DecisionOutcome,
+  SignedInApprover,
+  SignedInDecision,
+} from './decisions.ts';
 export { createApprovalDecisions, DecisionForm } from './decisions.ts';
 export { APPROVAL_LINK_AUDIENCE, APPROVAL_LINK_TYPE, signApprovalLink, verifyApprovalLink } from './link.ts';
 export type { Mailer, MailMessage } from './mailer.ts';

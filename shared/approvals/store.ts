@@ -1,14 +1,20 @@
 // Approval requests on DynamoDB: one item per request, every change one conditional PutItem on the
 // version read, so two racing decisions (or a decision and a consumption) can never both win.
 
-import { type DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { ApprovalRequest } from './model.ts';
 
 /** Extra conditions a decision adds to the version check. */
 export interface DecisionGuard {
-  /** The link's jti must not have decided yet. */
-  unusedLink: string;
+  /** A decision by link: its jti must not have decided yet (absent for a signed-in approver). */
+  unusedLink?: string;
   /** The deadline (ISO) must be after this instant. */
   before: string;
 }
@@ -19,6 +25,8 @@ export interface ApprovalStore {
   swap(previous: ApprovalRequest | null, next: ApprovalRequest, guard?: DecisionGuard): Promise<ApprovalRequest | null>;
   /** Pending requests nobody has emailed yet, oldest first. */
   listUnnotified(limit?: number): Promise<ApprovalRequest[]>;
+  /** Pending requests whose deadline is after `now` (ISO), soonest deadline first. */
+  listAwaiting(now: string, limit?: number): Promise<ApprovalRequest[]>;
 }
 
 export function createApprovalStore(options: { client: DynamoDBClient; table: string }): ApprovalStore {
@@ -43,9 +51,14 @@ export function createApprovalStore(options: { client: DynamoDBClient; table: st
         Object.assign(names, { '#version': 'version', '#status': 'status' });
         Object.assign(values, { ':version': previous.version, ':status': previous.status });
         if (guard) {
-          condition += ' AND NOT contains(#usedLinks, :jti) AND #deadline > :now';
-          Object.assign(names, { '#usedLinks': 'usedLinks', '#deadline': 'deadline' });
-          Object.assign(values, { ':jti': guard.unusedLink, ':now': guard.before });
+          condition += ' AND #deadline > :now';
+          Object.assign(names, { '#deadline': 'deadline' });
+          values[':now'] = guard.before;
+        }
+        if (guard?.unusedLink !== undefined) {
+          condition += ' AND NOT contains(#usedLinks, :jti)';
+          names['#usedLinks'] = 'usedLinks';
+          values[':jti'] = guard.unusedLink;
         }
       }
       try {
@@ -53,12 +66,12 @@ export function createApprovalStore(options: { client: DynamoDBClient; table: st
           client.send(
             new PutItemCommand({
               TableName: table,
-              // The sparse index key exists only while the request waits for its emails.
-              Item: toItem(
-                written.status === 'pending' && written.notifiedAt === null
-                  ? { ...written, unnotified: 'pending' }
-                  : written,
-              ),
+              // Sparse index keys: `unnotified` while the request waits for its emails, `awaiting` while it waits for a decision.
+              Item: toItem({
+                ...written,
+                ...(written.status === 'pending' && written.notifiedAt === null ? { unnotified: 'pending' } : {}),
+                ...(written.status === 'pending' ? { awaiting: 'pending' } : {}),
+              }),
               ConditionExpression: condition,
               ...(previous ? { ExpressionAttributeNames: names, ExpressionAttributeValues: toItem(values) } : {}),
             }),
@@ -84,6 +97,28 @@ export function createApprovalStore(options: { client: DynamoDBClient; table: st
         ),
       );
       return (output.Items ?? []).map((item) => ApprovalRequest.parse(fromItem(item)));
+    },
+
+    async listAwaiting(now, limit = 500) {
+      const requests: ApprovalRequest[] = [];
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        const output = await storeCall(what, () =>
+          client.send(
+            new QueryCommand({
+              TableName: table,
+              IndexName: 'byAwaiting',
+              KeyConditionExpression: '#awaiting = :p AND #deadline > :now',
+              ExpressionAttributeNames: { '#awaiting': 'awaiting', '#deadline': 'deadline' },
+              ExpressionAttributeValues: toItem({ ':p': 'pending', ':now': now }),
+              ExclusiveStartKey: start,
+            }),
+          ),
+        );
+        for (const item of output.Items ?? []) requests.push(ApprovalRequest.parse(fromItem(item)));
+        start = output.LastEvaluatedKey;
+      } while (start && requests.length < limit);
+      return requests.slice(0, limit);
     },
   };
 }

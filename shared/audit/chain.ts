@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { AirlockError } from '../errors.ts';
-import type { AuditEvent } from './event.ts';
+import type { StoredEvent } from './event.ts';
 
 /** The `prevHash` of a chain's first event. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -54,7 +54,7 @@ function notStorable(path: string): AirlockError {
 }
 
 /** sha256 (hex) of the canonical encoding of every field but `hash` (ignored if present). */
-export function hashEvent(event: Omit<AuditEvent, 'hash'>): string {
+export function hashEvent(event: Omit<StoredEvent, 'hash'> & { hash?: string }): string {
   const { hash: _ignored, ...rest } = event as Record<string, unknown>;
   return createHash('sha256').update(canonicalJson(rest), 'utf8').digest('hex');
 }
@@ -64,7 +64,7 @@ export function hashEvent(event: Omit<AuditEvent, 'hash'>): string {
  * previous `hash` (the first GENESIS_HASH) and each `hash` recomputes. A chain cut short at its end
  * still verifies; nothing in a hash chain alone can tell.
  */
-export function verifyChain(events: AuditEvent[]): boolean {
+export function verifyChain(events: readonly StoredEvent[]): boolean {
   let previous = GENESIS_HASH;
   for (const [index, event] of events.entries()) {
     if (event.seq !== index + 1 || event.grantId !== events[0]?.grantId) return false;

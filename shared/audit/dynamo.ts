@@ -206,7 +206,7 @@ function parseStored(item: Record<string, AttributeValue>): AuditEvent {
   const parsed = StoredAuditEvent.safeParse(fromItem<unknown>(item));
   if (!parsed.success) throw new AirlockError('internal', 'a stored audit event is malformed');
   // Only appends write items, and they are typed; the core is what a reader may rely on being checked.
-  return parsed.data as AuditEvent;
+  return parsed.data as unknown as AuditEvent;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

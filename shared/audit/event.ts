@@ -6,11 +6,12 @@ import {
   AUDIT_EVENT_TYPES,
   type AuditDetails,
   type AuditEvent,
+  type AuditEventOf,
   type AuditEventType,
   CORE_FIELDS,
 } from '../api/index.ts';
 
-export type { AuditEvent, AuditEventType };
+export type { AuditEvent, AuditEventOf, AuditEventType };
 export { AUDIT_EVENT_TYPES, CORE_FIELDS };
 
 /**
@@ -27,6 +28,9 @@ export const StoredAuditEvent = z.looseObject({
   prevHash: z.string(),
   hash: z.string(),
 });
+
+/** An event as stored and hashed: the core fields and whatever details it was written with. */
+export type StoredEvent = z.infer<typeof StoredAuditEvent>;
 
 /** One event to append: its type decides the shape of its details. */
 export type AuditAppend = {

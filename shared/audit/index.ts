@@ -4,5 +4,5 @@
 export { GENESIS_HASH, hashEvent, verifyChain } from './chain.ts';
 export type { DynamoAuditLogOptions } from './dynamo.ts';
 export { createDynamoAuditLog } from './dynamo.ts';
-export type { AuditAppend, AuditEvent, AuditEventType, AuditLog } from './event.ts';
+export type { AuditAppend, AuditEvent, AuditEventOf, AuditEventType, AuditLog, StoredEvent } from './event.ts';
 export { AUDIT_EVENT_TYPES, StoredAuditEvent } from './event.ts';

@@ -217,17 +217,15 @@ export function createGrantContexts(audit: AuditChains, max = 10_000): GrantCont
     if (known.size >= max) known.delete(known.keys().next().value as string);
     known.set(grantId, context);
   };
-  const contextOf = (event: AuditEvent): GrantContext =>
-    typeof event.connection === 'string' ? { connection: event.connection } : {};
   return {
     learn(event) {
-      if (event.type === 'grant.requested') remember(event.grantId, contextOf(event));
+      if (event.type === 'grant.requested') remember(event.grantId, { connection: event.connection });
     },
     async of(grantId) {
       const hit = known.get(grantId);
       if (hit) return hit;
       const first = (await audit.list(grantId).catch(() => []))[0];
-      const context = first?.type === 'grant.requested' ? contextOf(first) : {};
+      const context = first?.type === 'grant.requested' ? { connection: first.connection } : {};
       remember(grantId, context);
       return context;
     },

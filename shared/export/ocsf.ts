@@ -1,7 +1,7 @@
 // Audit events as OCSF 1.6.0 events: statements are Datastore Activity (6005), the grant lifecycle is
 // API Activity (6003). Must never add anything the audit event does not hold (no SQL beyond normalizedSql).
 
-import type { AuditEvent } from '../audit/index.ts';
+import type { AuditEvent, AuditEventOf } from '../audit/index.ts';
 
 export const OCSF_VERSION = '1.6.0';
 const APPLICATION_CATEGORY = 6;
@@ -58,7 +58,7 @@ const MAPPED = new Set(['id', 'at', 'type', 'requestId']);
 export function toOcsf(event: AuditEvent, context: GrantContext = {}): Record<string, unknown> {
   const time = Date.parse(event.at);
   const requestId = typeof event.requestId === 'string' ? event.requestId : undefined;
-  const actorName = event.type !== 'statement' && typeof event.by === 'string' ? event.by : event.subject;
+  const actorName = 'by' in event && typeof event.by === 'string' ? event.by : event.subject;
   const base = {
     category_uid: APPLICATION_CATEGORY,
     category_name: 'Application Activity',
@@ -103,16 +103,15 @@ export function toOcsf(event: AuditEvent, context: GrantContext = {}): Record<st
 }
 
 function statementEvent(
-  event: AuditEvent,
+  event: AuditEventOf<'statement'>,
   base: Record<string, unknown>,
   context: GrantContext,
 ): Record<string, unknown> {
   const activity = datastoreActivity(event.kind);
-  const decision = typeof event.decision === 'string' ? event.decision : 'unknown';
-  const error = event.error as { code?: unknown } | undefined;
-  const code = typeof error?.code === 'string' ? error.code : undefined;
-  const tables = Array.isArray(event.tables) ? event.tables.filter((t): t is string => typeof t === 'string') : [];
-  const normalized = typeof event.normalizedSql === 'string' ? event.normalizedSql : undefined;
+  const decision = event.decision;
+  const code = event.error?.code;
+  const tables = event.tables;
+  const normalized = event.normalizedSql ?? undefined;
   return {
     ...base,
     class_uid: DATASTORE_ACTIVITY,

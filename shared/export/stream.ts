@@ -50,7 +50,7 @@ export function eventsOfBatch(batch: StreamBatch, logger: Logger): AuditEvent[] 
       );
       continue;
     }
-    events.push(parsed.data as AuditEvent);
+    events.push(parsed.data as unknown as AuditEvent);
   }
   return events;
 }

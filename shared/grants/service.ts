@@ -2,10 +2,10 @@
 // deny, and the sweeper's expiry. Every step is audited; a step that cannot be completed fails closed.
 
 import type { AuditLog } from '../audit/index.ts';
-import { AirlockError } from '../errors.ts';
+import { AirlockError, isAirlockError } from '../errors.ts';
 import type { Principal } from '../identity/index.ts';
 import { type SigningKeys, signGrantToken } from '../identity/index.ts';
-import { newId } from '../ids.ts';
+import { ID_PATTERN, newId } from '../ids.ts';
 import type { Policy } from '../policy/index.ts';
 import { decide } from '../policy/index.ts';
 import { derivePassword, grantIdOfRole, ROLE_PREFIX, type RoleAdmin, roleNameFor } from '../postgres/index.ts';
@@ -37,6 +37,26 @@ export interface ApprovalNotifier {
   grantNeedsApproval(grant: GrantRecord, principal: Principal): Promise<void>;
 }
 
+/** Who asks for what, as an operator's lock sees it. */
+export interface LockScope {
+  subject: string;
+  issuer: string;
+  connection: string;
+}
+
+/** The hook the operators module fills in: read on every request and again just before a window opens. */
+export interface LockChecker {
+  /** Throws `locked` when an operator's lock covers this scope; `unavailable` when the locks cannot be read. */
+  assertUnlocked(scope: LockScope): Promise<void>;
+}
+
+/** An operator (or an operator's lock) ending a grant: who, why, and what the audit event adds. */
+export interface OperatorAction {
+  by: string;
+  reason: string;
+  details?: Record<string, unknown>;
+}
+
 export interface GrantServiceOptions {
   policy: Policy;
   store: GrantStore;
@@ -50,6 +70,7 @@ export interface GrantServiceOptions {
   /** Issuer of grant tokens: the public URL. */
   issuer: string;
   approvals?: ApprovalNotifier;
+  locks?: LockChecker;
   /** This deployment's role prefix; the same one the role admins were made with. */
   rolePrefix?: string;
   now?: () => Date;
@@ -137,6 +158,7 @@ export function createGrantService(options: GrantServiceOptions) {
       statementTimeoutSeconds: policy.limits.statementTimeout,
       lockTimeoutSeconds: policy.limits.lockTimeout,
     });
+    await refuseIfLocked(grant, admin);
     const decisions = [
       ...grant.decisions,
       ...by,
@@ -163,6 +185,13 @@ export function createGrantService(options: GrantServiceOptions) {
       // A concurrent activation won: it minted the same role name, so there is still exactly one role.
       if (current?.status === 'active') return current;
       await admin.revokeRole(grant.role);
+      // An operator's lock may have ended it meanwhile: say so rather than `conflict`.
+      if (current?.status === 'denied' || current?.status === 'revoked')
+        await options.locks?.assertUnlocked({
+          subject: grant.subject,
+          issuer: grant.issuer,
+          connection: grant.connection,
+        });
       throw new AirlockError('conflict', `grant ${grant.id} is ${current?.status ?? 'gone'}`);
     }
     try {
@@ -178,6 +207,33 @@ export function createGrantService(options: GrantServiceOptions) {
       throw error;
     }
     return active;
+  }
+
+  /**
+   * Checked after the role exists and before the window opens (docs/operators.md, "A lock and a request in
+   * flight"): a lock written before this read is seen here; one written after it finds this role.
+   */
+  async function refuseIfLocked(grant: GrantRecord, admin: RoleAdmin): Promise<void> {
+    try {
+      await options.locks?.assertUnlocked({
+        subject: grant.subject,
+        issuer: grant.issuer,
+        connection: grant.connection,
+      });
+    } catch (error) {
+      const lock = isAirlockError(error, 'locked') ? (error.details.lock as { id: string } | undefined) : undefined;
+      // endGrant drops the role; without a lock (the locks could not be read) the role goes unless a racing activation won.
+      const denied = lock ? await endGrant(grant, 'pending', 'denied', 'airlock', `locked by ${lock.id}`) : null;
+      if (denied)
+        await audit.append({
+          grantId: grant.id,
+          type: 'grant.denied',
+          subject: grant.subject,
+          details: { by: 'airlock', reason: 'locked', lockId: lock?.id },
+        });
+      else if ((await store.get(grant.id))?.status !== 'active') await admin.revokeRole(grant.role);
+      throw error;
+    }
   }
 
   /** Moves a grant to an end state, then drops its role (idempotent; the sweeper retries failures). */
@@ -216,6 +272,11 @@ export function createGrantService(options: GrantServiceOptions) {
     tokenFor,
 
     async request(principal: Principal, input: GrantRequestInput): Promise<{ grant: GrantRecord; token?: string }> {
+      await options.locks?.assertUnlocked({
+        subject: principal.subject,
+        issuer: principal.issuer,
+        connection: input.connection,
+      });
       const decision = decide(policy, input, principal);
       if (decision.outcome === 'denied') throw new AirlockError('policy_denied', decision.reason);
       const requestedAt = now();
@@ -320,6 +381,25 @@ export function createGrantService(options: GrantServiceOptions) {
     },
 
     activate,
+
+    /**
+     * An operator ends a grant, whoever owns it: `revoked` (from active or pending, the owner's revoke by
+     * someone else) or `denied` (pending only). Null when the grant is not in a state that allows it.
+     */
+    async endAs(id: string, to: 'revoked' | 'denied', action: OperatorAction): Promise<GrantRecord | null> {
+      const grant = ID_PATTERN.test(id) ? await store.get(id) : null;
+      if (!grant) throw new AirlockError('not_found', `no grant ${id}`);
+      if (grant.status !== 'pending' && (to === 'denied' || grant.status !== 'active')) return null;
+      const ended = await endGrant(grant, grant.status, to, action.by, action.reason);
+      if (ended)
+        await audit.append({
+          grantId: id,
+          type: to === 'revoked' ? 'grant.revoked' : 'grant.denied',
+          subject: grant.subject,
+          details: { ...action.details, by: action.by, reason: action.reason, previous: grant.status },
+        });
+      return ended;
+    },
 
     /** A human (or the approval timeout) said no: the pending grant ends without a role. */
     async deny(id: string, by: string, reason?: string): Promise<GrantRecord | null> {

@@ -12,6 +12,7 @@ import { AirlockError } from '../errors.ts';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { GrantRecord, type GrantStatus, TRANSITIONS } from './model.ts';
 import { createQuotaStore, type QuotaStore } from './quota-store.ts';
+import { type GrantSearch, type GrantSearchPage, searchGrants } from './search.ts';
 
 export interface GrantStore {
   create(grant: GrantRecord): Promise<void>;
@@ -30,6 +31,8 @@ export interface GrantStore {
   getMany(ids: string[]): Promise<Map<string, GrantRecord>>;
   /** Subjects' quota items, kept in the same table under ids no grant can have (`quota#…`). */
   quotas: QuotaStore;
+  /** Every subject's grants, newest first (operators). */
+  search(query: GrantSearch): Promise<GrantSearchPage>;
 }
 
 export function createGrantStore(options: { client: DynamoDBClient; table: string }): GrantStore {
@@ -159,5 +162,7 @@ export function createGrantStore(options: { client: DynamoDBClient; table: strin
       );
       return found;
     },
+
+    search: (query) => searchGrants(client, table, query),
   };
 }

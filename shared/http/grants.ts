@@ -126,7 +126,7 @@ export function grantRoutes(options: GrantRoutesOptions): Routes {
         method: 'get',
         path: '/v1/grants/{id}/audit',
         operationId: 'grantAudit',
-        summary: "A grant's audit trail and whether its chain verifies (the requester, or an auditor)",
+        summary: "A grant's audit trail and whether its chain verifies (the requester, an auditor or an operator)",
         tags: ['grants', 'audit'],
         security: identitySecurity,
         middleware: [auth] as const,
@@ -139,7 +139,10 @@ export function grantRoutes(options: GrantRoutesOptions): Routes {
       async (c) => {
         const principal = c.get('principal');
         const { id } = c.req.valid('param');
-        const isAuditor = principal.groups.some((group) => policy.auditors.groups.includes(group));
+        // Operators have every right auditors have.
+        const isAuditor = principal.groups.some(
+          (group) => policy.auditors.groups.includes(group) || policy.operators.groups.includes(group),
+        );
         if (!isAuditor) await grants.get(principal, id); // 404 unless it is the caller's own grant
         const events = await audit.list(id);
         if (isAuditor && events.length === 0) throw new AirlockError('not_found', `no grant ${id}`);

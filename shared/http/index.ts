@@ -1,6 +1,7 @@
 // The HTTP front door's public surface: the app, its route groups, authentication and error presentation.
 // Must never export a route group that skips authentication or the error shape.
 
+export { adminRoutes } from './admin.ts';
 export type { AirlockApp, AppEnv, Routes } from './app.ts';
 export { createApp, documentedRoute, errorResponses } from './app.ts';
 export { approvalRoutes } from './approvals.ts';

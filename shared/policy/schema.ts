@@ -365,6 +365,18 @@ export const Policy = z
       })
       .prefault({})
       .meta({ description: "Auditors may read every grant's audit trail." }),
+    operators: z
+      .strictObject({
+        groups: z
+          .array(z.string().min(1))
+          .default([])
+          .meta({ description: 'Members of any of these groups are operators.', examples: [['security']] }),
+      })
+      .prefault({})
+      .meta({
+        description:
+          'Operators may do what auditors do, plus revoke any grant and lock subjects or connections (/v1/admin).',
+      }),
     approverGroups: z
       .record(z.string().min(1), z.array(z.email()).min(1))
       .default({})
@@ -496,12 +508,9 @@ export const Policy = z
     }),
     auditExport: z
       .strictObject({
-        sinks: z
-          .array(AuditSink)
-          .default([])
-          .meta({
-            description: 'Where audit events are delivered, each in order and at least once (docs/audit-export.md).',
-          }),
+        sinks: z.array(AuditSink).default([]).meta({
+          description: 'Where audit events are delivered, each in order and at least once (docs/audit-export.md).',
+        }),
       })
       .prefault({})
       .meta({ description: 'Streaming the audit trail to a SIEM or a file.' }),

@@ -3,7 +3,7 @@
 
 export interface TableDefinition {
   /** Logical name; the physical name is given by configuration (stage prefix in AWS). */
-  key: 'grants' | 'audit' | 'approvals' | 'exports';
+  key: 'grants' | 'audit' | 'approvals' | 'exports' | 'locks';
   hashKey: string;
   rangeKey?: string;
   attributes: Record<string, 'S' | 'N'>;
@@ -18,11 +18,14 @@ export const TABLES: Record<TableDefinition['key'], TableDefinition> = {
   grants: {
     key: 'grants',
     hashKey: 'id',
-    attributes: { id: 'S', subject: 'S', requestedAt: 'S', sweep: 'S', dueAt: 'S' },
+    attributes: { id: 'S', subject: 'S', requestedAt: 'S', sweep: 'S', dueAt: 'S', status: 'S', connection: 'S' },
     indexes: [
       { name: 'bySubject', hashKey: 'subject', rangeKey: 'requestedAt' },
       // Sparse: only pending and active grants carry `sweep`, keyed by when the sweeper must act.
       { name: 'byDue', hashKey: 'sweep', rangeKey: 'dueAt' },
+      // Operator reads, newest first: live grants (pending, active) are a small partition each.
+      { name: 'byStatus', hashKey: 'status', rangeKey: 'requestedAt' },
+      { name: 'byConnection', hashKey: 'connection', rangeKey: 'requestedAt' },
     ],
     ttl: 'ttl',
   },
@@ -37,10 +40,12 @@ export const TABLES: Record<TableDefinition['key'], TableDefinition> = {
   approvals: {
     key: 'approvals',
     hashKey: 'id',
-    attributes: { id: 'S', unnotified: 'S', createdAt: 'S' },
+    attributes: { id: 'S', unnotified: 'S', createdAt: 'S', awaiting: 'S', deadline: 'S' },
     indexes: [
       // Sparse: holds the query side recorded and nobody has emailed yet; the API side sends them.
       { name: 'byUnnotified', hashKey: 'unnotified', rangeKey: 'createdAt' },
+      // Sparse: requests still waiting for a decision, by deadline, for the operators' list.
+      { name: 'byAwaiting', hashKey: 'awaiting', rangeKey: 'deadline' },
     ],
     ttl: 'ttl',
   },
@@ -50,6 +55,15 @@ export const TABLES: Record<TableDefinition['key'], TableDefinition> = {
     hashKey: 'sink',
     rangeKey: 'part',
     attributes: { sink: 'S', part: 'S' },
+    indexes: [],
+    ttl: 'ttl',
+  },
+  locks: {
+    key: 'locks',
+    // One partition for every lock: a grant request reads them all with one strongly consistent Query.
+    hashKey: 'partition',
+    rangeKey: 'id',
+    attributes: { partition: 'S', id: 'S' },
     indexes: [],
     ttl: 'ttl',
   },

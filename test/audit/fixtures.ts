@@ -2,7 +2,7 @@
 // Must never stand in for the store: every log here talks to dynalite over the DynamoDB wire protocol.
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type AuditEvent, type AuditEventType, createDynamoAuditLog } from '../../shared/audit/index.ts';
+import { type AuditEventType, createDynamoAuditLog, type StoredEvent } from '../../shared/audit/index.ts';
 import { dynamo, freshTables } from '../support/infra.ts';
 
 export interface SentCommand {
@@ -36,8 +36,8 @@ export interface RawAppend {
 }
 
 export interface RawAuditLog {
-  append(event: RawAppend): Promise<AuditEvent>;
-  list(grantId: string): Promise<AuditEvent[]>;
+  append(event: RawAppend): Promise<StoredEvent>;
+  list(grantId: string): Promise<StoredEvent[]>;
 }
 
 /** The real log on dynalite, driven without the API's detail types (the production writers are typed). */

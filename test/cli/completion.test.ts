@@ -38,9 +38,13 @@ async function bashCompletes(words: string[], cwd?: string): Promise<string[]> {
 describe('bash completion', () => {
   it('completes commands, and the subcommands of a group', async () => {
     expect(await bashCompletes([''])).toEqual([
+      'admin',
+      'approvals',
+      'approve',
       'audit',
       'completion',
       'connections',
+      'deny',
       'dev',
       'grants',
       'help',
@@ -51,6 +55,7 @@ describe('bash completion', () => {
       'revoke',
       'status',
     ]);
+    expect(await bashCompletes(['admin', ''])).toEqual(['audit', 'grants', 'lock', 'locks', 'revoke', 'unlock']);
     expect(await bashCompletes(['re'])).toEqual(['replay', 'request', 'revoke']);
     expect(await bashCompletes(['policy', ''])).toEqual(['check', 'explain']);
     expect(await bashCompletes(['--url', 'http://x', 'po'])).toEqual(['policy']);

@@ -115,6 +115,7 @@ async function functionEnv(policyPath = resolve('airlock.policy.yaml')): Promise
     AIRLOCK_AUDIT_TABLE: tables.audit,
     AIRLOCK_APPROVALS_TABLE: tables.approvals,
     AIRLOCK_EXPORTS_TABLE: tables.exports,
+    AIRLOCK_LOCKS_TABLE: tables.locks,
     AIRLOCK_POLICY: policyPath,
     AWS_REGION: 'eu-west-1',
     AIRLOCK_TEST_SECRETS_FILE: infra().secretsPath,
@@ -217,6 +218,7 @@ describe('function bundles', () => {
         approvals: 'approvals',
         approvalsIndexes: 'approvals/index/*',
         exports: 'exports',
+        locks: 'locks',
       },
       secrets: {
         signingKeys: arn(SECRET_NAMES.signingKeys),

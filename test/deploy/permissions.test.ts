@@ -16,6 +16,7 @@ const ARN = {
   approvals: table('ApprovalsTable'),
   exports: table('ExportsTable'),
   auditStream: `${table('AuditTable')}/stream/2026-01-01T00:00:00.000`,
+  locks: table('LocksTable'),
   signingKeys: `${account}:secret:airlock/prod/signing-keys-Ab12Cd`,
   grantJwks: `${account}:secret:airlock/prod/grant-jwks-Ef34Gh`,
   queryKeys: `${account}:secret:airlock/prod/query-keys-Ij56Kl`,
@@ -37,6 +38,7 @@ const permissions = functionPermissions({
     approvals: ARN.approvals,
     approvalsIndexes: `${ARN.approvals}/index/*`,
     exports: ARN.exports,
+    locks: ARN.locks,
   },
   secrets: {
     signingKeys: ARN.signingKeys,
@@ -71,6 +73,7 @@ function queryViolations(statements: Statement[]): string[] {
   }
   for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
     if (allowed(statements, action, ARN.grants)) violations.push(`${action} on grants`);
+    if (allowed(statements, action, ARN.locks)) violations.push(`${action} on locks`);
   }
   if (allowed(statements, 'ses:SendEmail', ARN.sesIdentity)) violations.push('ses:SendEmail');
   // Declared, not only effective: no allow may even name an admin secret or the signing key.
@@ -98,6 +101,21 @@ describe('least privilege: the query function', () => {
     expect(allowed(query, 'dynamodb:Query', ARN.audit)).toBe(true);
     expect(allowed(query, 'dynamodb:Query', `${ARN.grants}/index/bySubject`)).toBe(false);
     expect(allowed(query, 'dynamodb:Scan', ARN.grants)).toBe(false);
+  });
+
+  it('reads locks (one consistent Query, or one lock) and never places, lifts or deletes one', () => {
+    expect(allowed(query, 'dynamodb:Query', ARN.locks)).toBe(true);
+    expect(allowed(query, 'dynamodb:GetItem', ARN.locks)).toBe(true);
+    for (const action of [
+      'PutItem',
+      'UpdateItem',
+      'DeleteItem',
+      'BatchWriteItem',
+      'PartiQLInsert',
+      'PartiQLUpdate',
+      'PartiQLDelete',
+    ])
+      expect(allowed(query, `dynamodb:${action}`, ARN.locks), action).toBe(false);
   });
 
   it('its audit PutItem may not return what it would replace', () => {
@@ -128,6 +146,12 @@ describe('least privilege: the query function', () => {
     expect(give([{ actions: ['dynamodb:*'], resources: [ARN.audit] }], isDeny)).toContain(
       'dynamodb:BatchWriteItem on audit',
     );
+    expect(give([{ actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [ARN.locks] }], isDeny)).toEqual([
+      'dynamodb:PutItem on locks',
+      'dynamodb:UpdateItem on locks',
+    ]);
+    // The explicit deny holds even against a broad allow.
+    expect(give([{ actions: ['dynamodb:*'], resources: [ARN.locks] }])).toEqual([]);
   });
 });
 
@@ -151,11 +175,16 @@ describe('least privilege: the API function and the sweeper', () => {
       const statements = permissions[name];
       for (const action of ['GetItem', 'PutItem', 'UpdateItem', 'Query'])
         expect(allowed(statements, `dynamodb:${action}`, ARN.grants), action).toBe(true);
-      for (const index of ['bySubject', 'byDue'])
+      for (const index of ['bySubject', 'byDue', 'byStatus', 'byConnection'])
         expect(allowed(statements, 'dynamodb:Query', `${ARN.grants}/index/${index}`)).toBe(true);
       for (const action of ['GetItem', 'PutItem'])
         expect(allowed(statements, `dynamodb:${action}`, ARN.approvals), action).toBe(true);
-      expect(allowed(statements, 'dynamodb:Query', `${ARN.approvals}/index/byUnnotified`)).toBe(true);
+      for (const index of ['byUnnotified', 'byAwaiting'])
+        expect(allowed(statements, 'dynamodb:Query', `${ARN.approvals}/index/${index}`)).toBe(true);
+      for (const action of ['GetItem', 'PutItem', 'UpdateItem', 'Query'])
+        expect(allowed(statements, `dynamodb:${action}`, ARN.locks), action).toBe(true);
+      // A lock is lifted, never deleted: its record stays for the audit trail.
+      expect(allowed(statements, 'dynamodb:DeleteItem', ARN.locks)).toBe(false);
       expect(allowed(statements, 'dynamodb:PutItem', ARN.audit)).toBe(true);
       expect(allowed(statements, 'dynamodb:Query', ARN.audit)).toBe(true);
       for (const action of AUDIT_TAMPERING) expect(allowed(statements, action, ARN.audit), action).toBe(false);
@@ -284,6 +313,7 @@ describe('the stack applies these permissions', () => {
         audit: 'airlock-prod-AuditTable',
         approvals: 'airlock-prod-ApprovalsTable',
         exports: 'airlock-prod-ExportsTable',
+        locks: 'airlock-prod-LocksTable',
       },
       secrets: {
         signingKeys: 'airlock/prod/signing-keys',
@@ -307,6 +337,7 @@ describe('the stack applies these permissions', () => {
         audit: 'airlock-prod-AuditTable',
         approvals: 'airlock-prod-ApprovalsTable',
         exports: 'airlock-prod-ExportsTable',
+        locks: 'airlock-prod-LocksTable',
       },
       secretNames: {
         'airlock/signing-keys': 'airlock/prod/signing-keys',

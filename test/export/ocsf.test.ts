@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEventOf } from '../../shared/audit/index.ts';
 import { assembleAuditExport, OCSF_VERSION, toOcsf } from '../../shared/export/index.ts';
 import { noMetrics } from '../../shared/observe/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
@@ -52,7 +53,9 @@ function errorsOf(record: unknown): string {
 describe('OCSF 1.6.0 output', () => {
   it('maps every event a real Airlock wrote to a valid API Activity or Datastore Activity event', async () => {
     const events = await allEvents(dynamo(), stack.tables.audit);
-    const types = new Set(events.map((event) => `${event.type}${event.decision ? `:${event.decision}` : ''}`));
+    const types = new Set(
+      events.map((event) => `${event.type}${event.type === 'statement' ? `:${event.decision}` : ''}`),
+    );
     for (const kind of [
       'grant.requested',
       'grant.activated',
@@ -80,7 +83,9 @@ describe('OCSF 1.6.0 output', () => {
 
   it('names the statement, its decision and the database, never more SQL than the normalized text', async () => {
     const events = await allEvents(dynamo(), stack.tables.audit);
-    const executed = events.find((event) => event.type === 'statement' && event.decision === 'executed')!;
+    const executed = events.find(
+      (event): event is AuditEventOf<'statement'> => event.type === 'statement' && event.decision === 'executed',
+    )!;
     expect(toOcsf(executed, { connection: 'shop' })).toMatchObject({
       activity_id: 4,
       activity_name: 'Query',

@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AuditEvent, createDynamoAuditLog, verifyChain } from '../../shared/audit/index.ts';
+import { createDynamoAuditLog, type StoredEvent, verifyChain } from '../../shared/audit/index.ts';
 import { DEMO_POLICY_TEXT, startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { adminClient, dynamo } from '../support/infra.ts';
 
@@ -265,12 +265,12 @@ describe('load', () => {
     // Audit: read every chain; exactly one statement event per request. A request refused at the door (its
     // window already over) is recorded unparsed, so it is matched per grant; every other one by its tag.
     const audit = createDynamoAuditLog({ client: dynamo(), table: stack.tables.audit });
-    const chains = new Map<string, AuditEvent[]>();
+    const chains = new Map<string, StoredEvent[]>();
     for (const id of grants.keys()) chains.set(id, await audit.list(id));
     expect([...chains.entries()].filter(([, events]) => !verifyChain(events)).map(([id]) => id)).toEqual([]);
-    const tagOf = (event: AuditEvent) => /\bt_\d+_\d+\b/.exec(String(event.normalizedSql))?.[0];
+    const tagOf = (event: StoredEvent) => /\bt_\d+_\d+\b/.exec(String(event.normalizedSql))?.[0];
     const isEnd = (code: unknown) => code === 'grant_expired' || code === 'grant_revoked';
-    const eventsByTag = new Map<string, AuditEvent[]>();
+    const eventsByTag = new Map<string, StoredEvent[]>();
     const doorEvents = new Map<string, number>();
     for (const event of [...chains.values()].flat()) {
       if (event.type !== 'statement') continue;
