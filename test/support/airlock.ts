@@ -10,6 +10,7 @@ import { type Airlock, assembleAirlock } from '../../shared/http/airlock.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import type { Policy } from '../../shared/policy/schema.ts';
 import { roleNameFor } from '../../shared/postgres/roles.ts';
+import type { SecretSource } from '../../shared/secrets/index.ts';
 import type { TableNames } from '../../shared/store/tables.ts';
 import { dynamo, freshTables, infra, secrets, wire } from './infra.ts';
 
@@ -29,6 +30,8 @@ export interface TestAirlock {
   baseUrl: string;
   /** The role of a grant of this stack. */
   roleOf(grantId: string): string;
+  /** This stack's role prefix (its masking schema and roles are named after it). */
+  rolePrefix: string;
   airlock: Airlock;
   policy: Policy;
   tables: TableNames;
@@ -44,7 +47,9 @@ export interface TestAirlock {
   close(): Promise<void>;
 }
 
-export async function startTestAirlock(options: { policyText?: string; clock?: TestClock } = {}): Promise<TestAirlock> {
+export async function startTestAirlock(
+  options: { policyText?: string; clock?: TestClock; secrets?: SecretSource } = {},
+): Promise<TestAirlock> {
   const clock = options.clock ?? testClock();
   const tables = await freshTables();
   // Stacks share one Postgres: each reaps only roles under its own prefix.
@@ -63,7 +68,7 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
   const policy = localizePolicy(parsePolicyText(options.policyText ?? DEMO_POLICY_TEXT, 'test policy'), baseUrl);
   const airlock = await assembleAirlock({
     policy,
-    secrets: secrets(),
+    secrets: options.secrets ?? secrets(),
     dynamo: dynamo(),
     tables,
     wire: wire(),
@@ -98,6 +103,7 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
   return {
     baseUrl,
     roleOf: (grantId) => roleNameFor(grantId, rolePrefix),
+    rolePrefix,
     airlock,
     policy,
     tables,
