@@ -4,9 +4,12 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
+import { AirlockError } from '../shared/errors.ts';
 import { type Airlock, assembleAirlock } from '../shared/http/airlock.ts';
+import { describeFindings } from '../shared/masking/model.ts';
 import { loadPolicyFile } from '../shared/policy/load.ts';
 import type { Policy } from '../shared/policy/schema.ts';
+import { checkPolicyConnections } from '../shared/postgres/admin.ts';
 import { createDynamoClient } from '../shared/store/dynamo.ts';
 import type { LocalConfig } from './config.ts';
 import { ensureTables, localTableNames } from './dynamo.ts';
@@ -59,6 +62,17 @@ export async function startLocalStack(
     await infra.stop();
   };
   try {
+    // A masked column, profile role or guardrail table the database does not have stops the start, never a silent pass.
+    const findings = await checkPolicyConnections({ policy, secrets: infra.secrets, wire: infra.wire });
+    for (const line of describeFindings(findings.filter((finding) => finding.severity === 'warning')))
+      log(`policy: ${line}`);
+    const errors = describeFindings(findings.filter((finding) => finding.severity === 'error'));
+    if (errors.length > 0)
+      throw new AirlockError(
+        'invalid_config',
+        `${config.policyPath} does not match the database:\n  ${errors.join('\n  ')}`,
+        { issues: errors },
+      );
     const dynamo = createDynamoClient({ region: 'local', endpoint: infra.dynamoEndpoint });
     const tables = localTableNames();
     await ensureTables(dynamo, tables);
