@@ -76,10 +76,12 @@ export const policyCheck: Command = {
       `${ctx.out.green('ok')}: ${path} — ${plural(connections.length, 'connection')} ${connections.join(', ')}; ${plural(policy.rules.length, 'rule')}, ` +
         `${plural(policy.guardrails.length, 'guardrail')}, ${plural(policy.masking.columns.length, 'masked column')}, ${plural(policy.identity.issuers.length, 'issuer')}\n`,
     );
-    if (flag.bool(flags, 'connect'))
+    if (flag.bool(flags, 'connect')) {
+      const names = Object.keys(policy.connections);
       ctx.stdout.write(
-        `${ctx.out.green('ok')}: the ${plural(Object.keys(policy.connections).length, 'database')} of ${Object.keys(policy.connections).join(', ')} match the policy\n`,
+        `${ctx.out.green('ok')}: the database${names.length === 1 ? '' : 's'} of ${names.join(', ')} match${names.length === 1 ? 'es' : ''} the policy\n`,
       );
+    }
     for (const warning of warnings) ctx.stdout.write(`${ctx.out.yellow('warning')}: ${warning}\n`);
     return EXIT.ok;
   },

@@ -57,6 +57,8 @@ export interface MaskingEnforcer {
 /** Changes when the shape of what Airlock creates changes, so that every database is brought up to it. */
 const LAYOUT_VERSION = 1;
 const UPKEEP_ATTEMPTS = 4;
+/** How long an upkeep waits for another one (the lock) and runs at most. */
+const UPKEEP_WAIT_MS = 60_000;
 /** Errors a concurrent change of the catalog causes (an object dropped or created meanwhile, a concurrent GRANT). */
 const RACES = new Set([
   '42P01',
@@ -69,6 +71,7 @@ const RACES = new Set([
   '42P07',
   '40001',
   '40P01',
+  '55P03',
   'XX000',
 ]);
 
@@ -355,7 +358,7 @@ export function createMaskingEnforcer(options: MaskingEnforcerOptions): MaskingE
     await run('BEGIN');
     // Definitions are stored by OID: resolving them with only pg_catalog on the path leaves nothing to shadow a built-in.
     await run(
-      `SET LOCAL search_path = pg_catalog, pg_temp; SET LOCAL lock_timeout = ${lockTimeoutMs}; SET LOCAL standard_conforming_strings = on`,
+      `SET LOCAL search_path = pg_catalog, pg_temp; SET LOCAL lock_timeout = ${UPKEEP_WAIT_MS}; SET LOCAL statement_timeout = ${UPKEEP_WAIT_MS}; SET LOCAL standard_conforming_strings = on`,
     );
     const existing = await loadOwnRoles(client, names);
     const setup: string[] = [];
@@ -374,6 +377,8 @@ export function createMaskingEnforcer(options: MaskingEnforcerOptions): MaskingE
       `CREATE TABLE IF NOT EXISTS ${privateSchema}.upkeep_lock ()`,
       `CREATE TABLE IF NOT EXISTS ${privateSchema}.hash_key (fingerprint text NOT NULL, ipad bytea NOT NULL, opad bytea NOT NULL)`,
       `LOCK TABLE ${privateSchema}.upkeep_lock IN EXCLUSIVE MODE`,
+      // Another upkeep may hold the lock a while; a view an agent is reading must not hold this one for long.
+      `SET LOCAL lock_timeout = ${lockTimeoutMs}`,
     ]);
     const snapshot = await snapshotOf(client);
     const model = buildMaskingModel(config, snapshot, names);
