@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { type Airlock, assembleAirlock } from '../shared/airlock/index.ts';
+import { AirlockError } from '../shared/errors.ts';
+import { checkPolicyConnections, describeFindings } from '../shared/masking/index.ts';
 import { createLogger, type Logger, type Metrics, observeSweep } from '../shared/observe/index.ts';
 import type { Policy } from '../shared/policy/index.ts';
 import { loadPolicyFile } from '../shared/policy/index.ts';
@@ -82,6 +84,17 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       log: (line) => logger.debug({ part: 'infra' }, line),
       ...(config.dataDirName ? { dataDirName: config.dataDirName } : {}),
     });
+    // A masked column, profile role or guardrail table the database does not have stops the start, never a silent pass.
+    const findings = await checkPolicyConnections({ policy, secrets: infra.secrets, wire: infra.wire });
+    for (const line of describeFindings(findings.filter((finding) => finding.severity === 'warning')))
+      logger.warn({ part: 'policy' }, line);
+    const errors = describeFindings(findings.filter((finding) => finding.severity === 'error'));
+    if (errors.length > 0)
+      throw new AirlockError(
+        'invalid_config',
+        `${config.policyPath} does not match the database:\n  ${errors.join('\n  ')}`,
+        { issues: errors },
+      );
     const dynamo = createDynamoClient({ region: 'local', endpoint: infra.dynamoEndpoint });
     const tables = localTableNames();
     await ensureTables(dynamo, tables);

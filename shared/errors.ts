@@ -54,6 +54,8 @@ export interface ErrorDetails {
     denied?: string[];
     failed?: string[];
     unlisted?: string[];
+    /** A connection whose database does not match the policy: each mismatch, naming its path in the file. */
+    findings?: string[];
   };
   invalid_config: { sqlstate?: string; issues?: string[] };
   internal: Record<string, never>;

@@ -28,6 +28,7 @@ import {
   systemRoutes,
 } from '../http/index.ts';
 import { createDevIssuer, createIdentityVerifier, loadSigningKeys, loadVerificationKeys } from '../identity/index.ts';
+import { createConnectionMasking } from '../masking/index.ts';
 import { mcpRoutes } from '../mcp/index.ts';
 import {
   createLogger,
@@ -113,7 +114,13 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   const identityIssuers = [...policy.identity.issuers];
   let grants: GrantService | undefined;
   const admins = config.parts.api
-    ? createConnectionAdmins({ policy, secrets, wire: config.wire, rolePrefix: config.rolePrefix })
+    ? createConnectionAdmins({
+        policy,
+        secrets,
+        wire: config.wire,
+        rolePrefix: config.rolePrefix,
+        masking: createConnectionMasking({ policy, secrets, rolePrefix: config.rolePrefix }),
+      })
     : undefined;
   if (admins && signingKeys) {
     grants = createGrantService({

@@ -279,6 +279,8 @@ export function createGrantService(options: GrantServiceOptions) {
       });
       const decision = decide(policy, input, principal);
       if (decision.outcome === 'denied') throw new AirlockError('policy_denied', decision.reason);
+      // Nothing is written for a connection that cannot take a grant (masking not set up, policy not matching it).
+      await (await options.roles(input.connection)).prepareConnection();
       const requestedAt = now();
       const id = newId();
       const wantSessions = policy.connections[input.connection]?.profiles[input.access]?.connectionLimit ?? 1;
@@ -441,6 +443,12 @@ export function createGrantService(options: GrantServiceOptions) {
         }
       });
       for (const connection of Object.keys(policy.connections)) {
+        try {
+          // Tables added or altered since the last grant get their masking and privileges now, not at the next grant.
+          await (await options.roles(connection)).prepareConnection();
+        } catch {
+          report.errors++;
+        }
         try {
           const admin = await options.roles(connection);
           // Only roles named exactly as this deployment names them; anything else is not ours to drop.

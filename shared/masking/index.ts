@@ -1,8 +1,17 @@
 // The masking module's public surface: what other modules may import.
 // Must never export internals that let a caller bypass the module's checks.
 
-export type { CatalogQuery } from './catalog.ts';
-export { createCatalogLookup } from './catalog.ts';
-export { maskDatabaseMessage } from './message.ts';
+export type { CatalogCache, CatalogQuery } from './catalog.ts';
+export { catalogConnectionKey, catalogFor, createCatalogCache, createCatalogLookup } from './catalog.ts';
+export { checkPolicyConnections, createConnectionMasking } from './connections.ts';
+export type { DescribedTable } from './describe.ts';
+export { describeTables } from './describe.ts';
+export type { MaskingEnforcement, MaskingEnforcer, MaskingEnforcerOptions } from './enforce.ts';
+export { checkPolicyAgainstDatabase, createMaskingEnforcer } from './enforce.ts';
+export { fixedDatabaseMessage, maskDatabaseMessage, touchesMaskedTable } from './message.ts';
+export type { PolicyFinding } from './model.ts';
+export { combineFindings, describeFindings } from './model.ts';
+export type { MaskingNames } from './names.ts';
+export { maskingNames } from './names.ts';
 export type { MaskingPlan } from './plan.ts';
 export { applyMaskingPlan, buildMaskingPlan } from './plan.ts';

@@ -14,10 +14,9 @@ export type {
   Detector,
   Guardrail,
   Issuer,
-  MaskStrategy,
   Policy,
   Profile,
   Rule,
   StatementKind,
 } from './schema.ts';
-export { expandApprovers, sinkName } from './schema.ts';
+export { expandApprovers, MaskStrategy, sinkName } from './schema.ts';

@@ -1,12 +1,12 @@
 // Admin connections per policy connection: the admin credential is read from its secret when needed
-// and used only to mint and revoke roles. The query side never imports this module.
+// and used only to mint and revoke roles and to keep masking in step. The query side never imports this module.
 
 import { AirlockError } from '../errors.ts';
 import type { Policy } from '../policy/index.ts';
 import { DatabaseSecret, QueryKeysSecret, readSecret, SECRET_NAMES, type SecretSource } from '../secrets/index.ts';
-import { connectClient, type DatabaseTarget, type WireOptions } from './driver.ts';
+import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from './driver.ts';
 import { createClientPool } from './pool.ts';
-import { createRoleAdmin, type RoleAdmin } from './roles.ts';
+import { createRoleAdmin, type RoleAdmin, type RoleMasking } from './roles.ts';
 
 /** Admin sessions kept open per connection, so minting a role does not pay for a login. */
 const ADMIN_SESSIONS = 4;
@@ -37,7 +37,7 @@ export async function connectionTarget(
   return target;
 }
 
-async function adminSecret(policy: Policy, secrets: SecretSource, connection: string): Promise<DatabaseSecret> {
+export async function adminSecret(policy: Policy, secrets: SecretSource, connection: string): Promise<DatabaseSecret> {
   const config = policy.connections[connection];
   if (!config) throw new AirlockError('invalid_config', `unknown connection "${connection}"`);
   return readSecret(secrets, config.adminSecret, DatabaseSecret);
@@ -48,11 +48,16 @@ export interface ConnectionAdmins {
   close(): Promise<void>;
 }
 
+/** A connection's masking upkeep (shared/masking): brings the database in step and says how to mint on it. */
+export type ConnectionMasking = (connection: string) => (client: PgClient) => Promise<RoleMasking>;
+
 export function createConnectionAdmins(options: {
   policy: Policy;
   secrets: SecretSource;
   wire: WireOptions;
   rolePrefix?: string;
+  /** Masking in the database, kept in step on each mint; absent: roles get the policy's memberships as written. */
+  masking?: ConnectionMasking;
 }): ConnectionAdmins {
   const admins = new Map<string, Promise<RoleAdmin>>();
   const pools: Array<{ close(): Promise<void> }> = [];
@@ -71,6 +76,7 @@ export function createConnectionAdmins(options: {
       release: (client, broken) => pool.release(client, broken),
       prefix: options.rolePrefix,
       roleKey,
+      ...(options.masking ? { masking: options.masking(connection) } : {}),
     });
   };
   const get = (connection: string): Promise<RoleAdmin> => {

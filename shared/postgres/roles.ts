@@ -32,7 +32,7 @@ const LARGE_OBJECT_BATCH = 1000;
 /** SQLSTATEs after which a drop is left for later: a lock or the budget ran out, or a concurrent change won. */
 const DEFERRED_DROP = new Set(['55P03', '57014', '40P01', '40001', 'XX000', '53200']);
 /** Predefined roles that reach the server's files or shell: never a temporary role's to have. */
-const FORBIDDEN_MEMBERSHIPS = [
+export const FORBIDDEN_MEMBERSHIPS = [
   'postgres',
   'pg_execute_server_program',
   'pg_read_server_files',
@@ -66,6 +66,11 @@ export interface RoleInfo {
 }
 
 export interface RoleAdmin {
+  /**
+   * Whether a grant may be issued on this connection now: its masking is set up and in step, and the policy
+   * matches the database (throws `unavailable` naming what does not). Call it before writing a grant.
+   */
+  prepareConnection(): Promise<void>;
   /** Creates the grant's role, or resets it to the spec when a retried activation finds it (`created: false`). */
   mintRole(spec: RoleSpec): Promise<{ role: string; created: boolean }>;
   /**
@@ -84,8 +89,21 @@ export function assertPrefix(prefix: string): void {
     throw new AirlockError('invalid_config', `invalid role prefix "${prefix}" (airlock_ or airlock_<tag>_)`);
 }
 
+/**
+ * The connection's masking, as the mint needs it (shared/masking/enforce.ts): when active, the policy's
+ * `pg_read_all_data`/`pg_write_all_data` are replaced by Airlock's reader/writer and the role's search_path
+ * starts with the masking schema.
+ */
+export interface RoleMasking {
+  active: boolean;
+  searchPath: string[];
+  replaces: Record<string, string>;
+}
+
 export interface RoleAdminOptions {
   connect: () => Promise<PgClient>;
+  /** Brings the connection's masking in step and says how to mint on it; absent: no masking in the database. */
+  masking?: (client: PgClient) => Promise<RoleMasking>;
   /** Gives a client back for reuse (default: close it); `broken` clients must not be reused. */
   release?: (client: PgClient, broken: boolean) => void;
   /** This deployment's role prefix (default `airlock_`); listRoles sees only roles under it. */
@@ -134,12 +152,19 @@ export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
   };
 
   return {
+    async prepareConnection() {
+      const masking = options.masking;
+      if (masking) await withClient('set up masking', async (client) => void (await masking(client)));
+    },
+
     async mintRole(spec) {
       const role = roleNameFor(spec.grantId, naming);
       assertRoleName(role);
-      const plan = mintPlan(role, spec);
+      // A bad spec is refused before any connection is made.
+      mintPlan(role, spec);
       return withClient('create roles', async (client) => {
-        await checkMembershipsOnce(client, plan.memberOf);
+        const plan = mintPlan(role, spec, options.masking ? await options.masking(client) : undefined);
+        await checkMembershipsOnce(client, plan.checked);
         // One round trip to open: a lost mint fails closed (less access), so it need not wait for
         // the WAL flush; revocation below always commits synchronously.
         await client.query(
@@ -201,6 +226,8 @@ export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
 
 interface MintPlan {
   memberOf: string[];
+  /** The policy's memberships the role keeps as written (not replaced by masking): checked before each mint. */
+  checked: string[];
   create: string;
   /** Resets an existing role's login attributes; memberships are reconciled separately. */
   reset: string;
@@ -208,7 +235,7 @@ interface MintPlan {
 }
 
 /** The SQL of a mint, as data; validates the spec first, since these statements cannot take parameters. */
-function mintPlan(role: string, spec: RoleSpec): MintPlan {
+function mintPlan(role: string, spec: RoleSpec, masking?: RoleMasking): MintPlan {
   const { profile } = spec;
   if (!(spec.validUntil instanceof Date) || Number.isNaN(spec.validUntil.getTime())) {
     throw new AirlockError('invalid_request', 'a role needs a valid expiry');
@@ -220,7 +247,9 @@ function mintPlan(role: string, spec: RoleSpec): MintPlan {
   );
   const lockTimeout = positiveInteger(spec.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS, 'lock timeout');
   const connectionLimit = positiveInteger(profile.connectionLimit, 'connection limit');
-  const memberOf = [...new Set(profile.memberOf)];
+  const replaces = masking?.active ? masking.replaces : {};
+  const checked = [...new Set(profile.memberOf.filter((name) => !(name in replaces)))];
+  const memberOf = [...new Set(profile.memberOf.map((name) => replaces[name] ?? name))];
   const ident = quoteIdent(role);
   const login = [
     'LOGIN',
@@ -231,6 +260,7 @@ function mintPlan(role: string, spec: RoleSpec): MintPlan {
   ].join(' ');
   return {
     memberOf,
+    checked,
     create: `CREATE ROLE ${ident} WITH ${login}${memberOf.length > 0 ? ` IN ROLE ${memberOf.map(quoteIdent).join(', ')}` : ''}`,
     reset: `ALTER ROLE ${ident} WITH ${login}`,
     configure: [
@@ -239,6 +269,10 @@ function mintPlan(role: string, spec: RoleSpec): MintPlan {
       // The second lock: a read grant's sessions start read-only whatever the statement says.
       ...(profile.readOnly ? [`ALTER ROLE ${ident} SET default_transaction_read_only = on`] : []),
       `ALTER ROLE ${ident} SET lock_timeout = ${quoteLiteral(`${lockTimeout}s`)}`,
+      // Unqualified names reach the masking views first, so `SELECT * FROM customers` returns masked values.
+      ...(masking?.active
+        ? [`ALTER ROLE ${ident} SET search_path = ${masking.searchPath.map(quoteIdent).join(', ')}`]
+        : []),
     ],
   };
 }

@@ -1,7 +1,6 @@
 // Running cleared statements as the grant's role: one transaction on a session of the role, each statement
 // bounded by the window, its rows capped, masked and audited before COMMIT. Unmasked rows never leave.
 
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type { QueryResult } from '../api/index.ts';
 import type { AuditLog } from '../audit/index.ts';
@@ -10,8 +9,10 @@ import type { GrantRecord } from '../grants/index.ts';
 import {
   applyMaskingPlan,
   buildMaskingPlan,
+  type CatalogCache,
   type CatalogQuery,
-  createCatalogLookup,
+  catalogConnectionKey,
+  catalogFor,
   type MaskingPlan,
 } from '../masking/index.ts';
 import type { Policy } from '../policy/index.ts';
@@ -32,6 +33,8 @@ export interface ExecuteContext {
   roleKey: string;
   maskingKey: string;
   phase: Phase;
+  /** The catalog answers of every connection, each keyed by its database and OID (two databases reuse OIDs). */
+  catalog: CatalogCache;
 }
 
 interface Executed {
@@ -43,14 +46,6 @@ interface Executed {
 }
 
 const CURSOR_CHUNK = 500;
-
-/** The catalog lookup runs on the session of the statement being masked (set per request). */
-const catalogRunner = new AsyncLocalStorage<CatalogQuery>();
-const catalog = createCatalogLookup((sql, params) => {
-  const run = catalogRunner.getStore();
-  if (!run) throw new Error('catalog lookup outside a session');
-  return run(sql, params);
-});
 
 /** Runs the statements in one transaction and returns a result per statement; every failure is audited. */
 export async function executeStatements(
@@ -91,6 +86,7 @@ export async function executeStatements(
     // The grant's share of its subject's sessions: its role's CONNECTION LIMIT.
     maxSessions: grant.sessionLimit ?? profile.connectionLimit,
   };
+  const catalogKey = catalogConnectionKey(grant.target);
   let began = false;
   let current = 0;
   try {
@@ -109,14 +105,12 @@ export async function executeStatements(
           );
           outputs.push(
             await context.phase('mask', async () => {
-              const masking = await catalogRunner.run(runnerFor(client), () =>
-                buildMaskingPlan({
-                  fields: executed.fields,
-                  statement: statement.parsed,
-                  masking: policy.masking,
-                  catalog,
-                }),
-              );
+              const masking = await buildMaskingPlan({
+                fields: executed.fields,
+                statement: statement.parsed,
+                masking: policy.masking,
+                catalog: catalogFor(context.catalog, catalogKey, runnerFor(client)),
+              });
               const rows = applyMaskingPlan(masking, executed.rows, {
                 hashKey: context.maskingKey,
                 detectors: policy.masking.detectors,
@@ -181,7 +175,7 @@ async function explainFailure(
   window: Window,
   cause: unknown,
 ): Promise<AirlockError> {
-  const known = classifyFailure(cause, { window, attempts: statements, detectors: context.policy.masking.detectors });
+  const known = classifyFailure(cause, { window, attempts: statements, masking: context.policy.masking });
   if (known) return known;
   const ended = await context.authenticator.endedSince(grant, 'while the statement ran');
   return ended ?? new AirlockError('unavailable', 'Postgres is unavailable; nothing was committed', {}, { cause });

@@ -4,8 +4,8 @@
 import type { AuditLog } from '../audit/index.ts';
 import { AirlockError, AuditUnavailable, isAirlockError } from '../errors.ts';
 import type { GrantRecord } from '../grants/index.ts';
-import { maskDatabaseMessage } from '../masking/index.ts';
-import type { Detector } from '../policy/index.ts';
+import { maskDatabaseMessage, touchesMaskedTable } from '../masking/index.ts';
+import type { Policy } from '../policy/index.ts';
 import { isConnectionLost } from '../postgres/index.ts';
 import { statementEvent } from './events.ts';
 import type { Attempt } from './plan.ts';
@@ -24,23 +24,34 @@ export function sqlstateOf(error: unknown): string | undefined {
  */
 export function classifyFailure(
   error: unknown,
-  context: { window: Window; attempts: readonly Attempt[]; detectors: readonly Detector[] },
+  context: { window: Window; attempts: readonly Attempt[]; masking: Policy['masking'] },
 ): AirlockError | undefined {
   if (isAirlockError(error)) return error;
   const sqlstate = sqlstateOf(error);
   if (sqlstate === undefined || isConnectionLost(error)) return undefined;
   const windowEnd = context.window.explain(sqlstate);
   if (windowEnd) return windowEnd;
-  return new AirlockError('db_error', databaseMessage(error as Error, context), { sqlstate });
+  return new AirlockError('db_error', databaseMessage(error as Error, sqlstate, context), { sqlstate });
 }
 
-/** Postgres's message, unless it may quote a value from a row: masking must hold for errors too. */
-function databaseMessage(error: Error, context: { attempts: readonly Attempt[]; detectors: readonly Detector[] }) {
+/**
+ * Postgres's message, unless it may quote a value from a row: masking must hold for errors too. A statement that
+ * reads a masked table gets a fixed message for its SQLSTATE, never the server's text.
+ */
+function databaseMessage(
+  error: Error,
+  sqlstate: string,
+  context: { attempts: readonly Attempt[]; masking: Policy['masking'] },
+) {
   return maskDatabaseMessage(error.message, {
     positioned: typeof (error as { position?: unknown }).position === 'string',
     sql: context.attempts.map((attempt) => attempt.sql),
     params: context.attempts.flatMap((attempt) => attempt.params),
-    detectors: context.detectors,
+    detectors: context.masking.detectors,
+    sqlstate,
+    touchesMasked: context.attempts.some(
+      (attempt) => attempt.parsed !== undefined && touchesMaskedTable(attempt.parsed.relations, context.masking),
+    ),
   });
 }
 

@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/index.ts';
 import { AirlockError } from '../errors.ts';
 import type { GrantRecord, GrantStore } from '../grants/index.ts';
 import type { GrantTokenVerifierKeys } from '../identity/index.ts';
+import { createCatalogCache } from '../masking/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { SessionPool } from '../postgres/index.ts';
 import { createAuthenticator } from './authenticate.ts';
@@ -44,7 +45,7 @@ export function createQueryService(options: QueryServiceOptions) {
   const now = options.now ?? (() => new Date());
   const phase = phaseTimer(options.profile);
   const authenticator = createAuthenticator({ ...options, now, phase });
-  const execution = { ...options, authenticator, phase };
+  const execution = { ...options, authenticator, phase, catalog: createCatalogCache({ now }) };
 
   /** Refuses the request: one audit event per statement, the culprit named, nothing run. */
   async function refuse(grant: GrantRecord, plan: Extract<Plan, { kind: 'refused' }>): Promise<QueryOutcome> {

@@ -40,7 +40,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/observe',
   ],
   'shared/postgres': ['shared/errors', 'shared/ids', 'shared/policy', 'shared/secrets'],
-  'shared/masking': ['shared/errors', 'shared/policy', 'shared/sql', 'shared/postgres'],
+  'shared/masking': ['shared/errors', 'shared/policy', 'shared/sql', 'shared/postgres', 'shared/secrets'],
   'shared/grants': [
     'shared/errors',
     'shared/ids',
@@ -110,6 +110,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/http',
     'shared/api',
     'shared/observe',
+    'shared/masking',
   ],
   // The composition root builds everything.
   'shared/airlock': ['shared/*'],
@@ -117,7 +118,17 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   local: ['shared/*'],
   proxy: ['shared/wsproxy'],
   stacks: ['shared/policy', 'shared/store', 'shared/observe'],
-  cli: ['shared/api', 'shared/errors', 'shared/policy', 'shared/audit', 'shared/identity'],
+  // `policy check --connect` checks the policy against each database, as the local stack does at start.
+  cli: [
+    'shared/api',
+    'shared/errors',
+    'shared/policy',
+    'shared/audit',
+    'shared/identity',
+    'shared/masking',
+    'shared/secrets',
+    'shared/wsproxy',
+  ],
   scripts: ['shared/*'],
   bench: ['shared/*', 'local'],
 };

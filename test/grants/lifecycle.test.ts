@@ -252,7 +252,8 @@ describe('the sweeper', () => {
     await admin.query(`GRANT CREATE ON SCHEMA public TO "${stack.roleOf(grant.id)}"`);
     await admin.end();
     const session = await connectAs(grant.id);
-    await session.query(`CREATE TABLE "scratch_${grant.id}" (id int)`);
+    // An unqualified CREATE goes to the first schema on the role's search_path, the masking schema: name the schema.
+    await session.query(`CREATE TABLE public."scratch_${grant.id}" (id int)`);
 
     await stack.airlock.sweep();
     expect(await roleRow(stack.roleOf(grant.id))).toBeDefined();

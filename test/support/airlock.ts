@@ -10,7 +10,7 @@ import { type Airlock, type AirlockConfig, assembleAirlock } from '../../shared/
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import type { Policy } from '../../shared/policy/schema.ts';
 import { roleNameFor } from '../../shared/postgres/role-names.ts';
-import { QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
+import { QueryKeysSecret, readSecret, SECRET_NAMES, type SecretSource } from '../../shared/secrets/index.ts';
 import type { TableNames } from '../../shared/store/tables.ts';
 import { dynamo, freshTables, infra, secrets, wire } from './infra.ts';
 
@@ -30,7 +30,7 @@ export interface TestAirlock {
   baseUrl: string;
   /** The role of a grant of this stack. */
   roleOf(grantId: string): string;
-  /** This stack's role prefix (stacks share one Postgres). */
+  /** This stack's role prefix (stacks share one Postgres; its masking schema and roles are named after it). */
   rolePrefix: string;
   airlock: Airlock;
   policy: Policy;
@@ -48,7 +48,7 @@ export interface TestAirlock {
 }
 
 export async function startTestAirlock(
-  options: { policyText?: string; clock?: TestClock; observe?: AirlockConfig['observe'] } = {},
+  options: { policyText?: string; clock?: TestClock; observe?: AirlockConfig['observe']; secrets?: SecretSource } = {},
 ): Promise<TestAirlock> {
   const clock = options.clock ?? testClock();
   const tables = await freshTables();
@@ -69,7 +69,7 @@ export async function startTestAirlock(
   const policy = localizePolicy(parsePolicyText(options.policyText ?? DEMO_POLICY_TEXT, 'test policy'), baseUrl);
   const airlock = await assembleAirlock({
     policy,
-    secrets: secrets(),
+    secrets: options.secrets ?? secrets(),
     dynamo: dynamo(),
     tables,
     wire: wire(),

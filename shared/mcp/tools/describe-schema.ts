@@ -3,11 +3,14 @@
 
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
+import { describeTables } from '../../masking/index.ts';
 import { GrantId, guarded, liveGrant, type ToolContext, untrusted } from '../context.ts';
 
+// The masking schema is read whatever schema is asked for: its views stand for the tables they mask.
 const CATALOG_SQL = `SELECT table_schema, table_name, column_name, data_type
 FROM information_schema.columns
-WHERE table_schema <> 'information_schema' AND table_schema !~ '^pg_' AND ($1::text IS NULL OR table_schema = $1::text)
+WHERE table_schema <> 'information_schema' AND table_schema !~ '^pg_'
+  AND ($1::text IS NULL OR table_schema = $1::text OR table_schema ~ '^airlock_([a-z0-9]{1,12}_)?mask$')
 ORDER BY table_schema, table_name, ordinal_position`;
 
 const Column = z.object({ name: z.string(), type: z.string(), sensitive: z.string().nullable() });
@@ -31,16 +34,8 @@ export function registerDescribeSchema(server: McpServer, context: ToolContext):
         throw new Error('the catalog read did not run as one statement');
       }
       const result = outcome.response;
-      const sensitive = new Map(context.policy.masking.columns.map((entry) => [entry.column, entry.strategy]));
-      const tables = new Map<string, z.infer<typeof Table>>();
-      for (const [tableSchema, table, column, type] of result.rows as string[][]) {
-        const key = `${tableSchema}.${table}`;
-        if (!tables.has(key)) tables.set(key, { schema: tableSchema!, table: table!, columns: [] });
-        tables
-          .get(key)!
-          .columns.push({ name: column!, type: type!, sensitive: sensitive.get(`${key}.${column}`) ?? null });
-      }
-      const list = [...tables.values()];
+      const rows = result.rows as Array<[string, string, string, string]>;
+      const list = describeTables(rows, context.policy.masking).filter((entry) => !schema || entry.schema === schema);
       const text = list
         .map(
           (entry) =>
