@@ -1,9 +1,10 @@
 // Postgres over WebSocket with @neondatabase/serverless, for the admin side and the agent side alike.
-// Connection settings are per client (never the driver's globals), so two stacks can share a process.
+// Settings are per client, never the driver's globals (two stacks share a process); no client runs unguarded.
 
 import { Client, type ClientConfig } from '@neondatabase/serverless';
 import WebSocket from 'ws';
 import { unavailable } from '../errors.ts';
+import { guardSession, type SessionGuardOptions } from './wire-guard.ts';
 
 export interface WireOptions {
   /** `host:port[/path]` of a WebSocket→TCP proxy; omit for Neon's own proxy. */
@@ -24,7 +25,12 @@ export type PgClient = Client;
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
-export function createClient(target: DatabaseTarget, wire: WireOptions, extra: Partial<ClientConfig> = {}): Client {
+export function createClient(
+  target: DatabaseTarget,
+  wire: WireOptions,
+  extra: Partial<ClientConfig> = {},
+  guard: SessionGuardOptions = {},
+): Client {
   const client = new Client({ ...target, ...extra });
   const config = client.neonConfig;
   config.webSocketConstructor = (globalThis.WebSocket as unknown as typeof WebSocket | undefined) ?? WebSocket;
@@ -35,7 +41,11 @@ export function createClient(target: DatabaseTarget, wire: WireOptions, extra: P
   config.useSecureWebSocket = wire.secureWebSocket ?? true;
   // Pipelined password auth only works against Neon's proxy; a plain Postgres speaks SCRAM.
   config.pipelineConnect = false;
-  if (wire.secureWebSocket === false) config.forceDisablePgSSL = true;
+  // The WebSocket is the only encryption layer; the wire guard reads plain protocol bytes.
+  config.forceDisablePgSSL = true;
+  // Coalescing holds every write for a 1 ms timer; a pipeline is one write already, so it only adds latency.
+  config.coalesceWrites = false;
+  guardSession(client, guard);
   return client;
 }
 
