@@ -1,7 +1,8 @@
 // Agent-side connections: a few Postgres sessions per grant, logged in as the grant's role, reused in
-// a warm process and closed when the window ends. It never connects as anyone but the grant's role.
+// a warm process, closed after a short idle time and when the window ends. It never connects as anyone but the grant's role.
 
 import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from './driver.ts';
+import { isConnectionLost } from './execute.ts';
 import { type ClientPool, createClientPool } from './pool.ts';
 
 export interface GrantSessionTarget extends DatabaseTarget {
@@ -17,15 +18,26 @@ export interface SessionPool {
   closeAll(): Promise<void>;
 }
 
-export function createSessionPool(options: { wire: WireOptions; now?: () => Date }): SessionPool {
+export interface SessionPoolOptions {
+  wire: WireOptions;
+  /** A grant's session unused this long is closed (default 10 s): idle grants do not hold Postgres connections. */
+  idleMs?: number;
+  now?: () => Date;
+}
+
+/** Long enough for an agent's burst of statements to share a session, short enough that idle grants hold none. */
+export const DEFAULT_SESSION_IDLE_MS = 10_000;
+
+export function createSessionPool(options: SessionPoolOptions): SessionPool {
   const now = options.now ?? (() => new Date());
+  const idleMs = options.idleMs ?? DEFAULT_SESSION_IDLE_MS;
   const pools = new Map<string, { pool: ClientPool; timer: NodeJS.Timeout }>();
 
   const poolFor = (target: GrantSessionTarget): ClientPool => {
     const existing = pools.get(target.grantId);
     if (existing) return existing.pool;
     const { grantId, expiresAt, maxSessions, ...login } = target;
-    const pool = createClientPool({ connect: () => connectClient(login, options.wire), max: maxSessions });
+    const pool = createClientPool({ connect: () => connectClient(login, options.wire), max: maxSessions, idleMs });
     // The window's end closes the grant's sessions even if no request comes to notice it.
     const delay = Math.max(0, Math.min(expiresAt.getTime() - now().getTime(), 2 ** 31 - 1));
     const timer = setTimeout(() => void close(grantId), delay);
@@ -50,8 +62,8 @@ export function createSessionPool(options: { wire: WireOptions; now?: () => Date
       try {
         return await work(client);
       } catch (error) {
-        // A statement error leaves the session usable; a lost connection does not.
-        broken = typeof (error as { code?: unknown }).code !== 'string';
+        // A statement error leaves the session usable; a lost connection does not (nor a cut one: the pool checks).
+        broken = isConnectionLost(error);
         throw error;
       } finally {
         pool.release(client, broken);
