@@ -304,7 +304,11 @@ class Pipeline {
 
   private onCut(cut: Cut): void {
     if (this.settled) return;
-    if (cut.reason === 'rows' && this.error === undefined) {
+    if (this.error !== undefined) {
+      this.settle();
+      return;
+    }
+    if (cut.reason === 'rows') {
       this.settle(this.completed);
       return;
     }

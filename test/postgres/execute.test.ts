@@ -250,7 +250,7 @@ describe('row caps', () => {
 
   it('rows past maxBytes are dropped unread: the result is a prefix and the session stays', async () => {
     await withSession(reader, async (client) => {
-      // Each row is 1,011 bytes on the wire (5 header, 2 column count, 4 length, 1,000 text): 9 fit in 10,000.
+      // Rows 1–9 are 1,012 bytes on the wire (5 header, 2 column count, 4 + 1 for g, 4 + 996 for the text): 9 fit in 10,000.
       const result = await runStatement(client, {
         prelude: READ_ONLY,
         statement: { text: `SELECT g, repeat('x', 996) FROM generate_series(1, 100) g` },
