@@ -4,7 +4,7 @@
 import { Client, type ClientConfig } from '@neondatabase/serverless';
 import WebSocket from 'ws';
 import { unavailable } from '../errors.ts';
-import { guardSession, type SessionGuardOptions } from './wire-guard.ts';
+import { guardSession } from './wire-guard.ts';
 
 export interface WireOptions {
   /** `host:port[/path]` of a WebSocket→TCP proxy; omit for Neon's own proxy. */
@@ -25,12 +25,7 @@ export type PgClient = Client;
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
-export function createClient(
-  target: DatabaseTarget,
-  wire: WireOptions,
-  extra: Partial<ClientConfig> = {},
-  guard: SessionGuardOptions = {},
-): Client {
+export function createClient(target: DatabaseTarget, wire: WireOptions, extra: Partial<ClientConfig> = {}): Client {
   const client = new Client({ ...target, ...extra });
   const config = client.neonConfig;
   config.webSocketConstructor = (globalThis.WebSocket as unknown as typeof WebSocket | undefined) ?? WebSocket;
@@ -45,7 +40,7 @@ export function createClient(
   config.forceDisablePgSSL = true;
   // Coalescing holds every write for a 1 ms timer; a pipeline is one write already, so it only adds latency.
   config.coalesceWrites = false;
-  guardSession(client, guard);
+  guardSession(client);
   return client;
 }
 

@@ -74,7 +74,7 @@ export interface RunStatementOptions extends PipelineOptions, ResultLimits {
  * Rows past a disposable session's caps that are still read and dropped, so that a result cut by a few rows (or by
  * its maxRows + 1-th row) keeps its session; beyond it, cutting costs less than reading on (see docs/result-limits.md).
  */
-export const DROP_BEFORE_CUT_BYTES = 1024 * 1024;
+const DROP_BEFORE_CUT_BYTES = 1024 * 1024;
 /** Messages other than rows (errors, notices, descriptions) may be as large as the rows' cap, and at least this. */
 const MIN_MESSAGE_BYTES = 1024 * 1024;
 const SQLSTATE = /^[0-9A-Z]{5}$/;

@@ -1,5 +1,5 @@
-// Agent-side connections: a few Postgres sessions per grant, logged in as the grant's role, reused in
-// a warm process, closed after a short idle time and when the window ends. It never connects as anyone but the grant's role.
+// Agent-side connections: a few Postgres sessions per grant, logged in as the grant's role, reused in a warm process,
+// closed when idle and when the window ends. It never connects as anyone but the grant's role.
 
 import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from './driver.ts';
 import { isConnectionLost } from './execute.ts';
@@ -26,7 +26,7 @@ export interface SessionPoolOptions {
 }
 
 /** Long enough for an agent's burst of statements to share a session, short enough that idle grants hold none. */
-export const DEFAULT_SESSION_IDLE_MS = 10_000;
+const DEFAULT_SESSION_IDLE_MS = 10_000;
 
 export function createSessionPool(options: SessionPoolOptions): SessionPool {
   const now = options.now ?? (() => new Date());

@@ -52,13 +52,10 @@ export interface SessionGuard {
   readonly lost: boolean;
 }
 
-export interface SessionGuardOptions {
-  /** The largest message accepted when no pipeline is armed (Airlock's own queries, the admin side). */
-  maxMessageBytes?: number;
-}
-
-/** Far above any message Airlock's own queries get, far below what a JavaScript string can hold (~512 MiB). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** The largest message accepted when no pipeline is armed (Airlock's own queries, the admin side): far above theirs. */
+const UNARMED_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** No message larger than this reaches the parser, whatever a pipeline allows: half of the longest string V8 makes. */
+const CEILING_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 const HEADER_BYTES = 5;
 const DATA_ROW = 0x44; // 'D'
@@ -96,7 +93,7 @@ export function isSessionLost(client: Client): boolean {
  * every listener the driver puts on the WebSocket runs inside a catch that cuts this session only.
  * Postgres-level TLS must stay off (the Neon driver's `forceDisablePgSSL`): the guard frames plain protocol bytes.
  */
-export function guardSession(client: Client, options: SessionGuardOptions = {}): SessionGuard {
+export function guardSession(client: Client): SessionGuard {
   const existing = guards.get(client);
   if (existing) return existing;
   const socket = client.connection.stream as unknown as DriverSocket;
@@ -109,7 +106,7 @@ export function guardSession(client: Client, options: SessionGuardOptions = {}):
       if (typeof ws.terminate === 'function') ws.terminate();
       else ws.close();
     },
-    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    maxMessageBytes: UNARMED_MAX_MESSAGE_BYTES,
   });
   socket.emit = (event: string | symbol, ...args: unknown[]): boolean => {
     if (event === 'data') {
@@ -341,6 +338,8 @@ class WireGuard implements SessionGuard {
   private decide(type: number, length: number): Verdict {
     if (length < 4) return this.decideCut({ reason: 'malformed-message' });
     const size = length + 1;
+    if (size > CEILING_MESSAGE_BYTES && type !== DATA_ROW && type !== COPY_DATA)
+      return this.decideCut({ reason: 'oversized-message' });
     const watch = this.watch;
     if (!watch) return size > this.maxMessageBytes ? this.decideCut({ reason: 'oversized-message' }) : 'forward';
     switch (type) {
@@ -371,7 +370,8 @@ class WireGuard implements SessionGuard {
       watch.tallies.set(this.executes, tally);
     }
     // Once a row is dropped, every later one is too: a truncated result is a prefix of the whole.
-    if (tally.droppedRows === 0 && tally.keptRows < budget.maxRows && tally.keptBytes + size <= budget.maxBytes) {
+    const fits = size <= CEILING_MESSAGE_BYTES && tally.keptBytes + size <= budget.maxBytes;
+    if (tally.droppedRows === 0 && tally.keptRows < budget.maxRows && fits) {
       tally.keptRows++;
       tally.keptBytes += size;
       return 'forward';

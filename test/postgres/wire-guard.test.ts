@@ -236,6 +236,22 @@ describe('a pipeline’s rows', () => {
     expect(watch.tallies.get(0)).toMatchObject({ keptRows: 2, droppedRows: 2, droppedBytes: 90 });
   });
 
+  it('no row over 256 MiB reaches the parser, whatever the budget allows', () => {
+    const { guard, forwarded } = harness();
+    const { watch } = watchOf({ 0: budget({ maxBytes: 2 ** 31 }) });
+    guard.arm(watch);
+    const header = Buffer.alloc(5);
+    header.write('D', 0, 'latin1');
+    header.writeUInt32BE(300 * 1024 * 1024, 1);
+    guard.receive(header);
+    for (let sent = 0; sent < 300 * 1024 * 1024 - 4; sent += 4 * 1024 * 1024)
+      guard.receive(Buffer.alloc(Math.min(4 * 1024 * 1024, 300 * 1024 * 1024 - 4 - sent)));
+    guard.receive(complete());
+    expect(guard.lost).toBe(false);
+    expect(wholeMessages(forwarded)).toEqual(hex(complete()));
+    expect(watch.tallies.get(0)).toMatchObject({ keptRows: 0, droppedRows: 1 });
+  });
+
   it('cuts at a non-row message larger than the pipeline accepts', () => {
     const { guard } = harness(1 << 20);
     const { watch, cuts } = watchOf({ 0: budget() }, 500);
