@@ -15,8 +15,7 @@ export type {
   Guardrail,
   Issuer,
   Policy,
-  Profile,
   Rule,
   StatementKind,
 } from './schema.ts';
-export { expandApprovers, MaskStrategy, sinkName } from './schema.ts';
+export { expandApprovers, MaskStrategy, Profile, sinkName } from './schema.ts';

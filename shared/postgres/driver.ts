@@ -1,9 +1,10 @@
 // Postgres over WebSocket with @neondatabase/serverless, for the admin side and the agent side alike.
-// Connection settings are per client (never the driver's globals), so two stacks can share a process.
+// Settings are per client, never the driver's globals (two stacks share a process); no client runs unguarded.
 
 import { Client, type ClientConfig } from '@neondatabase/serverless';
 import WebSocket from 'ws';
 import { unavailable } from '../errors.ts';
+import { guardSession } from './wire-guard.ts';
 
 export interface WireOptions {
   /** `host:port[/path]` of a WebSocket→TCP proxy; omit for Neon's own proxy. */
@@ -35,7 +36,11 @@ export function createClient(target: DatabaseTarget, wire: WireOptions, extra: P
   config.useSecureWebSocket = wire.secureWebSocket ?? true;
   // Pipelined password auth only works against Neon's proxy; a plain Postgres speaks SCRAM.
   config.pipelineConnect = false;
-  if (wire.secureWebSocket === false) config.forceDisablePgSSL = true;
+  // The WebSocket is the only encryption layer; the wire guard reads plain protocol bytes.
+  config.forceDisablePgSSL = true;
+  // Coalescing holds every write for a 1 ms timer; a pipeline is one write already, so it only adds latency.
+  config.coalesceWrites = false;
+  guardSession(client);
   return client;
 }
 
@@ -81,16 +86,4 @@ export async function closeClient(client: Client, waitMs = 1000): Promise<void> 
     }),
   ]);
   clearTimeout(timer);
-}
-
-/**
- * Whether a failure lost the session (the socket, the backend) rather than the statement: a lost session is
- * discarded, never reused. Anything that is not an error Postgres reported counts as lost.
- */
-export function isConnectionLost(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
-  // 08P01 is the server refusing what was sent (e.g. more params than placeholders), not a broken link.
-  if (code === '08P01') return false;
-  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
 }

@@ -3,7 +3,8 @@
 
 import { AirlockError, unavailable } from '../errors.ts';
 import type { Profile } from '../policy/index.ts';
-import { closeClient, isConnectionLost, type PgClient } from './driver.ts';
+import { closeClient, type PgClient } from './driver.ts';
+import { isConnectionLost } from './execute.ts';
 import { scramVerifier } from './password.ts';
 import { quoteIdent, quoteLiteral } from './quote.ts';
 import { roleLockKey, roleNameFor } from './role-names.ts';

@@ -1,8 +1,9 @@
-// Agent-side connections: a few Postgres sessions per grant, logged in as the grant's role, reused in
-// a warm process and closed when the window ends. It never connects as anyone but the grant's role.
+// Agent-side connections: a few Postgres sessions per grant, logged in as the grant's role, reused in a warm process,
+// closed when idle and when the window ends. It never connects as anyone but the grant's role.
 
 import { rateLimited } from '../errors.ts';
-import { connectClient, type DatabaseTarget, isConnectionLost, type PgClient, type WireOptions } from './driver.ts';
+import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from './driver.ts';
+import { isConnectionLost } from './execute.ts';
 import { type ClientPool, createClientPool } from './pool.ts';
 
 export interface GrantSessionTarget extends DatabaseTarget {
@@ -18,8 +19,19 @@ export interface SessionPool {
   closeAll(): Promise<void>;
 }
 
-export function createSessionPool(options: { wire: WireOptions; now?: () => Date }): SessionPool {
+export interface SessionPoolOptions {
+  wire: WireOptions;
+  /** A grant's session unused this long is closed (default 10 s): idle grants do not hold Postgres connections. */
+  idleMs?: number;
+  now?: () => Date;
+}
+
+/** Long enough for an agent's burst of statements to share a session, short enough that idle grants hold none. */
+const DEFAULT_SESSION_IDLE_MS = 10_000;
+
+export function createSessionPool(options: SessionPoolOptions): SessionPool {
   const now = options.now ?? (() => new Date());
+  const idleMs = options.idleMs ?? DEFAULT_SESSION_IDLE_MS;
   const pools = new Map<string, { pool: ClientPool; timer: NodeJS.Timeout }>();
 
   const poolFor = (target: GrantSessionTarget): ClientPool => {
@@ -31,6 +43,7 @@ export function createSessionPool(options: { wire: WireOptions; now?: () => Date
       connect: () => connectClient(login, options.wire),
       max: maxSessions,
       atCapacity: tooManyConnections,
+      idleMs,
     });
     // The window's end closes the grant's sessions even if no request comes to notice it.
     const delay = Math.max(0, Math.min(expiresAt.getTime() - now().getTime(), 2 ** 31 - 1));
@@ -62,7 +75,7 @@ export function createSessionPool(options: { wire: WireOptions; now?: () => Date
       try {
         return await work(client);
       } catch (error) {
-        // A statement error leaves the session usable; a lost connection does not.
+        // A statement error leaves the session usable; a lost connection does not (nor a cut one: the pool checks).
         broken = isConnectionLost(error);
         throw error;
       } finally {

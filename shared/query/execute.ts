@@ -1,7 +1,7 @@
-// Running cleared statements as the grant's role: one transaction on a session of the role, each statement
-// bounded by the window, its rows capped, masked and audited before COMMIT. Unmasked rows never leave.
+// Running cleared statements as the grant's role: one transaction on a session of the role, each statement sent with
+// its window's guard in one round trip, its rows capped as they arrive, masked and audited before COMMIT.
+// Unmasked rows never leave, and no statement runs without its event.
 
-import { createHash } from 'node:crypto';
 import type { QueryResult } from '../api/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import { AirlockError } from '../errors.ts';
@@ -16,7 +16,16 @@ import {
   type MaskingPlan,
 } from '../masking/index.ts';
 import type { Policy } from '../policy/index.ts';
-import { derivePassword, type PgClient, type SessionPool } from '../postgres/index.ts';
+import {
+  derivePassword,
+  endTransaction,
+  type GrantSessionTarget,
+  isSessionLost,
+  type PgClient,
+  runStatement,
+  type SessionPool,
+  type StatementResult,
+} from '../postgres/index.ts';
 import type { Authenticator } from './authenticate.ts';
 import { statementEvent } from './events.ts';
 import { classifyFailure, recordFailure } from './failure.ts';
@@ -37,15 +46,17 @@ export interface ExecuteContext {
   catalog: CatalogCache;
 }
 
-interface Executed {
-  fields: Array<{ name: string; tableID: number; columnID: number; dataTypeID: number }>;
-  rows: unknown[][];
-  rowCount: number;
-  truncated: boolean;
+interface Executed extends StatementResult {
   durationMs: number;
+  sessionLost: boolean;
 }
 
-const CURSOR_CHUNK = 500;
+interface Output {
+  executed: Executed;
+  masking: MaskingPlan;
+  rows: unknown[][];
+  types: string[];
+}
 
 /** Runs the statements in one transaction and returns a result per statement; every failure is audited. */
 export async function executeStatements(
@@ -63,7 +74,7 @@ export async function executeStatements(
     recordFailure(
       context.audit,
       grant,
-      statements.map(({ sql, params, parsed }) => ({ sql, params, parsed })),
+      statements,
       culprit,
       result ?? (await explainFailure(context, grant, statements, window, cause)),
       cause,
@@ -75,7 +86,7 @@ export async function executeStatements(
     throw await failed(0, error);
   }
 
-  const target = {
+  const target: GrantSessionTarget = {
     grantId: grant.id,
     host: grant.target.host,
     port: grant.target.port,
@@ -87,78 +98,95 @@ export async function executeStatements(
     maxSessions: grant.sessionLimit ?? profile.connectionLimit,
   };
   const catalogKey = catalogConnectionKey(grant.target);
+  /** The masking plan, masked rows and type names of a result, read on a session of the grant's role. */
+  const mask = (client: PgClient, executed: Executed, statement: Statement) =>
+    context.phase('mask', async (): Promise<Output> => {
+      const run = runnerFor(client);
+      const masking = await buildMaskingPlan({
+        fields: executed.fields,
+        statement: statement.parsed,
+        masking: policy.masking,
+        catalog: catalogFor(context.catalog, catalogKey, run),
+      });
+      const rows = applyMaskingPlan(masking, executed.rows, {
+        hashKey: context.maskingKey,
+        detectors: policy.masking.detectors,
+      });
+      const types = await Promise.all(executed.fields.map((field) => typeName(field.dataTypeID, run)));
+      return { executed, masking, rows, types };
+    });
+
   let began = false;
   let current = 0;
+  let cut: { executed: Executed; statement: Statement } | undefined;
+  const outputs: Output[] = [];
+  const audited = async () => {
+    const results: QueryResult[] = [];
+    for (const [index, output] of outputs.entries()) {
+      const statement = statements[index]!;
+      const event = await context.phase('audit', () =>
+        statementEvent(context.audit, grant, statement.parsed, {
+          decision: 'executed',
+          rowCount: output.executed.rowCount,
+          durationMs: output.executed.durationMs,
+          truncated: output.executed.truncated,
+          maskedColumns: output.masking.columns.filter((c) => c.strategy).map((c) => c.name),
+          ...(statement.approvalId ? { approvalId: statement.approvalId } : {}),
+        }),
+      );
+      results.push({
+        columns: output.executed.fields.map((field, i) => ({
+          name: field.name,
+          type: output.types[i]!,
+          masked: output.masking.columns[i]?.strategy ?? null,
+        })),
+        rows: output.rows,
+        rowCount: output.executed.rowCount,
+        truncated: output.executed.truncated,
+        auditId: event.id,
+      });
+    }
+    return results;
+  };
+
   try {
-    return await context.sessions.withSession(target, async (client) => {
+    const results = await context.sessions.withSession(target, async (client) => {
       began = true;
       try {
-        const outputs: Array<{ executed: Executed; masking: MaskingPlan; rows: unknown[][] }> = [];
         for (const [index, statement] of statements.entries()) {
           current = index;
-          // Each statement gets its own timeout: the next one is bounded by what is left of the window. The first
-          // goes out with the transaction's opening in one round trip.
-          const guard = window.guardSql();
-          const opening = index === 0 ? `${profile.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; ${guard}` : guard;
+          const last = index === statements.length - 1;
           const executed = await context.phase('execute', () =>
-            runOne(client, statement, index, opening, policy.limits),
-          );
-          outputs.push(
-            await context.phase('mask', async () => {
-              const masking = await buildMaskingPlan({
-                fields: executed.fields,
-                statement: statement.parsed,
-                masking: policy.masking,
-                catalog: catalogFor(context.catalog, catalogKey, runnerFor(client)),
-              });
-              const rows = applyMaskingPlan(masking, executed.rows, {
-                hashKey: context.maskingKey,
-                detectors: policy.masking.detectors,
-              });
-              return { executed, masking, rows };
+            runOne(client, statement, {
+              // The first statement opens the transaction in the same round trip; each is bounded by what is left
+              // of the window, checked on Postgres's clock. A read-only transaction's COMMIT rides with its last one.
+              prelude: [
+                ...(index === 0 ? [profile.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'] : []),
+                ...window.guardStatements(),
+              ],
+              epilogue: profile.readOnly && last ? ['COMMIT'] : [],
+              limits: policy.limits,
+              disposableSession: profile.readOnly && last,
             }),
           );
+          // A read that passed its caps by far had its session cut: what it kept is masked on a fresh session.
+          if (executed.sessionLost) cut = { executed, statement };
+          else outputs.push(await mask(client, executed, statement));
         }
-        const results: QueryResult[] = [];
-        for (const [index, output] of outputs.entries()) {
-          const statement = statements[index]!;
-          const event = await context.phase('audit', () =>
-            statementEvent(context.audit, grant, statement.parsed, {
-              decision: 'executed',
-              rowCount: output.executed.rowCount,
-              durationMs: output.executed.durationMs,
-              truncated: output.executed.truncated,
-              maskedColumns: output.masking.columns.filter((c) => c.strategy).map((c) => c.name),
-              ...(statement.approvalId ? { approvalId: statement.approvalId } : {}),
-            }),
-          );
-          results.push({
-            columns: await Promise.all(
-              output.executed.fields.map(async (field, i) => ({
-                name: field.name,
-                type: await typeName(field.dataTypeID, runnerFor(client)),
-                masked: output.masking.columns[i]?.strategy ?? null,
-              })),
-            ),
-            rows: output.rows,
-            rowCount: output.executed.rowCount,
-            truncated: output.executed.truncated,
-            auditId: event.id,
-          });
-        }
-        if (profile.readOnly) {
-          // A READ ONLY transaction has nothing to commit: the answer need not wait for it. The session's
-          // next statement queues behind this COMMIT on the same connection.
-          client.query('COMMIT').catch(() => {});
-        } else {
-          await context.phase('execute', () => client.query('COMMIT'));
-        }
+        if (cut) return undefined;
+        // Every statement is audited before COMMIT: no change is committed without its event.
+        const results = await audited();
+        if (!profile.readOnly) await context.phase('execute', () => endTransaction(client, 'COMMIT'));
         return results;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
+        if (!isSessionLost(client)) await endTransaction(client, 'ROLLBACK').catch(() => {});
         throw error;
       }
     });
+    if (results) return results;
+    const { executed, statement } = cut!;
+    outputs.push(await context.sessions.withSession(target, (client) => mask(client, executed, statement)));
+    return await audited();
   } catch (error) {
     if (began) throw await failed(current, error);
     // No session could be had: a window that ended since the token check (role locked, dropped, sessions cut) is no outage.
@@ -181,95 +209,30 @@ async function explainFailure(
   return ended ?? new AirlockError('unavailable', 'Postgres is unavailable; nothing was committed', {}, { cause });
 }
 
+/**
+ * One statement in one round trip: Airlock's own opening, the statement itself as an unnamed prepared statement (the
+ * server parses exactly the text the parser judged; nothing named can be swapped under it), and the epilogue.
+ */
 async function runOne(
   client: PgClient,
   statement: Statement,
-  index: number,
-  opening: string,
-  limits: Policy['limits'],
+  options: { prelude: string[]; epilogue: string[]; limits: Policy['limits']; disposableSession: boolean },
 ): Promise<Executed> {
   const started = performance.now();
-  const { maxRows, maxResultBytes: maxBytes } = limits;
   const { parsed } = statement;
-  const useCursor = parsed.command === 'SelectStmt' && !parsed.writes;
-  // Only Airlock's own text goes out as a simple query. The statement itself always travels in the extended
-  // protocol, even without parameters: a simple-query message is split by the server's lexer, which session
-  // settings (standard_conforming_strings) could make disagree with the parser's.
-  await client.query(opening);
-  if (!useCursor) {
-    const result = await extended(client, parsed.sql, statement.params);
-    const all = (result.rows ?? []) as unknown[][];
-    const { rows, truncated } = capRows(all, maxRows, maxBytes);
-    return {
-      fields: result.fields ?? [],
-      rows,
-      rowCount: result.rowCount ?? all.length,
-      truncated,
-      durationMs: elapsed(started),
-    };
-  }
-  // A cursor reads at most maxRows + 1 rows, so a huge result never reaches this process whole.
-  // One cursor per statement of the transaction; COMMIT or ROLLBACK closes them all.
-  const cursor = `airlock_result_${index}`;
-  await extended(client, `DECLARE ${cursor} NO SCROLL CURSOR FOR ${parsed.sql}\n`, statement.params);
-  let fields: Executed['fields'] = [];
-  const rows: unknown[][] = [];
-  let bytes = 0;
-  let truncated = false;
-  for (;;) {
-    const chunk = await client.query({
-      text: `FETCH FORWARD ${Math.min(CURSOR_CHUNK, maxRows + 1 - rows.length)} FROM ${cursor}`,
-      rowMode: 'array',
-    });
-    fields = chunk.fields;
-    for (const row of chunk.rows as unknown[][]) {
-      bytes += rowBytes(row);
-      if (rows.length >= maxRows || bytes > maxBytes) {
-        truncated = true;
-        break;
-      }
-      rows.push(row);
-    }
-    if (truncated || chunk.rows.length === 0 || rows.length > maxRows) break;
-    if (chunk.rows.length < Math.min(CURSOR_CHUNK, maxRows + 1)) break;
-  }
-  return { fields, rows, rowCount: rows.length, truncated, durationMs: elapsed(started) };
-}
-
-/**
- * Sends a statement's own text in the extended protocol, with or without parameters: a named statement
- * (named by its text's hash, so a session parses each text once) always goes out as Parse/Bind/Execute/Sync.
- */
-function extended(client: PgClient, text: string, values: unknown[]) {
-  const name = `airlock_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
-  return client.query({ name, text, values, rowMode: 'array' as const });
+  const result = await runStatement(client, {
+    prelude: options.prelude.map((text) => ({ text })),
+    statement: { text: parsed.sql, values: statement.params },
+    epilogue: options.epilogue.map((text) => ({ text })),
+    maxRows: options.limits.maxRows,
+    maxBytes: options.limits.maxResultBytes,
+    stopsEarly: parsed.command === 'SelectStmt' && !parsed.writes,
+    disposableSession: options.disposableSession,
+  });
+  return { ...result, durationMs: Math.round((performance.now() - started) * 100) / 100 };
 }
 
 function runnerFor(client: PgClient): CatalogQuery {
   return async (sql, params) =>
     (await client.query({ text: sql, values: params, rowMode: 'array' })).rows as unknown[][];
 }
-
-function capRows(all: unknown[][], maxRows: number, maxBytes: number): { rows: unknown[][]; truncated: boolean } {
-  const rows: unknown[][] = [];
-  let bytes = 0;
-  for (const row of all) {
-    bytes += rowBytes(row);
-    if (rows.length >= maxRows || bytes > maxBytes) return { rows, truncated: true };
-    rows.push(row);
-  }
-  return { rows, truncated: false };
-}
-
-function rowBytes(row: unknown[]): number {
-  let bytes = 8;
-  for (const value of row) {
-    if (value === null || value === undefined) bytes += 4;
-    else if (typeof value === 'string') bytes += value.length;
-    else if (typeof value === 'object') bytes += value instanceof Date ? 24 : (JSON.stringify(value)?.length ?? 8);
-    else bytes += 8;
-  }
-  return bytes;
-}
-
-const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;

@@ -28,9 +28,11 @@ export function classifyFailure(
 ): AirlockError | undefined {
   if (isAirlockError(error)) return error;
   const sqlstate = sqlstateOf(error);
-  if (sqlstate === undefined || isConnectionLost(error)) return undefined;
+  if (sqlstate === undefined) return undefined;
+  // Before the lost-session test: the transaction timeout at the window's end ends the session (FATAL 25P04).
   const windowEnd = context.window.explain(sqlstate);
   if (windowEnd) return windowEnd;
+  if (isConnectionLost(error)) return undefined;
   return new AirlockError('db_error', databaseMessage(error as Error, sqlstate, context), { sqlstate });
 }
 

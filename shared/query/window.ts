@@ -13,10 +13,10 @@ export interface Window {
   /** The timeout of what runs next, in ms: the time left measured now, never more than the policy's; throws once ended. */
   nextTimeoutMs(): number;
   /**
-   * The opening statements of a transaction step, as one text Airlock writes itself: the standard_conforming_strings
-   * pin, the lock and statement timeouts, and the check on Postgres's clock (plus transaction_timeout on Postgres 17+).
+   * The statements Airlock sends before each statement of a transaction: the standard_conforming_strings pin, the
+   * lock and statement timeouts, and the check on Postgres's clock (plus transaction_timeout on Postgres 17+).
    */
-  guardSql(): string;
+  guardStatements(): string[];
   /** What a Postgres error means for the window: the window's end (grant_expired), or undefined. */
   explain(sqlstate: string): AirlockError | undefined;
 }
@@ -53,10 +53,15 @@ export function openWindow(grant: GrantRecord, options: WindowOptions): Window {
       boundByWindow = leftMs <= policyMs;
       return Math.max(1, Math.floor(Math.min(policyMs, leftMs)));
     },
-    guardSql() {
-      // standard_conforming_strings pinned on: how Postgres reads string literals must match the parser.
+    guardStatements() {
       const lockMs = Math.max(1, Math.floor(options.lockTimeoutSeconds * 1000));
-      return `SET LOCAL standard_conforming_strings = on; SET LOCAL lock_timeout = ${lockMs}; SET LOCAL statement_timeout = ${window.nextTimeoutMs()}; ${check}`;
+      return [
+        // standard_conforming_strings pinned on: how Postgres reads string literals must match the parser.
+        'SET LOCAL standard_conforming_strings = on',
+        `SET LOCAL lock_timeout = ${lockMs}`,
+        `SET LOCAL statement_timeout = ${window.nextTimeoutMs()}`,
+        check,
+      ];
     },
     explain(sqlstate) {
       if (sqlstate === WINDOW_ENDED_SQLSTATE) {

@@ -129,7 +129,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/secrets',
     'shared/wsproxy',
   ],
-  scripts: ['shared/*'],
+  // Measuring scripts start the local stack's embedded parts, as the benchmark does.
+  scripts: ['shared/*', 'local'],
   bench: ['shared/*', 'local'],
 };
 
