@@ -42,7 +42,7 @@ export async function airlockStack() {
   const queryKeys = secret(
     'QueryKeys',
     'query-keys',
-    'Airlock: roleKey (role passwords) and maskingKey (hash masking)',
+    'Airlock: roleKey (role passwords), maskingKey (hash masking) and auditKey (keyed audit chain)',
   );
 
   const email = new sst.aws.Email('Mail', {
@@ -62,6 +62,7 @@ export async function airlockStack() {
       grants: grants.arn,
       grantsIndexes: $interpolate`${grants.arn}/index/*`,
       audit: audit.arn,
+      auditIndexes: $interpolate`${audit.arn}/index/*`,
       approvals: approvals.arn,
       approvalsIndexes: $interpolate`${approvals.arn}/index/*`,
     },

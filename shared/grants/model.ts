@@ -2,6 +2,7 @@
 // A status only moves along these edges, and only through a conditional write in the store.
 
 import { z } from 'zod';
+import { AuditHead } from '../audit/event.ts';
 
 export const GRANT_STATUSES = ['pending', 'active', 'denied', 'expired', 'revoked'] as const;
 export const GrantStatus = z.enum(GRANT_STATUSES);
@@ -23,7 +24,18 @@ export const GrantDecision = z.object({
 });
 export type GrantDecision = z.infer<typeof GrantDecision>;
 
-/** The stored item. `sweep`/`dueAt` exist only while the sweeper may have to act (pending, active). */
+/** The audit event a grant owes from its end state until it is written (the sweeper retries it). */
+export const EndEvent = z.object({
+  type: z.enum(['grant.revoked', 'grant.denied', 'grant.expired']),
+  subject: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+export type EndEvent = z.infer<typeof EndEvent>;
+
+/**
+ * The stored item. `sweep`/`dueAt` exist only while the sweeper may have to act: pending, active, or
+ * `audit` (an ended grant whose `endEvent` is not written yet).
+ */
 export const GrantRecord = z.object({
   id: z.string(),
   status: GrantStatus,
@@ -45,8 +57,11 @@ export const GrantRecord = z.object({
   role: z.string(),
   /** Where the role logs in, recorded at activation so the query side never needs the admin secret. */
   target: z.object({ host: z.string(), port: z.number().int(), database: z.string() }).nullable(),
-  sweep: z.enum(['pending', 'active']).optional(),
+  sweep: z.enum(['pending', 'active', 'audit']).optional(),
   dueAt: z.string().optional(),
+  endEvent: EndEvent.optional(),
+  /** Last seq and hash of the grant's audit chain: written only by the audit log's anchor, never by a transition. */
+  auditHead: AuditHead.optional(),
   ttl: z.number().int(),
 });
 export type GrantRecord = z.infer<typeof GrantRecord>;

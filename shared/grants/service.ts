@@ -10,13 +10,15 @@ import { decide } from '../policy/decide.ts';
 import type { Policy } from '../policy/schema.ts';
 import { derivePassword } from '../postgres/password.ts';
 import { ROLE_PREFIX, type RoleAdmin, roleNameFor } from '../postgres/roles.ts';
-import { type GrantDecision, type GrantRecord, type GrantStatus, isLive } from './model.ts';
+import { type EndEvent, type GrantDecision, type GrantRecord, type GrantStatus, isLive } from './model.ts';
 import type { GrantStore } from './store.ts';
 
 /** How long an expired or ended grant stays readable before DynamoDB's TTL may delete it. */
 const RETENTION_SECONDS = 30 * 86400;
 /** An auto-approved grant that could not be activated is swept after this long. */
 const ACTIVATION_GRACE_SECONDS = 120;
+/** An end event not written this long after its grant ended is written by the sweeper (not sooner: it may be in flight). */
+const END_EVENT_GRACE_SECONDS = 60;
 
 export interface GrantRequestInput {
   connection: string;
@@ -145,19 +147,27 @@ export function createGrantService(options: GrantServiceOptions) {
       });
     } catch (error) {
       // No window opens without its audit event: close it again.
-      await endGrant(active, 'active', 'revoked', 'airlock', 'audit unavailable').catch(() => {});
+      await endGrant(active, 'active', 'revoked', 'airlock', 'audit unavailable', {
+        subject: active.subject,
+        details: { by: 'airlock', reason: 'audit unavailable' },
+      }).catch(() => {});
       throw error;
     }
     return active;
   }
 
-  /** Moves a grant to an end state, then drops its role (idempotent; the sweeper retries failures). */
+  /**
+   * Moves a grant to an end state, records its end event, then drops its role (idempotent; the sweeper
+   * retries a failed role drop). The state change carries the event it owes, so an audit store that fails
+   * right then delays the event (the sweeper writes it) but never loses it, nor stops the grant ending.
+   */
   async function endGrant(
     grant: GrantRecord,
     from: GrantStatus,
     to: 'revoked' | 'expired' | 'denied',
     by: string,
-    reason?: string,
+    reason: string | undefined,
+    event: Pick<EndEvent, 'subject' | 'details'>,
   ) {
     const at = now();
     const decision = { revoked: 'revoked', expired: 'expired', denied: 'denied' }[to] as GrantDecision['decision'];
@@ -167,17 +177,32 @@ export function createGrantService(options: GrantServiceOptions) {
       to,
       {
         decisions: [...grant.decisions, { by, decision, at: iso(at), ...(reason ? { reason } : {}) }],
-        sweep: undefined,
-        dueAt: undefined,
+        sweep: 'audit',
+        dueAt: iso(new Date(at.getTime() + END_EVENT_GRACE_SECONDS * 1000)),
+        endEvent: { type: `grant.${to}`, ...event },
         ttl: ttlFrom(at),
       },
       to === 'expired' && from === 'active' ? { expiresAtBefore: iso(at) } : undefined,
     );
     if (!ended) return null;
+    const settled = await writeEndEvent(ended, false).catch(() => ended);
     if (from === 'active' || from === 'pending') {
       await (await options.roles(grant.connection)).revokeRole(grant.role);
     }
-    return ended;
+    return settled;
+  }
+
+  /** Appends the end event a grant owes, then forgets it; on a retry, only if the chain does not hold it yet. */
+  async function writeEndEvent(grant: GrantRecord, retry: boolean): Promise<GrantRecord> {
+    const event = grant.endEvent;
+    if (!event) return grant;
+    // A retry may follow an append that landed before its marker could be cleared.
+    const written = retry && (await audit.list(grant.id)).some((existing) => existing.type === event.type);
+    if (!written)
+      await audit.append({ grantId: grant.id, type: event.type, subject: event.subject, details: event.details });
+    await store.endEventWritten(grant.id);
+    const { sweep: _sweep, dueAt: _dueAt, endEvent: _event, ...rest } = grant;
+    return rest;
   }
 
   return {
@@ -217,24 +242,22 @@ export function createGrantService(options: GrantServiceOptions) {
         dueAt: iso(deadline),
         ttl: ttlFrom(deadline),
       };
-      // Both must succeed before anything else happens; neither depends on the other.
-      await Promise.all([
-        audit.append({
-          grantId: id,
-          type: 'grant.requested',
-          subject: principal.subject,
-          details: {
-            connection: input.connection,
-            access: input.access,
-            ttlSeconds: decision.ttlSeconds,
-            requestedTtlSeconds: input.ttlSeconds,
-            reason: input.reason,
-            rule: decision.rule.name,
-            needsApproval,
-          },
-        }),
-        store.create(grant),
-      ]);
+      // The record first: the audit log anchors the chain's head on it. Both succeed before anything else happens.
+      await store.create(grant);
+      await audit.append({
+        grantId: id,
+        type: 'grant.requested',
+        subject: principal.subject,
+        details: {
+          connection: input.connection,
+          access: input.access,
+          ttlSeconds: decision.ttlSeconds,
+          requestedTtlSeconds: input.ttlSeconds,
+          reason: input.reason,
+          rule: decision.rule.name,
+          needsApproval,
+        },
+      });
       if (needsApproval) {
         if (!options.approvals) throw new AirlockError('unavailable', 'approvals are not configured');
         await options.approvals.grantNeedsApproval(grant, principal);
@@ -266,16 +289,11 @@ export function createGrantService(options: GrantServiceOptions) {
     async revoke(principal: Principal, id: string): Promise<GrantRecord> {
       const grant = await own(principal, id);
       if (grant.status !== 'active' && grant.status !== 'pending') return grant;
-      const ended = await endGrant(grant, grant.status, 'revoked', principal.subject);
-      const current = ended ?? (await own(principal, id));
-      if (ended)
-        await audit.append({
-          grantId: id,
-          type: 'grant.revoked',
-          subject: principal.subject,
-          details: { by: principal.subject },
-        });
-      return current;
+      const ended = await endGrant(grant, grant.status, 'revoked', principal.subject, undefined, {
+        subject: principal.subject,
+        details: { by: principal.subject },
+      });
+      return ended ?? (await own(principal, id));
     },
 
     activate,
@@ -284,15 +302,10 @@ export function createGrantService(options: GrantServiceOptions) {
     async deny(id: string, by: string, reason?: string): Promise<GrantRecord | null> {
       const grant = await store.get(id);
       if (grant?.status !== 'pending') return null;
-      const denied = await endGrant(grant, 'pending', 'denied', by, reason);
-      if (denied)
-        await audit.append({
-          grantId: id,
-          type: 'grant.denied',
-          subject: grant.subject,
-          details: { by, ...(reason ? { reason } : {}) },
-        });
-      return denied;
+      return endGrant(grant, 'pending', 'denied', by, reason, {
+        subject: grant.subject,
+        details: { by, ...(reason ? { reason } : {}) },
+      });
     },
 
     /** Ends what is due and reaps roles no live grant accounts for. Safe to run twice at once. */
@@ -302,15 +315,19 @@ export function createGrantService(options: GrantServiceOptions) {
       const due = [...(await store.listDue('active', at)), ...(await store.listDue('pending', at))];
       await inBatches(due, 8, async (grant) => {
         try {
-          const ended = await endGrant(grant, grant.status, 'expired', 'sweeper');
-          if (!ended) return;
-          report.expired++;
-          await audit.append({
-            grantId: grant.id,
-            type: 'grant.expired',
+          const ended = await endGrant(grant, grant.status, 'expired', 'sweeper', undefined, {
             subject: grant.subject,
             details: { previous: grant.status },
           });
+          if (ended) report.expired++;
+        } catch {
+          report.errors++;
+        }
+      });
+      // End events an audit outage kept from being written when their grants ended.
+      await inBatches(await store.listDue('audit', at), 8, async (grant) => {
+        try {
+          await writeEndEvent(grant, true);
         } catch {
           report.errors++;
         }

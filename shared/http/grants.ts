@@ -3,12 +3,12 @@
 
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { verifyChain } from '../audit/chain.ts';
 import type { AuditLog } from '../audit/event.ts';
 import { AirlockError } from '../errors.ts';
 import { publicGrant } from '../grants/model.ts';
 import type { GrantService } from '../grants/service.ts';
 import type { IdentityVerifier } from '../identity/verify.ts';
+import { ID_PATTERN } from '../ids.ts';
 import { parseDuration } from '../policy/duration.ts';
 import type { Policy } from '../policy/schema.ts';
 import { type Routes, readJson } from './app.ts';
@@ -74,10 +74,11 @@ export function grantRoutes(options: GrantRoutesOptions): Routes {
       const principal = c.get('principal');
       const id = c.req.param('id');
       const isAuditor = principal.groups.some((group) => policy.auditors.groups.includes(group));
+      if (!ID_PATTERN.test(id)) throw new AirlockError('not_found', `no grant ${id}`);
       if (!isAuditor) await grants.get(principal, id); // 404 unless it is the caller's own grant
-      const events = await audit.list(id);
-      if (isAuditor && events.length === 0) throw new AirlockError('not_found', `no grant ${id}`);
-      return c.json({ events, verified: verifyChain(events) });
+      const { events, verified, reason, head } = await audit.verify(id);
+      if (isAuditor && events.length === 0 && !head) throw new AirlockError('not_found', `no grant ${id}`);
+      return c.json({ events, verified, ...(reason ? { reason } : {}), head });
     });
 
     app.route('/v1/grants', v1);

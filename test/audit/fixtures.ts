@@ -1,8 +1,16 @@
 // Helpers for the audit tests: a log on fresh tables of the real local dynalite, and a command recorder.
 // Must never stand in for the store: every log here talks to dynalite over the DynamoDB wire protocol.
 
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type AuditLog, createDynamoAuditLog } from '../../shared/audit/index.ts';
+import { randomBytes } from 'node:crypto';
+import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AuditHeadAnchor,
+  type AuditLog,
+  createDynamoAuditLog,
+  createDynamoHeadAnchor,
+} from '../../shared/audit/index.ts';
+import { toItem } from '../../shared/store/dynamo.ts';
+import type { TableNames } from '../../shared/store/tables.ts';
 import { dynamo, freshTables } from '../support/infra.ts';
 
 export interface SentCommand {
@@ -29,4 +37,38 @@ export async function freshAuditTable(): Promise<string> {
 
 export function auditLog(table: string, client: DynamoDBClient = dynamo(), now?: () => Date): AuditLog {
   return createDynamoAuditLog({ client, table, ...(now ? { now } : {}) });
+}
+
+/** An audit key of the size `npm run keys` makes. */
+export const newAuditKey = () => randomBytes(32).toString('base64url');
+
+export interface KeyedAudit {
+  tables: TableNames;
+  key: string;
+  anchor: AuditHeadAnchor;
+  /** A log as the composition root builds it: keyed, heads anchored on the grants table. */
+  log(options?: { client?: DynamoDBClient; now?: () => Date; anchor?: AuditHeadAnchor; key?: string }): AuditLog;
+  /** The record a chain anchors its head on (a grant record, reduced to its key). */
+  record(chainId: string): Promise<void>;
+}
+
+export async function keyedAudit(): Promise<KeyedAudit> {
+  const tables = await freshTables();
+  const key = newAuditKey();
+  const anchor = createDynamoHeadAnchor({ client: dynamo(), table: tables.grants });
+  return {
+    tables,
+    key,
+    anchor,
+    log: (options = {}) =>
+      createDynamoAuditLog({
+        client: options.client ?? dynamo(),
+        table: tables.audit,
+        chain: { key: options.key ?? key, anchor: options.anchor ?? anchor },
+        ...(options.now ? { now: options.now } : {}),
+      }),
+    record: async (chainId) => {
+      await dynamo().send(new PutItemCommand({ TableName: tables.grants, Item: toItem({ id: chainId }) }));
+    },
+  };
 }

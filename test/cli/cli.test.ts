@@ -3,9 +3,14 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decide, grantRef, linkFor } from '../approvals/support.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+
+// The audit log keyed and anchored, as the composition root will wire it: `audit --verify` checks the head.
+vi.mock('../../shared/audit/index.ts', async (original) =>
+  (await import('../support/wiring.ts')).keyedAuditModule(await original()),
+);
 
 // The real binary, as a user runs it: `node bin/airlock.mjs …` against a stack over HTTP.
 // Approvals for --wait go through the approvals flow itself: the emailed link, the page, the code.
@@ -176,7 +181,7 @@ describe('airlock CLI', () => {
     expect(audit.stdout.match(/statement .*executed: /g)).toHaveLength(3);
     expect(audit.stdout).toMatch(/masked email, card_number/);
     expect(audit.stdout).toMatch(
-      /hash chain verified: 5 events link from the genesis hash to [0-9a-f]{16}… \(checked here and by the server\)/,
+      /audit chain verified: 5 events link from the genesis hash to [0-9a-f]{16}… and end at the head anchored on the grant \(checked here\); the keyed hashes were checked by the server \(this CLI has no audit key\)/,
     );
 
     const replay = await airlock(['replay', grantId!], { token });

@@ -179,6 +179,7 @@ describe('function bundles', () => {
         grants: 'grants',
         grantsIndexes: 'grants/index/*',
         audit: 'audit',
+        auditIndexes: 'audit/index/*',
         approvals: 'approvals',
         approvalsIndexes: 'approvals/index/*',
       },
