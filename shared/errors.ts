@@ -4,6 +4,7 @@
 export type ErrorCode =
   | 'invalid_request'
   | 'sql_syntax'
+  | 'statement_too_complex'
   | 'multiple_statements'
   | 'db_error'
   | 'unauthenticated'
@@ -17,6 +18,8 @@ export type ErrorCode =
   | 'conflict'
   | 'gone'
   | 'too_large'
+  | 'misdirected'
+  | 'rate_limited'
   | 'unavailable'
   | 'invalid_config'
   | 'internal';

@@ -8,6 +8,7 @@ import { AirlockError, type ErrorCode } from '../errors.ts';
 export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   invalid_request: 400,
   sql_syntax: 400,
+  statement_too_complex: 400,
   multiple_statements: 400,
   db_error: 400,
   unauthenticated: 401,
@@ -21,6 +22,8 @@ export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   conflict: 409,
   gone: 410,
   too_large: 413,
+  misdirected: 421,
+  rate_limited: 429,
   unavailable: 503,
   invalid_config: 500,
   internal: 500,

@@ -5,6 +5,7 @@ import { fingerprintSync, hasSqlDetails, loadModule, parseSync } from 'libpg-que
 import { AirlockError, unavailable } from '../errors.ts';
 import type { StatementKind } from '../policy/schema.ts';
 import { classifyStatement } from './classify.ts';
+import { checkComplexity } from './complexity.ts';
 import { normalizeStatement } from './normalize.ts';
 
 export interface RelationRef {
@@ -53,6 +54,23 @@ export interface ParsedStatement {
 }
 
 let loading: Promise<void> | undefined;
+/** Set once the WASM parser overflowed its stack: it is left corrupted, so nothing is parsed here again. */
+let poisoned = false;
+
+/** False once the parser can no longer be trusted in this process (readiness checks report it). */
+export const parserHealthy = () => !poisoned;
+
+/** A stack overflow inside libpg-query (JS or WASM): never a syntax error, and it ends the parser's use. */
+function overflowed(error: unknown): AirlockError | undefined {
+  if (!(error instanceof RangeError)) return undefined;
+  poisoned = true;
+  return new AirlockError(
+    'statement_too_complex',
+    'the statement is too deeply nested to be parsed',
+    {},
+    { cause: error },
+  );
+}
 
 async function ready(): Promise<void> {
   loading ??= loadModule().catch((cause: unknown) => {
@@ -73,10 +91,15 @@ export async function parseStatements(sql: string): Promise<ParsedStatement[]> {
   if (sql.includes('\0')) throw new AirlockError('invalid_request', 'SQL must not contain a NUL character');
   if (sql.trim() === '') throw new AirlockError('invalid_request', 'no SQL statement');
   await ready();
+  if (poisoned)
+    throw new AirlockError('unavailable', 'the SQL parser overflowed earlier and must be restarted; nothing was run');
+  checkComplexity(sql);
   let raw: RawStatement[];
   try {
     raw = (parseSync(sql).stmts ?? []) as RawStatement[];
   } catch (error) {
+    const tooDeep = overflowed(error);
+    if (tooDeep) throw tooDeep;
     if (hasSqlDetails(error)) {
       // libpg-query turns PostgreSQL's 1-based cursorpos into a 0-based offset; the API reports 1-based.
       const position = (error.sqlDetails?.cursorPosition ?? 0) + 1;
@@ -105,11 +128,9 @@ export async function parseStatements(sql: string): Promise<ParsedStatement[]> {
         ...classifyStatement(entry.stmt),
       };
     } catch (error) {
-      throw new AirlockError(
-        'internal',
-        'a parsed statement could not be analysed; nothing was run',
-        {},
-        { cause: error },
+      throw (
+        overflowed(error) ??
+        new AirlockError('internal', 'a parsed statement could not be analysed; nothing was run', {}, { cause: error })
       );
     }
   });
