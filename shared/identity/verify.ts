@@ -118,6 +118,13 @@ function stringList(value: unknown): string[] | undefined {
 function toPrincipal(payload: JWTPayload, issuer: Issuer): Principal {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0)
     throw unauthenticated('the identity token lacks a subject');
+  // A token minted for ten years is refused even while it is young: exp - iat bounds how long a leak is good.
+  if (
+    typeof payload.iat !== 'number' ||
+    typeof payload.exp !== 'number' ||
+    payload.exp - payload.iat > issuer.maxTokenAge
+  )
+    throw unauthenticated(`the identity token lives longer than this issuer allows (${issuer.maxTokenAge} s)`);
   const groups = stringList(payload[issuer.groupsClaim]);
   if (!groups) throw unauthenticated('the identity token groups claim is malformed');
   const email = payload[issuer.emailClaim];
@@ -178,7 +185,9 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
       audience: issuer.audience,
       clockTolerance,
       currentDate: now(),
-      requiredClaims: ['exp', 'sub'],
+      requiredClaims: ['exp', 'iat', 'sub'],
+      // A token's lifetime, not only its expiry: jose refuses one issued more than this long ago.
+      maxTokenAge: issuer.maxTokenAge,
     };
     let key: CryptoKey | undefined;
     try {

@@ -63,6 +63,11 @@ export const Issuer = z.strictObject({
     .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
     .min(1)
     .optional(),
+  /** Longest lifetime (`exp - iat`) an identity token of this issuer may have; tokens without `iat` are refused. */
+  maxTokenAge: Duration.default(86_400).meta({
+    description:
+      'Longest identity-token lifetime (exp - iat) accepted from this issuer; tokens without iat are refused',
+  }),
 });
 export type Issuer = z.infer<typeof Issuer>;
 
@@ -95,6 +100,8 @@ export const Guardrail = z.strictObject({
 export type Guardrail = z.infer<typeof Guardrail>;
 
 export const RuleMatch = z.strictObject({
+  /** The token's issuer, exactly as configured in identity.issuers; without it, any configured issuer matches. */
+  issuer: z.string().min(1).optional(),
   subject: z.string().min(1).optional(),
   groups: z.array(z.string().min(1)).min(1).optional(),
   claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
@@ -179,6 +186,16 @@ export const Policy = z
           code: 'custom',
           path: ['rules', index, 'approval', 'required'],
           message: `requires more approvals than the ${approvers} approver(s) listed`,
+        });
+      }
+    });
+    const issuers = new Set(policy.identity.issuers.map((issuer) => issuer.issuer));
+    policy.rules.forEach((rule, index) => {
+      if (rule.when.issuer !== undefined && !issuers.has(rule.when.issuer)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', index, 'when', 'issuer'],
+          message: `"${rule.when.issuer}" is not one of identity.issuers`,
         });
       }
     });
