@@ -5,12 +5,15 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AirlockError } from '../errors.ts';
 import { errorResponse } from './errors.ts';
+import { type RequestGuardOptions, requestGuard } from './guard.ts';
 
 export type AirlockApp = Hono;
 
 export interface AppOptions {
   /** Request bodies above this are refused with 413 `too_large` before they are read. */
   maxBodyBytes: number;
+  /** Host and Origin checks (requestGuardOptions); every route, /healthz included, is behind them. */
+  guard?: RequestGuardOptions;
 }
 
 /** A route group mounts its routes on the app. */
@@ -20,6 +23,7 @@ export function createApp(options: AppOptions, ...groups: Routes[]): AirlockApp 
   const app = new Hono();
   app.onError((error, c) => errorResponse(c, error));
   app.notFound((c) => errorResponse(c, new AirlockError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
+  if (options.guard) app.use(requestGuard(options.guard));
   app.use(
     bodyLimit({
       maxSize: options.maxBodyBytes,

@@ -128,6 +128,19 @@ export const Policy = z
     mail: z
       .strictObject({ from: z.string().min(3).default('airlock@localhost') })
       .default({ from: 'airlock@localhost' }),
+    /** The front door: which Host names are answered, which browser origins may call /mcp. */
+    http: z
+      .strictObject({
+        /** Host values answered beside publicUrl's, e.g. the API Gateway name behind a CDN. */
+        allowedHosts: z
+          .array(z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'expected host or host:port'))
+          .default([]),
+        /** Browser origins (scheme://host[:port]) allowed to call /mcp; other present Origins get 403. */
+        mcpOrigins: z
+          .array(z.url().refine((value) => new URL(value).origin === value, 'expected an origin: scheme://host[:port]'))
+          .default([]),
+      })
+      .default({ allowedHosts: [], mcpOrigins: [] }),
     connections: z.record(Identifier, Connection),
     limits: z
       .strictObject({
