@@ -157,6 +157,8 @@ export const Policy = z
           .default(256 * 1024),
         statementTimeout: Duration.default(30),
         approvalTimeout: Duration.default(3600),
+        /** Approval emails one requester may cause per hour (sliding); beyond it a new hold is 429 rate_limited. */
+        approvalEmailsPerHour: z.number().int().min(1).default(20),
       })
       .default({
         maxRows: 1000,
@@ -164,6 +166,7 @@ export const Policy = z
         maxBodyBytes: 256 * 1024,
         statementTimeout: 30,
         approvalTimeout: 3600,
+        approvalEmailsPerHour: 20,
       }),
     masking: z
       .strictObject({

@@ -114,7 +114,7 @@ describe('a statement held by a guardrail', () => {
     const email = emails.get('oncall@example.com')!;
     expect(email.subject).toMatch(/approve a DELETE on shop/);
     expect(email.text).toContain('held by guardrail "unbounded-change"');
-    expect(email.text).toContain('Statement: DELETE FROM orders');
+    expect(email.text).toContain('Statement: "DELETE FROM orders"');
 
     // Sent again while pending: the same hold, no new email.
     const mailCount = (await outbox(stack)).length;
