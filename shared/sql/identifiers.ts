@@ -50,11 +50,19 @@ function declaredNames(sql: string): Set<string> {
 
 /**
  * `sql` (already normalized: literals are $n) with every identifier that neither the resolver confirms nor the
- * statement declares replaced by the next $n, as a literal would be. Call with SQL that parsed.
+ * statement declares replaced by the next $n, as a literal would be. Call with SQL that parsed. With
+ * `quotedOnly` (no catalog at hand, e.g. a statement refused before it reached the database), only
+ * double-quoted identifiers are candidates: the common mistake of a value written in double quotes.
  */
-export async function redactUnresolvedIdentifiers(sql: string, resolve: IdentifierResolver): Promise<string> {
+export async function redactUnresolvedIdentifiers(
+  sql: string,
+  resolve: IdentifierResolver,
+  options: { quotedOnly?: boolean } = {},
+): Promise<string> {
   const tokens = scanSync(sql).tokens;
-  const identifiers = tokens.filter((token) => token.tokenType === IDENT);
+  const identifiers = tokens.filter(
+    (token) => token.tokenType === IDENT && (!options.quotedOnly || token.text.startsWith('"')),
+  );
   if (identifiers.length === 0) return sql;
   const declared = declaredNames(sql);
   const unknown = [...new Set(identifiers.map((token) => nameOf(token.text)))].filter((name) => !declared.has(name));

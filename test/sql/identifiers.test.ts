@@ -51,6 +51,10 @@ describe('identifiers that name nothing are redacted like literals', () => {
     expect(await redactUnresolvedIdentifiers('SELECT a FROM t x WHERE x.b = "v"', none)).toBe(
       'SELECT $1 FROM $2 x WHERE x.$3 = $4',
     );
+    // Without a catalog (a statement refused before the database saw it): only quoted names are judged.
+    expect(await redactUnresolvedIdentifiers('SELECT a FROM t x WHERE x.b = "v"', none, { quotedOnly: true })).toBe(
+      'SELECT a FROM t x WHERE x.b = $1',
+    );
   });
 });
 
