@@ -49,6 +49,7 @@ export const EXIT_FOR_CODE: Record<ErrorCode, ExitCode> = {
   conflict: EXIT.error,
   gone: EXIT.error,
   too_large: EXIT.error,
+  misdirected: EXIT.error,
   rate_limited: EXIT.error,
   unavailable: EXIT.error,
   invalid_config: EXIT.error,

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'conflict',
   'gone',
   'too_large',
+  'misdirected',
   'rate_limited',
   'unavailable',
   'invalid_config',
@@ -31,7 +32,7 @@ export interface ErrorDetails {
   invalid_request: { issues?: string[] };
   sql_syntax: { position?: number };
   multiple_statements: { count?: number };
-  statement_too_complex: Record<string, never>;
+  statement_too_complex: { cost?: number; budget?: number; depth?: number; maxDepth?: number };
   db_error: { sqlstate?: string };
   unauthenticated: Record<string, never>;
   grant_expired: { sqlstate?: string };
@@ -45,6 +46,7 @@ export interface ErrorDetails {
   conflict: { sqlstate?: string };
   gone: Record<string, never>;
   too_large: Record<string, never>;
+  misdirected: Record<string, never>;
   rate_limited: { quota?: string; limit?: number; retryAfterSeconds?: number };
   unavailable: {
     sqlstate?: string;

@@ -45,7 +45,7 @@ export async function airlockStack() {
   const queryKeys = secret(
     'QueryKeys',
     'query-keys',
-    'Airlock: roleKey (role passwords) and maskingKey (hash masking)',
+    'Airlock: roleKey (role passwords), maskingKey (hash masking) and auditKey (keyed audit chain)',
   );
 
   const email = new sst.aws.Email('Mail', {
@@ -66,6 +66,7 @@ export async function airlockStack() {
       grantsIndexes: $interpolate`${grants.arn}/index/*`,
       audit: audit.arn,
       auditStream: $interpolate`${audit.arn}/stream/*`,
+      auditIndexes: $interpolate`${audit.arn}/index/*`,
       approvals: approvals.arn,
       approvalsIndexes: $interpolate`${approvals.arn}/index/*`,
       exports: exports.arn,

@@ -1,7 +1,8 @@
 // Who may do what: each function's IAM statements as plain data, applied by stacks/airlock.ts and
 // checked by test/deploy/permissions.test.ts. Never grants the query function an admin secret, the
-// signing key, a lock write, or any audit write but a conditional PutItem; never lets the export function write
-// the audit log or read any secret but its sinks'; never uses SST `link` (it grants dynamodb:*).
+// signing key, a lock write, any audit write but a conditional PutItem, or any grant write but the audit head;
+// never lets the export function write the audit log or read any secret but its sinks'; never uses SST `link`
+// (it grants dynamodb:*).
 
 export type FunctionName = 'api' | 'query' | 'sweeper' | 'export';
 
@@ -18,6 +19,8 @@ export interface PermissionTargets<R = string> {
     grants: R;
     grantsIndexes: R;
     audit: R;
+    /** The audit table's indexes: `<audit arn>/index/*` (the time index the operator audit search reads). */
+    auditIndexes: R;
     /** The audit table's stream(s): `<audit arn>/stream/*`. */
     auditStream: R;
     approvals: R;
@@ -58,10 +61,9 @@ export const AUDIT_TAMPERING = [
   'dynamodb:DeleteTable',
 ];
 
-/** Writes the query function must never make to grants: it reads a grant, it never changes one. */
+/** Writes the query function must never make to grants: it reads a grant, and only moves its audit head. */
 const GRANT_WRITES = [
   'dynamodb:PutItem',
-  'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
   'dynamodb:BatchWriteItem',
   'dynamodb:PartiQLInsert',
@@ -79,6 +81,8 @@ const LOCK_WRITES = [
   'dynamodb:PartiQLUpdate',
   'dynamodb:PartiQLDelete',
 ];
+/** The only attributes the query function's UpdateItem on a grant may name: the key and the audit head. */
+export const AUDIT_HEAD_ATTRIBUTES = ['id', 'auditHead'];
 
 export function functionPermissions<R>(t: PermissionTargets<R>): Record<FunctionName, Statement<R>[]> {
   const auditAppend: Statement<R>[] = [
@@ -90,6 +94,34 @@ export function functionPermissions<R>(t: PermissionTargets<R>): Record<Function
     },
     { actions: ['dynamodb:Query'], resources: [t.tables.audit] },
     { effect: 'deny', actions: AUDIT_TAMPERING, resources: [t.tables.audit] },
+  ];
+  // Appending moves the chain's head on the grant record: one UpdateItem naming `id` and `auditHead` only,
+  // returning nothing (ALL_OLD/ALL_NEW would read the whole grant back). The denies hold even if an allow widens.
+  const auditHead: Statement<R>[] = [
+    {
+      actions: ['dynamodb:UpdateItem'],
+      resources: [t.tables.grants],
+      conditions: [
+        { test: 'ForAllValues:StringEquals', variable: 'dynamodb:Attributes', values: AUDIT_HEAD_ATTRIBUTES },
+        // ForAllValues holds for a request naming no attributes at all: require the list to be there.
+        { test: 'Null', variable: 'dynamodb:Attributes', values: ['false'] },
+        { test: 'StringEqualsIfExists', variable: 'dynamodb:ReturnValues', values: ['NONE'] },
+      ],
+    },
+    {
+      effect: 'deny',
+      actions: ['dynamodb:UpdateItem'],
+      resources: [t.tables.grants, t.tables.grantsIndexes],
+      conditions: [
+        { test: 'ForAnyValue:StringNotEquals', variable: 'dynamodb:Attributes', values: AUDIT_HEAD_ATTRIBUTES },
+      ],
+    },
+    {
+      effect: 'deny',
+      actions: ['dynamodb:UpdateItem'],
+      resources: [t.tables.grants, t.tables.grantsIndexes],
+      conditions: [{ test: 'StringNotEquals', variable: 'dynamodb:ReturnValues', values: ['NONE'] }],
+    },
   ];
   const broker: Statement<R>[] = [
     {
@@ -109,6 +141,8 @@ export function functionPermissions<R>(t: PermissionTargets<R>): Record<Function
       resources: [t.tables.locks],
     },
     ...auditAppend,
+    // Every grant's events in time order (listByTime), for auditors and the audit export.
+    { actions: ['dynamodb:Query'], resources: [t.tables.auditIndexes] },
     {
       actions: ['ses:SendEmail'],
       resources: [t.email.identities, t.email.configurationSet],
@@ -142,6 +176,7 @@ export function functionPermissions<R>(t: PermissionTargets<R>): Record<Function
       { effect: 'deny', actions: ['secretsmanager:*'], resources: [t.secrets.signingKeys, ...t.secrets.admin] },
       { actions: ['dynamodb:GetItem'], resources: [t.tables.grants] },
       { effect: 'deny', actions: GRANT_WRITES, resources: [t.tables.grants, t.tables.grantsIndexes] },
+      ...auditHead,
       // Statement approvals: hold a statement, see it approved, consume the approval once.
       { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [t.tables.approvals] },
       { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resources: [t.tables.locks] },

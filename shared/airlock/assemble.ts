@@ -10,7 +10,7 @@ import {
   type Mailer,
   missingMailer,
 } from '../approvals/index.ts';
-import { createDynamoAuditLog } from '../audit/index.ts';
+import { createDynamoAuditLog, createDynamoHeadAnchor, routeAnchors } from '../audit/index.ts';
 import { createGrantService, createGrantStore, type GrantService, type SweepReport } from '../grants/index.ts';
 import {
   type AirlockApp,
@@ -25,6 +25,7 @@ import {
   outboxRoutes,
   queryRoutes,
   type Routes,
+  requestGuardOptions,
   systemRoutes,
 } from '../http/index.ts';
 import { createDevIssuer, createIdentityVerifier, loadSigningKeys, loadVerificationKeys } from '../identity/index.ts';
@@ -39,7 +40,14 @@ import {
   observeAuditLog,
   readinessChecks,
 } from '../observe/index.ts';
-import { createLockChecker, createLockService, createLockStore, createOperatorPlane } from '../operators/index.ts';
+import {
+  createLockChecker,
+  createLockHeadAnchor,
+  createLockService,
+  createLockStore,
+  createOperatorPlane,
+  LOCK_CHAIN_PREFIX,
+} from '../operators/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { WireOptions } from '../postgres/index.ts';
 import { connectionTarget, createConnectionAdmins, createSessionPool, ROLE_PREFIX } from '../postgres/index.ts';
@@ -52,6 +60,7 @@ import {
   type SecretSource,
   SigningKeysSecret,
 } from '../secrets/index.ts';
+import { parserHealthy } from '../sql/index.ts';
 import type { TableNames } from '../store/index.ts';
 
 export interface AirlockConfig {
@@ -87,11 +96,19 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   const now = config.now ?? (() => new Date());
   const logger = config.observe?.logger ?? createLogger({ level: 'warn' });
   const metrics = config.observe?.metrics ?? noMetrics;
-  const audit = observeAuditLog(createDynamoAuditLog({ client: config.dynamo, table: config.tables.audit, now }), {
-    metrics,
-  });
-  const store = createGrantStore({ client: config.dynamo, table: config.tables.grants });
   const queryKeys = await readSecret(secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
+  // Keyed hashes (whoever can write the audit table cannot recompute a chain) and heads anchored on each chain's
+  // own record (deleting the newest events shows): a grant's on its grant record, a lock's on its lock record.
+  const client = config.dynamo;
+  const anchor = routeAnchors(
+    { [LOCK_CHAIN_PREFIX]: createLockHeadAnchor({ client, table: config.tables.locks }) },
+    createDynamoHeadAnchor({ client, table: config.tables.grants }),
+  );
+  const audit = observeAuditLog(
+    createDynamoAuditLog({ client, table: config.tables.audit, now, chain: { key: queryKeys.auditKey, anchor } }),
+    { metrics },
+  );
+  const store = createGrantStore({ client: config.dynamo, table: config.tables.grants });
   const publicJwks = await readSecret(secrets, SECRET_NAMES.grantJwks, GrantJwksSecret);
   const groups: Routes[] = [];
   const approvalStore = createApprovalStore({ client: config.dynamo, table: config.tables.approvals });
@@ -202,7 +219,15 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   }
 
   const readiness = createReadiness({
-    checks: readinessChecks({ store, secrets, policy, wire: config.wire, admin: config.parts.api }),
+    checks: [
+      ...readinessChecks({ store, secrets, policy, wire: config.wire, admin: config.parts.api }),
+      {
+        name: 'parser',
+        run: async () => {
+          if (!parserHealthy()) throw new Error('the SQL parser overflowed and refuses to parse: restart this process');
+        },
+      },
+    ],
   });
   const system = systemRoutes({
     publicUrl: policy.publicUrl,
@@ -211,7 +236,12 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   });
   // The document lists every route mounted before it.
   const app = createApp(
-    { maxBodyBytes: policy.limits.maxBodyBytes, publicUrl: policy.publicUrl, observe: { logger, metrics } },
+    {
+      maxBodyBytes: policy.limits.maxBodyBytes,
+      publicUrl: policy.publicUrl,
+      observe: { logger, metrics },
+      guard: requestGuardOptions(policy, config.dev),
+    },
     system,
     observeRoutes({ readiness, metrics }),
     ...groups,

@@ -158,6 +158,11 @@ export const AuditTrail = z
     verified: z.boolean().meta({
       description: 'Whether the chain of hashes checks out and is complete up to the head the grant record keeps.',
     }),
+    reason: z.string().optional().meta({ description: 'Why the chain does not verify (absent when it does).' }),
+    head: z
+      .object({ seq: z.number().int().min(1), hash: z.string() })
+      .nullable()
+      .meta({ description: "The chain's last link as anchored on the grant record (null when none is anchored)." }),
   })
   .meta({ id: 'AuditTrail' });
 export type AuditTrail = z.infer<typeof AuditTrail>;

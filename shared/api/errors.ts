@@ -25,6 +25,22 @@ export const ErrorBody = z
           .object({ id: z.string(), reason: z.string() })
           .optional()
           .meta({ description: "locked: the operator's lock that covers the request." }),
+        cost: z
+          .number()
+          .int()
+          .optional()
+          .meta({ description: 'statement_too_complex: how deep or long the statement measured.' }),
+        budget: z.number().int().optional().meta({ description: 'statement_too_complex: the most allowed.' }),
+        depth: z
+          .number()
+          .int()
+          .optional()
+          .meta({ description: 'statement_too_complex: how deep a json value in the result nests.' }),
+        maxDepth: z
+          .number()
+          .int()
+          .optional()
+          .meta({ description: 'statement_too_complex: the deepest json value a result may hold.' }),
         quota: z.string().optional().meta({ description: 'rate_limited: which quota is spent.' }),
         limit: z.number().int().optional().meta({ description: 'rate_limited: the quota’s limit.' }),
         retryAfterSeconds: z

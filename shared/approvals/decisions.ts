@@ -17,6 +17,7 @@ import {
   approvalsGiven,
   grantApprovalId,
   isRequester,
+  MAX_CODE_FAILURES,
   parseApprovalRef,
 } from './model.ts';
 import type { ApprovalStore } from './store.ts';
@@ -108,9 +109,14 @@ export function createApprovalDecisions(options: ApprovalDecisionsOptions): Appr
     if (request.generation !== ref.generation)
       throw new AirlockError('gone', 'this request has ended; a newer request replaced it');
     if (request.usedLinks.includes(claims.jti)) throw new AirlockError('gone', 'this link has already been used');
+    if ((request.codeFailures[claims.jti] ?? 0) >= MAX_CODE_FAILURES)
+      throw new AirlockError(
+        'gone',
+        `this link is locked after ${MAX_CODE_FAILURES} wrong confirmation codes; nothing was decided (the other approvers' links still work)`,
+      );
     if (request.status !== 'pending') throw new AirlockError('gone', `this request is already ${request.status}`);
     if (Date.parse(request.deadline) <= now().getTime()) throw new AirlockError('gone', 'this request has expired');
-    if (request.decisions.some((d) => d.approver === claims.approver))
+    if (request.decisions.some((d) => sameMailbox(d.approver, claims.approver)))
       throw new AirlockError('gone', 'you have already decided on this request');
     const grant = await options.grantStore.get(request.grantId);
     if (!grant) throw new AirlockError('gone', 'the grant of this request no longer exists');
@@ -259,9 +265,19 @@ export function createApprovalDecisions(options: ApprovalDecisionsOptions): Appr
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const { request, grant } = await decidable(claims);
         if (!codeMatches(confirmCode(codeKey, claims.jti), form.confirm ?? '')) {
+          // Every wrong code is counted on the request before the answer, so guessing cannot outrun the lock.
+          const failures = (request.codeFailures[claims.jti] ?? 0) + 1;
+          const counted = await store.swap(request, {
+            ...request,
+            codeFailures: { ...request.codeFailures, [claims.jti]: failures },
+          });
+          if (!counted) continue;
+          const left = MAX_CODE_FAILURES - failures;
           throw new AirlockError(
-            'invalid_request',
-            'the confirmation code does not match the one on the page; nothing was decided',
+            left > 0 ? 'invalid_request' : 'gone',
+            left > 0
+              ? `the confirmation code does not match the one on the page; nothing was decided (${left} ${left === 1 ? 'try' : 'tries'} left on this link)`
+              : `the confirmation code does not match, and this link is now locked after ${MAX_CODE_FAILURES} wrong codes; nothing was decided`,
           );
         }
         const decision: ApprovalDecision = {

@@ -2,7 +2,7 @@
 // signed in, the pages, and the mailers. Must never export a way to decide without a link and its code or
 // an approver's verified identity.
 
-export { mailboxOf, sameMailbox } from './address.ts';
+export { distinctMailboxes, mailbox, sameMailbox } from './address.ts';
 export type {
   ApprovalDecisions,
   ApprovalDecisionsOptions,

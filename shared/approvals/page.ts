@@ -79,6 +79,13 @@ export function formatDuration(seconds: number): string {
   return parts.join(' ') || '0 seconds';
 }
 
+/** `$1 = "shipped", $2 = a***@example.com (masked: email)` — as stored, so never a raw masked value. */
+export function parameterLine(params: NonNullable<ApprovalRequest['statement']>['params']): string {
+  return params
+    .map(({ position, shown, masked }) => `$${position} = ${masked === null ? shown : `${shown} (masked: ${masked})`}`)
+    .join(', ');
+}
+
 export function requestTitle(request: ApprovalRequest): string {
   return request.kind === 'grant'
     ? `Approve ${request.access} access to ${request.connection}?`
@@ -112,6 +119,12 @@ function details(request: ApprovalRequest): string {
       ['Tables', escapeHtml(request.statement.tables.join(', ') || '(none)')],
       ['Statement (normalized)', `<pre>${escapeHtml(request.statement.normalizedSql)}</pre>`],
       ['Full statement', `<pre>${escapeHtml(request.statement.sql)}</pre>`],
+      [
+        'Parameters',
+        request.statement.params.length
+          ? `<pre>${escapeHtml(request.statement.params.map((param) => parameterLine([param])).join('\n'))}</pre>`
+          : '(none)',
+      ],
     );
   }
   rows.push(['Approvals', escapeHtml(`${approvalsGiven(request)} of ${request.required} needed`)]);

@@ -1,6 +1,7 @@
 // Approval requests on DynamoDB: one item per request, every change one conditional PutItem on the
 // version read, so two racing decisions (or a decision and a consumption) can never both win.
 
+import { createHash } from 'node:crypto';
 import {
   type AttributeValue,
   type DynamoDBClient,
@@ -8,8 +9,19 @@ import {
   PutItemCommand,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
+import { AirlockError } from '../errors.ts';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { ApprovalRequest } from './model.ts';
+
+/** Approval emails sent for one requester in the last hour: an item of its own beside the requests. */
+const MailQuota = z.object({ id: z.string(), version: z.number().int(), sent: z.array(z.number()), ttl: z.number() });
+type MailQuota = z.infer<typeof MailQuota>;
+
+const HOUR_MS = 3_600_000;
+const MAX_QUOTA_ATTEMPTS = 8;
+
+export type QuotaAnswer = { taken: true } | { taken: false; retryAfterSeconds: number };
 
 /** Extra conditions a decision adds to the version check. */
 export interface DecisionGuard {
@@ -27,6 +39,11 @@ export interface ApprovalStore {
   listUnnotified(limit?: number): Promise<ApprovalRequest[]>;
   /** Pending requests whose deadline is after `now` (ISO), soonest deadline first. */
   listAwaiting(now: string, limit?: number): Promise<ApprovalRequest[]>;
+  /**
+   * Counts `emails` for `requester` in the hour before `at` if that keeps the hour at or under `limit`
+   * (a sliding window, race-safe by a conditional write); otherwise counts nothing and says when to retry.
+   */
+  takeMailQuota(requester: string, emails: number, limit: number, at: Date): Promise<QuotaAnswer>;
 }
 
 export function createApprovalStore(options: { client: DynamoDBClient; table: string }): ApprovalStore {
@@ -82,6 +99,48 @@ export function createApprovalStore(options: { client: DynamoDBClient; table: st
         if (isConditionFailure(error)) return null;
         throw error;
       }
+    },
+
+    async takeMailQuota(requester, emails, limit, at) {
+      const id = `mailquota-${createHash('sha256').update(requester).digest('hex').slice(0, 40)}`;
+      for (let attempt = 0; attempt < MAX_QUOTA_ATTEMPTS; attempt++) {
+        const output = await storeCall(what, () =>
+          client.send(new GetItemCommand({ TableName: table, Key: toItem({ id }), ConsistentRead: true })),
+        );
+        const current: MailQuota | null = output.Item ? MailQuota.parse(fromItem(output.Item)) : null;
+        const recent = (current?.sent ?? []).filter((time) => time > at.getTime() - HOUR_MS).sort((a, b) => a - b);
+        if (recent.length + emails > limit) {
+          const frees = recent[recent.length + emails - limit - 1] ?? recent[0] ?? at.getTime();
+          return { taken: false, retryAfterSeconds: Math.max(1, Math.ceil((frees + HOUR_MS - at.getTime()) / 1000)) };
+        }
+        const next: MailQuota = {
+          id,
+          version: (current?.version ?? 0) + 1,
+          sent: [...recent, ...Array.from({ length: emails }, () => at.getTime())],
+          ttl: Math.floor((at.getTime() + 2 * HOUR_MS) / 1000),
+        };
+        try {
+          await storeCall(what, () =>
+            client.send(
+              new PutItemCommand({
+                TableName: table,
+                Item: toItem(next),
+                ConditionExpression: current ? '#version = :version' : 'attribute_not_exists(id)',
+                ...(current
+                  ? {
+                      ExpressionAttributeNames: { '#version': 'version' },
+                      ExpressionAttributeValues: toItem({ ':version': current.version }),
+                    }
+                  : {}),
+              }),
+            ),
+          );
+          return { taken: true };
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error;
+        }
+      }
+      throw new AirlockError('unavailable', 'the approvals store is too busy to count emails; nothing was sent');
     },
 
     async listUnnotified(limit = 100) {

@@ -57,7 +57,7 @@ export function startExportLoop(options: ExportLoopOptions): ExportLoop {
   const state = new Map(options.exporters.map((exporter) => [exporter, { failures: 0, notBefore: 0 }]));
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
 
   async function round(exporter: SinkExporter): Promise<void> {
     const sink = exporter.sink.name;

@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { GRANT_DECISIONS, type Grant, GrantStatus } from '../api/index.ts';
+import { AuditHead } from '../audit/index.ts';
 
 export { GRANT_STATUSES, GrantStatus } from '../api/index.ts';
 
@@ -22,7 +23,18 @@ export const GrantDecision = z.object({
 });
 export type GrantDecision = z.infer<typeof GrantDecision>;
 
-/** The stored item. `sweep`/`dueAt` exist only while the sweeper may have to act (pending, active). */
+/** The audit event a grant owes from its end state until it is written (the sweeper retries it). */
+export const EndEvent = z.object({
+  type: z.enum(['grant.revoked', 'grant.denied', 'grant.expired']),
+  subject: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+export type EndEvent = z.infer<typeof EndEvent>;
+
+/**
+ * The stored item. `sweep`/`dueAt` exist only while the sweeper may have to act: pending, active, or
+ * `audit` (an ended grant whose `endEvent` is not written yet).
+ */
 export const GrantRecord = z.object({
   id: z.string(),
   status: GrantStatus,
@@ -46,8 +58,11 @@ export const GrantRecord = z.object({
   target: z.object({ host: z.string(), port: z.number().int(), database: z.string() }).nullable(),
   /** The database sessions this grant's role may open: its share of the subject's sessionsPerSubject. */
   sessionLimit: z.number().int().min(1).optional(),
-  sweep: z.enum(['pending', 'active']).optional(),
+  sweep: z.enum(['pending', 'active', 'audit']).optional(),
   dueAt: z.string().optional(),
+  endEvent: EndEvent.optional(),
+  /** Last seq and hash of the grant's audit chain: written only by the audit log's anchor, never by a transition. */
+  auditHead: AuditHead.optional(),
   ttl: z.number().int(),
 });
 export type GrantRecord = z.infer<typeof GrantRecord>;

@@ -9,7 +9,7 @@ import { ID_PATTERN, newId } from '../ids.ts';
 import type { Policy } from '../policy/index.ts';
 import { decide } from '../policy/index.ts';
 import { derivePassword, grantIdOfRole, ROLE_PREFIX, type RoleAdmin, roleNameFor } from '../postgres/index.ts';
-import { type GrantDecision, type GrantRecord, type GrantStatus, isLive } from './model.ts';
+import { type EndEvent, type GrantDecision, type GrantRecord, type GrantStatus, isLive } from './model.ts';
 import { createSubjectQuotas } from './quota.ts';
 import type { GrantStore } from './store.ts';
 
@@ -24,6 +24,8 @@ const DROP_DEFERRED = new AirlockError(
   'conflict',
   'the role cannot log in and has no sessions, but its drop waits for a lock; the next sweep retries it',
 );
+/** An end event not written this long after its grant ended is written by the sweeper (not sooner: it may be in flight). */
+const END_EVENT_GRACE_SECONDS = 60;
 
 export interface GrantRequestInput {
   connection: string;
@@ -86,7 +88,7 @@ export interface SweepReport {
 
 /** One step the sweeper could not complete: which grant, role or connection, and why (retried on the next run). */
 export interface SweepFailure {
-  step: 'expire' | 'reap' | 'connection' | 'notify';
+  step: 'expire' | 'audit' | 'reap' | 'connection' | 'notify';
   /** The connection concerned; absent for a step that is not about one (mailing held approvals). */
   connection?: string;
   grantId?: string;
@@ -203,7 +205,10 @@ export function createGrantService(options: GrantServiceOptions) {
       });
     } catch (error) {
       // No window opens without its audit event: close it again.
-      await endGrant(active, 'active', 'revoked', 'airlock', 'audit unavailable').catch(() => {});
+      await endGrant(active, 'active', 'revoked', 'airlock', 'audit unavailable', {
+        subject: active.subject,
+        details: { by: 'airlock', reason: 'audit unavailable' },
+      }).catch(() => {});
       throw error;
     }
     return active;
@@ -221,28 +226,31 @@ export function createGrantService(options: GrantServiceOptions) {
         connection: grant.connection,
       });
     } catch (error) {
-      const lock = isAirlockError(error, 'locked') ? (error.details.lock as { id: string } | undefined) : undefined;
+      const lock = isAirlockError(error, 'locked') ? error.details.lock : undefined;
       // endGrant drops the role; without a lock (the locks could not be read) the role goes unless a racing activation won.
-      const denied = lock ? await endGrant(grant, 'pending', 'denied', 'airlock', `locked by ${lock.id}`) : null;
-      if (denied)
-        await audit.append({
-          grantId: grant.id,
-          type: 'grant.denied',
-          subject: grant.subject,
-          details: { by: 'airlock', reason: 'locked', lockId: lock?.id },
-        });
-      else if ((await store.get(grant.id))?.status !== 'active') await admin.revokeRole(grant.role);
+      const denied = lock
+        ? await endGrant(grant, 'pending', 'denied', 'airlock', `locked by ${lock.id}`, {
+            subject: grant.subject,
+            details: { by: 'airlock', reason: 'locked', lockId: lock.id },
+          })
+        : null;
+      if (!denied && (await store.get(grant.id))?.status !== 'active') await admin.revokeRole(grant.role);
       throw error;
     }
   }
 
-  /** Moves a grant to an end state, then drops its role (idempotent; the sweeper retries failures). */
+  /**
+   * Moves a grant to an end state, records its end event, then drops its role (idempotent; the sweeper
+   * retries a failed role drop). The state change carries the event it owes, so an audit store that fails
+   * right then delays the event (the sweeper writes it) but never loses it, nor stops the grant ending.
+   */
   async function endGrant(
     grant: GrantRecord,
     from: GrantStatus,
     to: 'revoked' | 'expired' | 'denied',
     by: string,
-    reason?: string,
+    reason: string | undefined,
+    event: Pick<EndEvent, 'subject' | 'details'>,
     dropBudgetMs?: number,
   ) {
     const at = now();
@@ -253,19 +261,40 @@ export function createGrantService(options: GrantServiceOptions) {
       to,
       {
         decisions: [...grant.decisions, { by, decision, at: iso(at), ...(reason ? { reason } : {}) }],
-        sweep: undefined,
-        dueAt: undefined,
+        sweep: 'audit',
+        dueAt: iso(new Date(at.getTime() + END_EVENT_GRACE_SECONDS * 1000)),
+        endEvent: { type: `grant.${to}`, ...event },
         ttl: ttlFrom(at),
       },
       to === 'expired' && from === 'active' ? { expiresAtBefore: iso(at) } : undefined,
     );
     if (!ended) return null;
+    const settled = await writeEndEvent(ended, false).catch(() => ended);
     if (from === 'active' || from === 'pending') {
       await (await options.roles(grant.connection)).revokeRole(grant.role, { dropBudgetMs });
     }
     // Its sessions are over (or it never had any): the place goes back. A failure here is repaired when it matters.
     await quotas.release(grant).catch(() => {});
-    return ended;
+    return settled;
+  }
+
+  /** Appends the end event a grant owes, then forgets it; on a retry, only if the chain does not hold it yet. */
+  async function writeEndEvent(grant: GrantRecord, retry: boolean): Promise<GrantRecord> {
+    const event = grant.endEvent;
+    if (!event) return grant;
+    // A retry may follow an append that landed before its marker could be cleared.
+    const written = retry && (await audit.list(grant.id)).some((existing) => existing.type === event.type);
+    if (!written) {
+      await audit.append({
+        grantId: grant.id,
+        type: event.type,
+        subject: event.subject,
+        details: event.details,
+      } as Parameters<AuditLog['append']>[0]);
+    }
+    await store.endEventWritten(grant.id);
+    const { sweep: _sweep, dueAt: _dueAt, endEvent: _event, ...rest } = grant;
+    return rest;
   }
 
   return {
@@ -315,25 +344,23 @@ export function createGrantService(options: GrantServiceOptions) {
         dueAt: iso(deadline),
         ttl: ttlFrom(deadline),
       };
-      // Both must succeed before anything else happens; neither depends on the other.
+      // The record first: the audit log anchors the chain's head on it. Both succeed before anything else happens.
       try {
-        await Promise.all([
-          audit.append({
-            grantId: id,
-            type: 'grant.requested',
-            subject: principal.subject,
-            details: {
-              connection: input.connection,
-              access: input.access,
-              ttlSeconds: decision.ttlSeconds,
-              requestedTtlSeconds: input.ttlSeconds,
-              reason: input.reason,
-              rule: decision.rule.name,
-              needsApproval,
-            },
-          }),
-          store.create(grant),
-        ]);
+        await store.create(grant);
+        await audit.append({
+          grantId: id,
+          type: 'grant.requested',
+          subject: principal.subject,
+          details: {
+            connection: input.connection,
+            access: input.access,
+            ttlSeconds: decision.ttlSeconds,
+            requestedTtlSeconds: input.ttlSeconds,
+            reason: input.reason,
+            rule: decision.rule.name,
+            needsApproval,
+          },
+        });
       } catch (error) {
         // Nothing was granted: the place goes back (a grant stored meanwhile is swept as never activated).
         await quotas.release({ ...principal, id, sessionLimit }).catch(() => {});
@@ -370,16 +397,11 @@ export function createGrantService(options: GrantServiceOptions) {
     async revoke(principal: Principal, id: string): Promise<GrantRecord> {
       const grant = await own(principal, id);
       if (grant.status !== 'active' && grant.status !== 'pending') return grant;
-      const ended = await endGrant(grant, grant.status, 'revoked', principal.subject);
-      const current = ended ?? (await own(principal, id));
-      if (ended)
-        await audit.append({
-          grantId: id,
-          type: 'grant.revoked',
-          subject: principal.subject,
-          details: { by: principal.subject },
-        });
-      return current;
+      const ended = await endGrant(grant, grant.status, 'revoked', principal.subject, undefined, {
+        subject: principal.subject,
+        details: { by: principal.subject },
+      });
+      return ended ?? (await own(principal, id));
     },
 
     activate,
@@ -392,30 +414,20 @@ export function createGrantService(options: GrantServiceOptions) {
       const grant = ID_PATTERN.test(id) ? await store.get(id) : null;
       if (!grant) throw new AirlockError('not_found', `no grant ${id}`);
       if (grant.status !== 'pending' && (to === 'denied' || grant.status !== 'active')) return null;
-      const ended = await endGrant(grant, grant.status, to, action.by, action.reason);
-      if (ended)
-        await audit.append({
-          grantId: id,
-          type: to === 'revoked' ? 'grant.revoked' : 'grant.denied',
-          subject: grant.subject,
-          details: { ...action.details, by: action.by, reason: action.reason, previous: grant.status },
-        });
-      return ended;
+      return endGrant(grant, grant.status, to, action.by, action.reason, {
+        subject: grant.subject,
+        details: { ...action.details, by: action.by, reason: action.reason, previous: grant.status },
+      });
     },
 
     /** A human (or the approval timeout) said no: the pending grant ends without a role. */
     async deny(id: string, by: string, reason?: string): Promise<GrantRecord | null> {
       const grant = await store.get(id);
       if (grant?.status !== 'pending') return null;
-      const denied = await endGrant(grant, 'pending', 'denied', by, reason);
-      if (denied)
-        await audit.append({
-          grantId: id,
-          type: 'grant.denied',
-          subject: grant.subject,
-          details: { by, ...(reason ? { reason } : {}) },
-        });
-      return denied;
+      return endGrant(grant, 'pending', 'denied', by, reason, {
+        subject: grant.subject,
+        details: { by, ...(reason ? { reason } : {}) },
+      });
     },
 
     /** Ends what is due and reaps roles no live grant accounts for. Safe to run twice at once. */
@@ -429,17 +441,26 @@ export function createGrantService(options: GrantServiceOptions) {
       const due = [...(await store.listDue('active', at)), ...(await store.listDue('pending', at))];
       await inBatches(due, 8, async (grant) => {
         try {
-          const ended = await endGrant(grant, grant.status, 'expired', 'sweeper', undefined, SWEEP_DROP_BUDGET_MS);
-          if (!ended) return;
-          report.expired++;
-          await audit.append({
-            grantId: grant.id,
-            type: 'grant.expired',
-            subject: grant.subject,
-            details: { previous: grant.status },
-          });
+          const ended = await endGrant(
+            grant,
+            grant.status,
+            'expired',
+            'sweeper',
+            undefined,
+            { subject: grant.subject, details: { previous: grant.status } },
+            SWEEP_DROP_BUDGET_MS,
+          );
+          if (ended) report.expired++;
         } catch (cause) {
           fail({ step: 'expire', connection: grant.connection, grantId: grant.id, role: grant.role, cause });
+        }
+      });
+      // End events an audit outage kept from being written when their grants ended.
+      await inBatches(await store.listDue('audit', at), 8, async (grant) => {
+        try {
+          await writeEndEvent(grant, true);
+        } catch (cause) {
+          fail({ step: 'audit', connection: grant.connection, grantId: grant.id, cause });
         }
       });
       for (const connection of Object.keys(policy.connections)) {

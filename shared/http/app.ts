@@ -10,6 +10,7 @@ import type { GrantRecord } from '../grants/index.ts';
 import type { Principal } from '../identity/index.ts';
 import { currentRequestId, noteError, observeRequests, type RequestObserverOptions } from '../observe/index.ts';
 import { formatIssues } from '../policy/index.ts';
+import { type RequestGuardOptions, requestGuard } from './guard.ts';
 import { presentError, STATUS } from './present.ts';
 
 /** What middleware puts on a request's context for the handlers after it. */
@@ -31,6 +32,8 @@ export interface AppOptions {
   publicUrl: string;
   /** Where each request's log line and metrics go. */
   observe?: RequestObserverOptions;
+  /** Host and Origin checks (requestGuardOptions); every route, /healthz included, is behind them. */
+  guard: RequestGuardOptions;
 }
 
 /** Where a 401 tells OAuth-aware clients (MCP clients) to learn how to get a token. */
@@ -55,6 +58,8 @@ export function createApp(options: AppOptions, ...groups: Routes[]): AirlockApp 
   app.onError((error, c) => answer(c, error));
   app.notFound((c) => answer(c, new AirlockError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.use(observeRequests(options.observe));
+  // After the request log (a refused request is still logged), before every route.
+  app.use(requestGuard(options.guard));
   app.use(
     bodyLimit({
       maxSize: options.maxBodyBytes,

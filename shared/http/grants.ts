@@ -4,11 +4,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AuditTrail, GrantList, GrantMaybeToken, GrantOnly, GrantRequestBody, GrantWithToken } from '../api/index.ts';
 import type { AuditLog } from '../audit/index.ts';
-import { verifyChain } from '../audit/index.ts';
 import { AirlockError } from '../errors.ts';
 import type { GrantService } from '../grants/index.ts';
 import { publicGrant } from '../grants/index.ts';
 import type { IdentityVerifier } from '../identity/index.ts';
+import { ID_PATTERN } from '../ids.ts';
 import type { Policy } from '../policy/index.ts';
 import { errorResponses, type Routes } from './app.ts';
 import { identityAuth } from './auth.ts';
@@ -143,10 +143,11 @@ export function grantRoutes(options: GrantRoutesOptions): Routes {
         const isAuditor = principal.groups.some(
           (group) => policy.auditors.groups.includes(group) || policy.operators.groups.includes(group),
         );
+        if (!ID_PATTERN.test(id)) throw new AirlockError('not_found', `no grant ${id}`);
         if (!isAuditor) await grants.get(principal, id); // 404 unless it is the caller's own grant
-        const events = await audit.list(id);
-        if (isAuditor && events.length === 0) throw new AirlockError('not_found', `no grant ${id}`);
-        return c.json({ events, verified: verifyChain(events) }, 200);
+        const { events, verified, reason, head } = await audit.verify(id);
+        if (isAuditor && events.length === 0 && !head) throw new AirlockError('not_found', `no grant ${id}`);
+        return c.json({ events, verified, ...(reason ? { reason } : {}), head }, 200);
       },
     );
   };

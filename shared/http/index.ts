@@ -9,6 +9,8 @@ export { bearerToken, identityAuth } from './auth.ts';
 export { connectionRoutes } from './connections.ts';
 export { devRoutes } from './dev.ts';
 export { grantRoutes } from './grants.ts';
+export type { RequestGuardOptions } from './guard.ts';
+export { requestGuard, requestGuardOptions } from './guard.ts';
 export type { ObserveRoutesOptions } from './health.ts';
 export { observeRoutes } from './health.ts';
 export { openApiDocument, openApiRoutes, systemRoutes } from './openapi.ts';

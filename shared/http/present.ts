@@ -25,6 +25,7 @@ export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   conflict: 409,
   gone: 410,
   too_large: 413,
+  misdirected: 421,
   rate_limited: 429,
   unavailable: 503,
   invalid_config: 500,

@@ -15,3 +15,5 @@ export type { MaskingNames } from './names.ts';
 export { maskingNames } from './names.ts';
 export type { MaskingPlan } from './plan.ts';
 export { applyMaskingPlan, buildMaskingPlan } from './plan.ts';
+export { createDetectorScan } from './detectors.ts';
+export { REDACTED, cellText, maskEmail, maskLast4 } from './strategies.ts';

@@ -68,7 +68,7 @@ async function runOne(
 ): Promise<{ outcome: CheckOutcome; cause?: unknown }> {
   const started = now();
   const elapsed = () => Math.round(now() - started);
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = Symbol('timeout');
   const running = Promise.resolve().then(() => check.run());
   // A check that answers after its timeout must not become an unhandled rejection.

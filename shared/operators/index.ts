@@ -6,7 +6,7 @@ export type { AuditPosition, AuditSearch, AuditTimeline, AuditTimeQuery } from '
 export type { Lock, PublicLock } from './lock.ts';
 export { publicLock } from './lock.ts';
 export type { LockStore } from './lock-store.ts';
-export { createLockStore } from './lock-store.ts';
+export { createLockHeadAnchor, createLockStore, LOCK_CHAIN_PREFIX } from './lock-store.ts';
 export type { LockOutcome, LockService, LockServiceOptions, Operator } from './locks.ts';
 export { createLockChecker, createLockService, lockChain } from './locks.ts';
 export type { AdminGrant, OperatorPlane, OperatorPlaneOptions } from './plane.ts';

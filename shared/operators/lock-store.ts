@@ -3,6 +3,7 @@
 
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AuditHeadAnchor, createDynamoHeadAnchor } from '../audit/index.ts';
 import { AirlockError } from '../errors.ts';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { Lock } from './lock.ts';
@@ -10,6 +11,16 @@ import { Lock } from './lock.ts';
 /** The one partition every lock lives in (the table's hash key). */
 const PARTITION = 'locks';
 const WHAT = 'the locks store';
+/** A lock's audit chain id is this prefix and the lock id; locks are not grants, so they get chains of their own. */
+export const LOCK_CHAIN_PREFIX = 'lock-';
+
+/** Where a lock chain anchors its head: on the lock's own record, which must exist before its first event. */
+export function createLockHeadAnchor(options: { client: DynamoDBClient; table: string }): AuditHeadAnchor {
+  return createDynamoHeadAnchor({
+    ...options,
+    key: (chainId) => ({ partition: PARTITION, id: chainId.slice(LOCK_CHAIN_PREFIX.length) }),
+  });
+}
 
 export interface LockLift {
   liftedAt: string;

@@ -8,7 +8,7 @@ import { newId } from '../ids.ts';
 import type { Policy } from '../policy/index.ts';
 import { grantIdOfRole, type RoleNaming } from '../postgres/index.ts';
 import { covers, isActive, type Lock } from './lock.ts';
-import type { LockStore } from './lock-store.ts';
+import { LOCK_CHAIN_PREFIX, type LockStore } from './lock-store.ts';
 import type { LockRequest } from './schemas.ts';
 
 /** How long an ended lock stays readable before DynamoDB's TTL may delete it. */
@@ -30,8 +30,8 @@ export interface LockOutcome {
   denied: string[];
 }
 
-/** The audit chain of one lock's events; locks are not grants, so they get chains of their own. */
-export const lockChain = (id: string) => `lock-${id}`;
+/** The audit chain of one lock's events. */
+export const lockChain = (id: string) => `${LOCK_CHAIN_PREFIX}${id}`;
 
 export function lockedError(lock: Lock): AirlockError {
   const what = [
@@ -153,25 +153,39 @@ export function createLockService(options: LockServiceOptions) {
         createdAt,
         ...(expiresAt !== undefined ? { expiresAt, ttl: retainedUntil(expiresAt) } : {}),
       };
-      // The event first: no lock holds without it.
-      await audit.append({
-        grantId: lockChain(lock.id),
-        type: 'lock.created',
-        subject: operator.subject,
-        details: {
-          lockId: lock.id,
-          by: operator.subject,
-          byIssuer: operator.issuer,
-          reason: lock.reason,
-          lock: {
-            subject: lock.subject,
-            issuer: lock.issuer,
-            connection: lock.connection,
-            expiresAt: lock.expiresAt,
-          },
-        },
-      });
+      // The record first (the chain anchors its head on it); no lock holds without its event.
       await store.create(lock);
+      await audit
+        .append({
+          grantId: lockChain(lock.id),
+          type: 'lock.created',
+          subject: operator.subject,
+          details: {
+            lockId: lock.id,
+            by: operator.subject,
+            byIssuer: operator.issuer,
+            reason: lock.reason,
+            lock: {
+              subject: lock.subject,
+              issuer: lock.issuer,
+              connection: lock.connection,
+              expiresAt: lock.expiresAt,
+            },
+          },
+        })
+        .catch(async (error: unknown) => {
+          // Unrecorded, it must not hold; if even the lift fails, it holds (the safe side) and the error says so.
+          const liftReason = 'its audit event could not be written';
+          await store
+            .lift(lock.id, {
+              liftedAt: createdAt,
+              liftedBy: operator.subject,
+              liftReason,
+              ttl: retainedUntil(createdAt),
+            })
+            .catch(() => null);
+          throw error;
+        });
       const outcome = { revoked: [] as string[], denied: [] as string[] };
       const failed: string[] = [];
       const { ids, unlisted } = await candidates(lock);

@@ -56,8 +56,9 @@ export function decide(policy: Policy, request: AccessRequest, principal: Reques
   };
 }
 
-/** Every condition given must hold; `groups` is any-of; `claims` compare exactly. */
+/** Every condition given must hold; `issuer` compares exactly; `groups` is any-of; `claims` compare exactly. */
 export function matches(when: RuleMatch, principal: Requester): boolean {
+  if (when.issuer !== undefined && when.issuer !== principal.issuer) return false;
   if (when.subject !== undefined && !globMatch(when.subject, principal.subject)) return false;
   if (when.groups !== undefined && !when.groups.some((group) => principal.groups.includes(group))) return false;
   if (when.claims !== undefined) {

@@ -124,6 +124,11 @@ export const Issuer = z.strictObject({
       description: 'Signature algorithms accepted from this issuer. Omitted: every asymmetric one listed here.',
       examples: [['RS256']],
     }),
+  maxTokenAge: Duration.prefault('24h').meta({
+    description:
+      'Longest identity-token lifetime (exp - iat) accepted from this issuer; tokens without iat are refused.',
+    examples: ['1h'],
+  }),
 });
 export type Issuer = z.infer<typeof Issuer>;
 
@@ -232,6 +237,15 @@ export const Guardrail = z.strictObject({
 export type Guardrail = z.infer<typeof Guardrail>;
 
 export const RuleMatch = z.strictObject({
+  issuer: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({
+      description:
+        "The token's issuer, exactly as configured in identity.issuers; without it, any configured issuer matches.",
+      examples: ['https://token.actions.githubusercontent.com'],
+    }),
   subject: z
     .string()
     .min(1)
@@ -394,6 +408,27 @@ export const Policy = z
       })
       .prefault({})
       .meta({ description: 'Approval emails.' }),
+    http: z
+      .strictObject({
+        allowedHosts: z
+          .array(z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'expected host or host:port'))
+          .default([])
+          .meta({
+            description:
+              "Host header values answered beside publicUrl's (e.g. the API Gateway name behind a CDN); any other Host gets 421.",
+            examples: [['abc123.execute-api.eu-west-1.amazonaws.com']],
+          }),
+        mcpOrigins: z
+          .array(z.url().refine((value) => new URL(value).origin === value, 'expected an origin: scheme://host[:port]'))
+          .default([])
+          .meta({
+            description:
+              'Browser origins (scheme://host[:port]) allowed to call /mcp; a request with any other Origin gets 403.',
+            examples: [['https://inspector.example.com']],
+          }),
+      })
+      .prefault({})
+      .meta({ description: 'The front door: which Host names are answered, which browser origins may call /mcp.' }),
     connections: z.record(Identifier, Connection).meta({
       description: 'The databases Airlock brokers, by the name agents ask for.',
       examples: [{ shop: { adminSecret: 'airlock/shop/admin', profiles: { read: { readOnly: true } } } }],
@@ -541,6 +576,16 @@ export const Policy = z
           code: 'custom',
           path: ['rules', index, 'approval', 'required'],
           message: `requires more approvals than the ${approvers} approver(s) listed`,
+        });
+      }
+    });
+    const issuers = new Set(policy.identity.issuers.map((issuer) => issuer.issuer));
+    policy.rules.forEach((rule, index) => {
+      if (rule.when.issuer !== undefined && !issuers.has(rule.when.issuer)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', index, 'when', 'issuer'],
+          message: `"${rule.when.issuer}" is not one of identity.issuers`,
         });
       }
     });

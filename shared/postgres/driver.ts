@@ -53,7 +53,7 @@ export async function connectClient(
 ): Promise<Client> {
   const client = createClient(target, wire, extra);
   client.on('error', () => {}); // a dropped socket surfaces on the next query; never crash the process
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     // A refused WebSocket upgrade never settles connect(): bound it.
     await Promise.race([
@@ -77,7 +77,7 @@ function connectFailure(error: unknown) {
 
 /** Ends a client; a client whose connection was already cut never settles `end()`, so it is bounded. */
 export async function closeClient(client: Client, waitMs = 1000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     client.end().catch(() => {}),
     new Promise<void>((resolve) => {

@@ -26,7 +26,7 @@ export interface ClientPoolOptions {
 }
 
 export function createClientPool(options: ClientPoolOptions): ClientPool {
-  const idle: Array<{ client: PgClient; timer: NodeJS.Timeout | undefined }> = [];
+  const idle: Array<{ client: PgClient; timer: ReturnType<typeof setTimeout> | undefined }> = [];
   const waiters: Array<(client: PgClient | Error) => void> = [];
   const failed = new WeakSet<PgClient>();
   let size = 0;
@@ -54,7 +54,7 @@ export function createClientPool(options: ClientPoolOptions): ClientPool {
   };
 
   const park = (client: PgClient) => {
-    const entry = { client, timer: undefined as NodeJS.Timeout | undefined };
+    const entry = { client, timer: undefined as ReturnType<typeof setTimeout> | undefined };
     if (options.idleMs !== undefined) {
       entry.timer = setTimeout(() => {
         const at = idle.indexOf(entry);
@@ -69,7 +69,7 @@ export function createClientPool(options: ClientPoolOptions): ClientPool {
 
   const wait = () =>
     new Promise<PgClient>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const waiter = (next: PgClient | Error) => {
         clearTimeout(timer);
         if (next instanceof Error) reject(next);

@@ -4,6 +4,7 @@
 import { rateLimited } from '../errors.ts';
 import { connectClient, type DatabaseTarget, type PgClient, type WireOptions } from './driver.ts';
 import { isConnectionLost } from './execute.ts';
+import { boundedJsonTypes } from './json-values.ts';
 import { type ClientPool, createClientPool } from './pool.ts';
 
 export interface GrantSessionTarget extends DatabaseTarget {
@@ -32,7 +33,7 @@ const DEFAULT_SESSION_IDLE_MS = 10_000;
 export function createSessionPool(options: SessionPoolOptions): SessionPool {
   const now = options.now ?? (() => new Date());
   const idleMs = options.idleMs ?? DEFAULT_SESSION_IDLE_MS;
-  const pools = new Map<string, { pool: ClientPool; timer: NodeJS.Timeout }>();
+  const pools = new Map<string, { pool: ClientPool; timer: ReturnType<typeof setTimeout> }>();
 
   const poolFor = (target: GrantSessionTarget): ClientPool => {
     const existing = pools.get(target.grantId);
@@ -40,7 +41,8 @@ export function createSessionPool(options: SessionPoolOptions): SessionPool {
     const { grantId, expiresAt, maxSessions, ...login } = target;
     // The role's CONNECTION LIMIT is its share of the subject's sessions: past it, wait for one of ours.
     const pool = createClientPool({
-      connect: () => connectClient(login, options.wire),
+      // json values are parsed with a bound on their depth: a deep one fails its statement, not the process.
+      connect: () => connectClient(login, options.wire, { types: boundedJsonTypes }),
       max: maxSessions,
       atCapacity: tooManyConnections,
       idleMs,

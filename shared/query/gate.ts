@@ -9,6 +9,8 @@ export interface HeldStatement {
   statement: ParsedStatement;
   /** Keyed hash of the exact statement text and its parameters: approving one DELETE does not approve another. */
   paramsHash: string;
+  /** The bound parameters, so approvers see what they approve (masked where they meet masked columns). */
+  params?: readonly unknown[];
   guardrail: string;
   reason: string;
   approvers: string[];

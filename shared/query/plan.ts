@@ -71,15 +71,23 @@ export async function planRequest(grant: GrantRecord, body: QueryBody, context: 
       return { kind: 'refused', attempts, culprit: index, error, decision: 'blocked', guardrail: verdict.guardrail };
     }
     if (verdict.action === 'approve') {
-      const admitted = await context.gate.admit({
-        grant,
-        statement: statement.parsed,
-        paramsHash: bindingHash(context.bindingKey, statement.parsed.sql, statement.params),
-        guardrail: verdict.guardrail,
-        reason: verdict.reason,
-        approvers: expandApprovers(verdict.approvers, policy.approverGroups),
-        required: verdict.required,
-      });
+      let admitted: Awaited<ReturnType<StatementGate['admit']>>;
+      try {
+        admitted = await context.gate.admit({
+          grant,
+          statement: statement.parsed,
+          paramsHash: bindingHash(context.bindingKey, statement.parsed.sql, statement.params),
+          params: statement.params,
+          guardrail: verdict.guardrail,
+          reason: verdict.reason,
+          approvers: expandApprovers(verdict.approvers, policy.approverGroups),
+          required: verdict.required,
+        });
+      } catch (error) {
+        // Too many approval emails for this requester: refused (and audited) like any other block.
+        if (!isAirlockError(error) || error.code !== 'rate_limited') throw error;
+        return { kind: 'refused', attempts, culprit: index, error, decision: 'blocked', guardrail: verdict.guardrail };
+      }
       if (!admitted.run) {
         const { approval } = admitted;
         const pending = approval.status === 'pending';

@@ -9,6 +9,7 @@ import type { GrantTokenVerifierKeys } from '../identity/index.ts';
 import { createCatalogCache } from '../masking/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { SessionPool } from '../postgres/index.ts';
+import { textFingerprint } from '../sql/index.ts';
 import { createAuthenticator } from './authenticate.ts';
 import { auditedError, statementEvent } from './events.ts';
 import { executeStatements } from './execute.ts';
@@ -53,6 +54,8 @@ export function createQueryService(options: QueryServiceOptions) {
     for (const [index, attempt] of attempts.entries()) {
       const own = index === culprit;
       await statementEvent(audit, grant, attempt.parsed, {
+        // Text the parser rejected is correlated by a keyed hash, never kept.
+        ...(attempt.parsed ? {} : { fingerprint: textFingerprint(attempt.sql, options.maskingKey) }),
         decision,
         error: own
           ? auditedError(error)

@@ -33,8 +33,11 @@ export const TABLES: Record<TableDefinition['key'], TableDefinition> = {
     key: 'audit',
     hashKey: 'grantId',
     rangeKey: 'seq',
-    attributes: { grantId: 'S', seq: 'N' },
-    indexes: [],
+    attributes: { grantId: 'S', seq: 'N', tmonth: 'S', tkey: 'S' },
+    indexes: [
+      // Every grant's events in time order (listByTime): the event's UTC month, then `at#grantId#seq`.
+      { name: 'byTime', hashKey: 'tmonth', rangeKey: 'tkey' },
+    ],
     stream: 'new-image',
   },
   approvals: {

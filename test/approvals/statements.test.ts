@@ -117,7 +117,7 @@ describe('a statement held by a guardrail', () => {
     const email = emails.get('oncall@example.com')!;
     expect(email.subject).toMatch(/approve a DELETE on shop/);
     expect(email.text).toContain('held by guardrail "unbounded-change"');
-    expect(email.text).toContain('Statement: DELETE FROM orders');
+    expect(email.text).toContain('Statement: "DELETE FROM orders"');
 
     // Sent again while pending: the same hold, no new email.
     const mailCount = (await outbox(stack)).length;
@@ -278,7 +278,7 @@ describe('a statement held by a guardrail', () => {
     });
     try {
       const mailBefore = (await outbox(stack)).length;
-      const held = await queryOnly.app.request('/v1/query', {
+      const held = await queryOnly.app.request(`${stack.baseUrl}/v1/query`, {
         method: 'POST',
         headers: { authorization: `Bearer ${grant.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ sql: 'DELETE FROM orders' }),
@@ -286,7 +286,7 @@ describe('a statement held by a guardrail', () => {
       expect(held.status).toBe(202);
       const ref = ((await held.json()) as { approval: { id: string } }).approval.id;
       expect((await outbox(stack)).length).toBe(mailBefore);
-      expect(await queryOnly.app.request('/.well-known/jwks.json')).toMatchObject({ status: 404 });
+      expect(await queryOnly.app.request(`${stack.baseUrl}/.well-known/jwks.json`)).toMatchObject({ status: 404 });
 
       await stack.airlock.sweep();
       const link = await linkFor(stack, ref, 'oncall@example.com');

@@ -21,8 +21,6 @@ export interface Email {
 
 export const outboxDir = (stack: TestAirlock) => join(infra().dataDir, 'outbox', stack.tables.grants);
 
-const LINK = /https?:\/\/\S+\/v1\/approvals\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g;
-
 export async function outbox(stack: TestAirlock): Promise<Email[]> {
   const files = (await readdir(outboxDir(stack)).catch(() => [] as string[]))
     .filter((name) => name.endsWith('.eml'))
@@ -38,7 +36,8 @@ export async function outbox(stack: TestAirlock): Promise<Email[]> {
         subject: parsed.headers.subject ?? '',
         text: parsed.text,
         html: parsed.html,
-        links: parsed.text.match(LINK) ?? [],
+        // As /dev/outbox reads them: from the structured header, never from a body the requester writes into.
+        links: parsed.headers['x-airlock-approval-link'] ? [parsed.headers['x-airlock-approval-link']] : [],
       };
     }),
   );

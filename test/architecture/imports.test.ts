@@ -64,7 +64,10 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/api',
     'shared/observe',
   ],
+  // Parameters shown to approvers are masked as the columns they meet would be (shared/approvals/params.ts).
   'shared/approvals': [
+    'shared/masking',
+    'shared/sql',
     'shared/errors',
     'shared/ids',
     'shared/policy',

@@ -165,7 +165,7 @@ describe('concurrency', () => {
 });
 
 describe('refusals', () => {
-  it.each(['id', 'grantId', 'seq', 'at', 'type', 'subject', 'prevHash', 'hash'])(
+  it.each(['id', 'grantId', 'seq', 'at', 'type', 'subject', 'prevHash', 'hash', 'tmonth', 'tkey'])(
     'refuses a detail that sets the core field %s, and writes nothing',
     async (field) => {
       const log = auditLog(table);

@@ -201,7 +201,7 @@ describe('airlock CLI', () => {
     expect(audit.stdout.match(/statement .*executed: /g)).toHaveLength(4);
     expect(audit.stdout).toMatch(/masked email, card_number/);
     expect(audit.stdout).toMatch(
-      /hash chain verified: 6 events link from the genesis hash to [0-9a-f]{16}… \(checked here and by the server\)/,
+      /audit chain verified: 6 events link from the genesis hash to [0-9a-f]{16}… and end at the head anchored on the grant \(checked here\); the keyed hashes were checked by the server \(this CLI has no audit key\)/,
     );
 
     expect(replay.code, replay.stderr).toBe(0);

@@ -215,6 +215,7 @@ describe('function bundles', () => {
         grantsIndexes: 'grants/index/*',
         audit: 'audit',
         auditStream: 'audit/stream/*',
+        auditIndexes: 'audit/index/*',
         approvals: 'approvals',
         approvalsIndexes: 'approvals/index/*',
         exports: 'exports',

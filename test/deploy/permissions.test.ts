@@ -4,8 +4,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFunctionConfig } from '../../functions/config.ts';
 import { deployWarnings, functionEnvironment, loadStackConfig, secretArnPattern } from '../../stacks/config.ts';
-import { AUDIT_TAMPERING, functionPermissions, type Statement } from '../../stacks/permissions.ts';
-import { allowed, applies, iamMatches as matches } from '../support/iam.ts';
+import {
+  AUDIT_HEAD_ATTRIBUTES,
+  AUDIT_TAMPERING,
+  functionPermissions,
+  type Statement,
+} from '../../stacks/permissions.ts';
+import { allowed, applies, conditionHolds, iamMatches as matches, type RequestContext } from '../support/iam.ts';
 
 // Made-up but well-formed ARNs for every target, and concrete resources to ask about.
 const account = 'arn:aws:secretsmanager:eu-west-1:123456789012';
@@ -35,6 +40,7 @@ const permissions = functionPermissions({
     grantsIndexes: `${ARN.grants}/index/*`,
     audit: ARN.audit,
     auditStream: `${ARN.audit}/stream/*`,
+    auditIndexes: `${ARN.audit}/index/*`,
     approvals: ARN.approvals,
     approvalsIndexes: `${ARN.approvals}/index/*`,
     exports: ARN.exports,
@@ -61,6 +67,21 @@ const SECRET_ACTIONS = [
   'secretsmanager:ListSecretVersionIds',
 ];
 
+/** What the audit log's anchor sends: UpdateItem naming the key and `auditHead`, returning nothing. */
+const HEAD_UPDATE: RequestContext = { 'dynamodb:Attributes': ['id', 'auditHead'], 'dynamodb:ReturnValues': 'NONE' };
+
+/** Grant updates the query function must never be allowed, each with the context keys IAM would see. */
+const GRANT_UPDATES_REFUSED: Record<string, RequestContext> = {
+  'setting status': { 'dynamodb:Attributes': ['id', 'status'], 'dynamodb:ReturnValues': 'NONE' },
+  'setting expiresAt beside the head': { 'dynamodb:Attributes': ['id', 'auditHead', 'expiresAt'] },
+  'moving the head and reading it all back': {
+    'dynamodb:Attributes': ['id', 'auditHead'],
+    'dynamodb:ReturnValues': 'ALL_NEW',
+  },
+  'reading the old item back': { 'dynamodb:Attributes': ['id', 'auditHead'], 'dynamodb:ReturnValues': 'ALL_OLD' },
+  'naming no attributes': { 'dynamodb:ReturnValues': 'NONE' },
+};
+
 /** Everything the design forbids the query function, as violations (an empty list is a pass). */
 function queryViolations(statements: Statement[]): string[] {
   const violations: string[] = [];
@@ -74,6 +95,11 @@ function queryViolations(statements: Statement[]): string[] {
   for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
     if (allowed(statements, action, ARN.grants)) violations.push(`${action} on grants`);
     if (allowed(statements, action, ARN.locks)) violations.push(`${action} on locks`);
+  }
+  // The audit head is the one grant write: any other attribute, or reading the grant back, is a violation.
+  for (const [what, context] of Object.entries(GRANT_UPDATES_REFUSED)) {
+    if (allowed(statements, 'dynamodb:UpdateItem', ARN.grants, context))
+      violations.push(`UpdateItem on grants ${what}`);
   }
   if (allowed(statements, 'ses:SendEmail', ARN.sesIdentity)) violations.push('ses:SendEmail');
   // Declared, not only effective: no allow may even name an admin secret or the signing key.
@@ -100,6 +126,7 @@ describe('least privilege: the query function', () => {
     expect(allowed(query, 'dynamodb:PutItem', ARN.audit)).toBe(true);
     expect(allowed(query, 'dynamodb:Query', ARN.audit)).toBe(true);
     expect(allowed(query, 'dynamodb:Query', `${ARN.grants}/index/bySubject`)).toBe(false);
+    expect(allowed(query, 'dynamodb:Query', `${ARN.audit}/index/byTime`)).toBe(false);
     expect(allowed(query, 'dynamodb:Scan', ARN.grants)).toBe(false);
   });
 
@@ -116,6 +143,33 @@ describe('least privilege: the query function', () => {
       'PartiQLDelete',
     ])
       expect(allowed(query, `dynamodb:${action}`, ARN.locks), action).toBe(false);
+  });
+
+  it('moves the audit head on a grant record, naming only id and auditHead and returning nothing', () => {
+    expect(AUDIT_HEAD_ATTRIBUTES).toEqual(['id', 'auditHead']);
+    expect(allowed(query, 'dynamodb:UpdateItem', ARN.grants, HEAD_UPDATE)).toBe(true);
+    // ReturnValues left out is NONE.
+    expect(allowed(query, 'dynamodb:UpdateItem', ARN.grants, { 'dynamodb:Attributes': ['id', 'auditHead'] })).toBe(
+      true,
+    );
+    for (const [what, context] of Object.entries(GRANT_UPDATES_REFUSED))
+      expect(allowed(query, 'dynamodb:UpdateItem', ARN.grants, context), what).toBe(false);
+    expect(allowed(query, 'dynamodb:UpdateItem', ARN.audit, HEAD_UPDATE)).toBe(false);
+    expect(allowed(query, 'dynamodb:UpdateItem', ARN.approvals, HEAD_UPDATE)).toBe(false);
+  });
+
+  it('the denies hold even if an allow is widened to any grant update', () => {
+    const widened = [...query, { actions: ['dynamodb:UpdateItem'], resources: [ARN.grants] }];
+    expect(allowed(widened, 'dynamodb:UpdateItem', ARN.grants, HEAD_UPDATE)).toBe(true);
+    expect(allowed(widened, 'dynamodb:UpdateItem', ARN.grants, GRANT_UPDATES_REFUSED['setting status'])).toBe(false);
+    expect(
+      allowed(
+        widened,
+        'dynamodb:UpdateItem',
+        ARN.grants,
+        GRANT_UPDATES_REFUSED['moving the head and reading it all back'],
+      ),
+    ).toBe(false);
   });
 
   it('its audit PutItem may not return what it would replace', () => {
@@ -152,6 +206,28 @@ describe('least privilege: the query function', () => {
     ]);
     // The explicit deny holds even against a broad allow.
     expect(give([{ actions: ['dynamodb:*'], resources: [ARN.locks] }])).toEqual([]);
+    expect(give([{ actions: ['dynamodb:UpdateItem'], resources: [ARN.grants] }], isDeny)).toEqual([
+      'dynamodb:UpdateItem on grants',
+      ...Object.keys(GRANT_UPDATES_REFUSED).map((what) => `UpdateItem on grants ${what}`),
+    ]);
+  });
+});
+
+describe('the IAM evaluator the checks rely on', () => {
+  const condition = (test: string, values: string[], variable = 'k') => ({ test, variable, values });
+
+  it('evaluates absent keys as AWS does, ForAllValues trap included', () => {
+    expect(conditionHolds(condition('ForAllValues:StringEquals', ['a']), {})).toBe(true);
+    expect(conditionHolds(condition('ForAllValues:StringEquals', ['a']), { k: ['a', 'b'] })).toBe(false);
+    expect(conditionHolds(condition('ForAnyValue:StringNotEquals', ['a']), {})).toBe(false);
+    expect(conditionHolds(condition('ForAnyValue:StringNotEquals', ['a']), { k: ['a', 'b'] })).toBe(true);
+    expect(conditionHolds(condition('StringEquals', ['a']), {})).toBe(false);
+    expect(conditionHolds(condition('StringNotEquals', ['a']), {})).toBe(false);
+    expect(conditionHolds(condition('StringEqualsIfExists', ['a']), {})).toBe(true);
+    expect(conditionHolds(condition('StringEqualsIfExists', ['a']), { k: 'b' })).toBe(false);
+    expect(conditionHolds(condition('Null', ['false']), {})).toBe(false);
+    expect(conditionHolds(condition('Null', ['false']), { k: ['a'] })).toBe(true);
+    expect(() => conditionHolds(condition('NumericLessThan', ['1']), { k: '0' })).toThrow(/does not know/);
   });
 });
 
@@ -187,14 +263,20 @@ describe('least privilege: the API function and the sweeper', () => {
       expect(allowed(statements, 'dynamodb:DeleteItem', ARN.locks)).toBe(false);
       expect(allowed(statements, 'dynamodb:PutItem', ARN.audit)).toBe(true);
       expect(allowed(statements, 'dynamodb:Query', ARN.audit)).toBe(true);
+      expect(allowed(statements, 'dynamodb:Query', `${ARN.audit}/index/byTime`)).toBe(true);
+      expect(allowed(statements, 'dynamodb:UpdateItem', ARN.grants, HEAD_UPDATE)).toBe(true);
       for (const action of AUDIT_TAMPERING) expect(allowed(statements, action, ARN.audit), action).toBe(false);
       expect(allowed(statements, 'dynamodb:DeleteItem', ARN.grants)).toBe(false);
     },
   );
 
   it.each(['api', 'sweeper'] as const)('%s sends approval mail, only as the policy sender', (name) => {
-    expect(allowed(permissions[name], 'ses:SendEmail', ARN.sesIdentity)).toBe(true);
-    expect(allowed(permissions[name], 'ses:SendEmail', ARN.sesConfigSet)).toBe(true);
+    const asSender = { 'ses:FromAddress': FROM };
+    expect(allowed(permissions[name], 'ses:SendEmail', ARN.sesIdentity, asSender)).toBe(true);
+    expect(allowed(permissions[name], 'ses:SendEmail', ARN.sesConfigSet, asSender)).toBe(true);
+    expect(allowed(permissions[name], 'ses:SendEmail', ARN.sesIdentity, { 'ses:FromAddress': 'ceo@example.com' })).toBe(
+      false,
+    );
     const send = permissions[name].find((s) => s.actions.includes('ses:SendEmail'));
     expect(send?.conditions).toEqual([{ test: 'StringEquals', variable: 'ses:FromAddress', values: [FROM] }]);
   });

@@ -15,8 +15,16 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { AirlockError } from '../../shared/errors.ts';
 import { createApp } from '../../shared/http/app.ts';
+import { requestGuardOptions } from '../../shared/http/guard.ts';
 import { createEmfMetrics, METRICS, withSpan } from '../../shared/observe/index.ts';
 import { createPrometheusMetrics } from '../../shared/prometheus/index.ts';
+
+/** A bare app answering for http://localhost, the host of a request built in-process. */
+const LOCAL_APP = {
+  maxBodyBytes: 1024,
+  publicUrl: 'http://localhost',
+  guard: requestGuardOptions({ publicUrl: 'http://localhost', http: { allowedHosts: [], mcpOrigins: [] } }),
+};
 
 describe('EMF on Lambda', () => {
   it('writes one document per series on flush, with its dimensions, unit and values, then starts over', () => {
@@ -87,7 +95,7 @@ describe('Prometheus on the local stack', () => {
 
   it('/metrics answers loopback callers only', async () => {
     const metrics = createPrometheusMetrics({ processMetrics: false });
-    const app = createApp({ maxBodyBytes: 1024, publicUrl: 'http://127.0.0.1' }, (routes) => {
+    const app = createApp(LOCAL_APP, (routes) => {
       routes.get('/metrics', async (c) => {
         const remote = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
         return c.text(String(remote?.socket?.remoteAddress));
@@ -96,10 +104,7 @@ describe('Prometheus on the local stack', () => {
     expect((await app.request('/metrics')).status).toBe(200);
     const { createReadiness } = await import('../../shared/observe/index.ts');
     const { observeRoutes } = await import('../../shared/http/index.ts');
-    const guarded = createApp(
-      { maxBodyBytes: 1024, publicUrl: 'http://127.0.0.1' },
-      observeRoutes({ readiness: createReadiness({ checks: [] }), metrics }),
-    );
+    const guarded = createApp(LOCAL_APP, observeRoutes({ readiness: createReadiness({ checks: [] }), metrics }));
     const env = (remoteAddress: string) => ({ incoming: { socket: { remoteAddress } } });
     expect((await guarded.request('/metrics', {}, env('127.0.0.1'))).status).toBe(200);
     expect((await guarded.request('/metrics', {}, env('::ffff:127.0.0.1'))).status).toBe(200);
@@ -208,7 +213,7 @@ describe('OpenTelemetry spans', () => {
   it('every HTTP request is a server span named by its route pattern', async () => {
     const { provider, spans } = memoryProvider();
     trace.setGlobalTracerProvider(provider);
-    const app = createApp({ maxBodyBytes: 1024, publicUrl: 'http://127.0.0.1' }, (routes) => {
+    const app = createApp(LOCAL_APP, (routes) => {
       routes.get('/v1/grants/:id', (c) => c.json({ id: c.req.param('id') }));
     });
     await app.request('/v1/grants/abcdefghij0123456789');

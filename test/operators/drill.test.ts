@@ -245,7 +245,7 @@ describe('locking a subject', () => {
       dev: { baseUrl: stack.baseUrl, outboxDir: `${infra().dataDir}/outbox/restart` },
     });
     try {
-      const response = await restarted.app.request('/v1/grants', {
+      const response = await restarted.app.request(`${stack.baseUrl}/v1/grants`, {
         method: 'POST',
         headers: {
           authorization: `Bearer ${await person(stack, 'agent:restart')}`,

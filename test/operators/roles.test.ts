@@ -1,7 +1,7 @@
 // Who is who on the operator plane, as pure functions of the policy and a verified principal.
 
 import { describe, expect, it } from 'vitest';
-import { mailboxOf, sameMailbox } from '../../shared/approvals/index.ts';
+import { mailbox, sameMailbox } from '../../shared/approvals/index.ts';
 import type { Principal } from '../../shared/identity/index.ts';
 import { rolesOf, verifiedEmail } from '../../shared/operators/index.ts';
 import { parsePolicyText } from '../../shared/policy/index.ts';
@@ -57,12 +57,12 @@ describe('rolesOf', () => {
 
 describe('mailboxes', () => {
   it('ignore case and a +tag, and nothing else', () => {
-    expect(mailboxOf(' Oncall+Agent@Example.COM ')).toBe('oncall@example.com');
+    expect(mailbox(' Oncall+Agent@Example.COM ')).toBe('oncall@example.com');
     expect(sameMailbox('oncall+a@example.com', 'ONCALL@example.com')).toBe(true);
     expect(sameMailbox('oncall@example.com', 'oncall@example.org')).toBe(false);
     expect(sameMailbox('on.call@example.com', 'oncall@example.com')).toBe(false);
     expect(sameMailbox(null, 'oncall@example.com')).toBe(false);
-    expect(mailboxOf('+x@example.com')).toBe('+x@example.com');
-    expect(mailboxOf('a@b@c')).toBe('a@b@c');
+    expect(mailbox('+x@example.com')).toBe('+x@example.com');
+    expect(mailbox('a@b@c')).toBe('a@b@c');
   });
 });

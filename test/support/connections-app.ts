@@ -7,6 +7,7 @@ import { localizePolicy } from '../../local/stack.ts';
 import { createApp } from '../../shared/http/app.ts';
 import { connectionRoutes } from '../../shared/http/connections.ts';
 import { devRoutes } from '../../shared/http/dev.ts';
+import { requestGuardOptions } from '../../shared/http/guard.ts';
 import { createDevIssuer } from '../../shared/identity/dev-issuer.ts';
 import { generateSigningKeyPair } from '../../shared/identity/grant-token.ts';
 import { createIdentityVerifier } from '../../shared/identity/verify.ts';
@@ -30,7 +31,7 @@ export async function startConnectionsApp(policyText = DEMO_POLICY_TEXT): Promis
   const issuer = createDevIssuer({ issuer: `${baseUrl}/dev`, privateJwks: { keys: [privateJwk] } });
   const identity = createIdentityVerifier({ issuers: policy.identity.issuers });
   const app = createApp(
-    { maxBodyBytes: policy.limits.maxBodyBytes, publicUrl: policy.publicUrl },
+    { maxBodyBytes: policy.limits.maxBodyBytes, publicUrl: policy.publicUrl, guard: requestGuardOptions(policy) },
     devRoutes({ issuer }),
     connectionRoutes({ policy, identity }),
   );
