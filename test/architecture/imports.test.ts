@@ -112,6 +112,17 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/observe',
     'shared/masking',
   ],
+  // The console renders the operator plane's answers; the API's front door never imports it.
+  'shared/console': [
+    'shared/errors',
+    'shared/policy',
+    'shared/identity',
+    'shared/grants',
+    'shared/operators',
+    'shared/audit',
+    'shared/http',
+    'shared/observe',
+  ],
   // The composition root builds everything.
   'shared/airlock': ['shared/*'],
   functions: ['shared/*'],
@@ -145,7 +156,7 @@ function sourceFiles(dir: string): string[] {
   for (const entry of readdirSync(join(ROOT, dir))) {
     const path = join(dir, entry);
     if (statSync(join(ROOT, path)).isDirectory()) out.push(...sourceFiles(path));
-    else if (path.endsWith('.ts')) out.push(path);
+    else if (/\.tsx?$/.test(path)) out.push(path);
   }
   return out;
 }
