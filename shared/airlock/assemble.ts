@@ -158,7 +158,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       codeKey: queryKeys.roleKey,
       now,
     });
-    groups.push(approvalRoutes({ decisions }));
+    groups.push(approvalRoutes({ decisions, console: policy.console !== undefined }));
     const locks = createLockService({
       policy,
       store: lockStore,

@@ -3,6 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Child } from 'hono/jsx';
+import { LOCAL_TIME_SCRIPT } from '../approvals/index.ts';
 
 const STYLE = [
   ':root{--fg:#1b1f24;--muted:#57606a;--line:#d0d7de;--bg:#f6f7f9;--accent:#0969da;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700}',
@@ -19,12 +20,14 @@ const STYLE = [
   'dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:0}',
   'dt{font-weight:600}dd{margin:0;overflow-wrap:break-word;word-break:normal;min-width:0}',
   'code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}',
+  'code{overflow-wrap:anywhere}',
+  '.card h2:first-child{margin-top:0}.card form{margin-top:1rem}',
   'pre{white-space:pre-wrap;overflow-wrap:break-word;background:#f0f2f5;padding:.5rem .75rem;border-radius:4px;margin:.25rem 0}',
   'table{width:100%;border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:8px}',
   'th,td{text-align:left;padding:.5rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}',
   'th{font-size:.85rem;color:var(--muted);font-weight:600}',
   'td a{color:var(--accent)}',
-  '.badge{display:inline-block;padding:0 .5rem;border-radius:1rem;font-size:.85rem;font-weight:600;border:1px solid currentColor;white-space:nowrap}',
+  '.badge{display:inline-block;justify-self:start;padding:0 .5rem;border-radius:1rem;font-size:.85rem;font-weight:600;border:1px solid currentColor;white-space:nowrap}',
   '.s-active,.s-approved,.s-executed{color:var(--ok)}.s-pending,.s-held{color:var(--warn)}',
   '.s-denied,.s-revoked,.s-blocked,.s-failed{color:var(--bad)}.s-expired{color:var(--muted)}',
   '.muted{color:var(--muted);font-size:.9rem}',
@@ -44,7 +47,7 @@ const STYLE = [
   '.notice{padding:.6rem 1rem;border-radius:8px;background:#ddf4ff;border:1px solid #54aeff;margin:0 0 1rem}',
   '.alert{padding:.6rem 1rem;border-radius:8px;background:#ffebe9;border:1px solid var(--bad);margin:0 0 1rem}',
   'ol.timeline{list-style:none;padding:0;margin:0;border-left:3px solid var(--line)}',
-  'ol.timeline li{position:relative;margin:0 0 1rem;padding:0 0 0 1rem}',
+  'ol.timeline li{position:relative;margin:0 0 1rem;padding:0 0 0 1rem;min-width:0;overflow-wrap:break-word}',
   'ol.timeline .when{color:var(--muted);font-size:.85rem}',
   '.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem;z-index:1}',
   '@media (max-width:720px){',
@@ -58,11 +61,8 @@ const STYLE = [
   '}',
 ].join('');
 
-/** Shows each `<time>` in the viewer's local time; the UTC value stays in its title. */
-const SCRIPT =
-  "document.querySelectorAll('time[datetime]').forEach(function(t){var d=new Date(t.getAttribute('datetime'));" +
-  "if(isNaN(d))return;t.title='UTC: '+d.toISOString().replace('T',' ').replace(/\\.\\d+Z$/,' UTC');" +
-  "t.textContent=d.toLocaleString(undefined,{dateStyle:'medium',timeStyle:'short'});});";
+/** The approval link page's script: both show times in the viewer's local time, UTC on hover. */
+const SCRIPT = LOCAL_TIME_SCRIPT;
 
 const hash = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
 
@@ -85,6 +85,11 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-content-type-options': 'nosniff',
   'cross-origin-opener-policy': 'same-origin',
 };
+
+/** The tab's icon: a padlock, served by the console itself (the CSP allows images from this origin only). */
+export const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect x="2" y="7" width="12" height="8" rx="1.5" fill="#0969da"/>' +
+  '<path d="M5 7V5a3 3 0 0 1 6 0v2" fill="none" stroke="#0969da" stroke-width="2"/></svg>';
 
 /** Who is signed in, as the frame shows it. */
 export interface Viewer {
@@ -109,6 +114,7 @@ export function Page(props: { title: string; section: Section; viewer?: Viewer; 
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="robots" content="noindex, nofollow" />
         <title>{`${props.title} · Airlock console`}</title>
+        <link rel="icon" href="/console/favicon.svg" type="image/svg+xml" />
         <style dangerouslySetInnerHTML={{ __html: STYLE }} />
       </head>
       <body>

@@ -38,7 +38,7 @@ function NoticeBox(props: { notice: Notice | undefined }) {
 
 function Window(props: { grant: AdminGrant | GrantRecord; now: Date }) {
   const { grant, now } = props;
-  if (grant.status === 'pending') return <When at={grant.approvalDeadline} now={now} label="decide by" />;
+  if (grant.status === 'pending') return <When at={grant.approvalDeadline} now={now} label="decision due" />;
   if (grant.status === 'active') return <When at={grant.expiresAt} now={now} label="ends" />;
   if (grant.expiresAt && grant.activatedAt) return <When at={grant.expiresAt} now={now} label="ended" />;
   return <When at={grant.requestedAt} now={now} label="requested" />;

@@ -23,7 +23,7 @@ import {
   rolesOf,
 } from '../operators/index.ts';
 import { formatIssues, type Policy } from '../policy/index.ts';
-import { Page, SECURITY_HEADERS, type Viewer } from './layout.tsx';
+import { FAVICON, Page, SECURITY_HEADERS, type Viewer } from './layout.tsx';
 import { createOidcClient, type OidcClient } from './oidc.ts';
 import {
   ApprovalsPage,
@@ -188,6 +188,10 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Routes {
     return render(c, <ErrorPage title={title} message={presented.error.message} viewer={viewer} />, presented.status);
   });
   web.notFound((c) => render(c, <ErrorPage title="Not found" message="There is no such console page." />, 404));
+
+  web.get('/favicon.svg', (c) =>
+    c.body(FAVICON, 200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=86400' }),
+  );
 
   web.get('/', async (c) => {
     const session = await sessionOf(c);

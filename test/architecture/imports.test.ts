@@ -119,6 +119,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/identity',
     'shared/grants',
     'shared/operators',
+    'shared/approvals',
     'shared/audit',
     'shared/http',
     'shared/observe',

@@ -204,6 +204,33 @@ describe('who may act', () => {
   });
 });
 
+describe('approvals', () => {
+  it('a requester who is also an approver is not offered their own request, and cannot decide it', async () => {
+    const identity = await stack.token('agent:dba', ['finance'], { email: 'dba@example.com' });
+    const asked = await stack.call('POST', '/v1/grants', {
+      token: identity,
+      body: { connection: 'shop', access: 'write', ttl: 300, reason: 'my own change' },
+    });
+    expect(asked.status).toBe(202);
+    const requester = await signIn(stack, { sub: 'agent:dba', groups: [], email: 'dba@example.com' });
+    const page = await consoleCall(stack, requester, 'GET', '/console/approvals');
+    expect(page.status).toBe(200);
+    // The plane lists for an approver only what they may decide: their own request is not among it.
+    expect(page.html).not.toContain('my own change');
+    expect(page.html).not.toContain('value="approve"');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.html)![1]!;
+    const id = `grant-${asked.body.grant.id}.1`;
+    const decided = await consoleCall(stack, requester, 'POST', `/console/approvals/${id}`, {
+      decision: 'approve',
+      reason: 'self',
+      _csrf: csrf,
+    });
+    expect(decided.status).toBe(403);
+    const after = await stack.call('GET', `/v1/grants/${asked.body.grant.id}`, { token: identity });
+    expect(after.body.grant.status).toBe('pending');
+  });
+});
+
 describe('sign-out', () => {
   it('signing out clears the session cookie, and the browser is signed out after it', async () => {
     const session = await signIn(stack, OPERATOR);
