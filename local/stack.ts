@@ -55,6 +55,7 @@ export function localizePolicy(policy: Policy, baseUrl: string): Policy {
         ...(issuer.jwksUri ? { jwksUri: move(issuer.jwksUri) } : {}),
       })),
     },
+    ...(policy.console ? { console: { ...policy.console, issuer: move(policy.console.issuer) } } : {}),
   };
 }
 

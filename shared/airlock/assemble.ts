@@ -11,6 +11,7 @@ import {
   missingMailer,
 } from '../approvals/index.ts';
 import { createDynamoAuditLog, createDynamoHeadAnchor, routeAnchors } from '../audit/index.ts';
+import { consoleRoutes } from '../console/index.ts';
 import { createGrantService, createGrantStore, type GrantService, type SweepReport } from '../grants/index.ts';
 import {
   type AirlockApp,
@@ -18,6 +19,7 @@ import {
   approvalRoutes,
   connectionRoutes,
   createApp,
+  devAuthorizeRoutes,
   devRoutes,
   grantRoutes,
   observeRoutes,
@@ -28,7 +30,13 @@ import {
   requestGuardOptions,
   systemRoutes,
 } from '../http/index.ts';
-import { createDevIssuer, createIdentityVerifier, loadSigningKeys, loadVerificationKeys } from '../identity/index.ts';
+import {
+  createDevAuthorizer,
+  createDevIssuer,
+  createIdentityVerifier,
+  loadSigningKeys,
+  loadVerificationKeys,
+} from '../identity/index.ts';
 import { createConnectionMasking } from '../masking/index.ts';
 import { mcpRoutes } from '../mcp/index.ts';
 import {
@@ -167,7 +175,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       codeKey: queryKeys.roleKey,
       now,
     });
-    groups.push(approvalRoutes({ decisions }));
+    groups.push(approvalRoutes({ decisions, console: policy.console !== undefined }));
     const locks = createLockService({
       policy,
       store: lockStore,
@@ -189,9 +197,18 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       now,
     });
     groups.push(adminRoutes({ identity, plane }));
+    // The console's session keys are derived from the role key with HKDF, under a purpose of their own.
+    if (policy.console) groups.push(consoleRoutes({ policy, plane, sessionSecret: queryKeys.roleKey, now }));
     if (config.dev) {
       const privateJwks = await readSecret(secrets, SECRET_NAMES.devIssuer, SigningKeysSecret);
-      groups.push(devRoutes({ issuer: createDevIssuer({ issuer: `${config.dev.baseUrl}/dev`, privateJwks, now }) }));
+      const devIssuer = createDevIssuer({ issuer: `${config.dev.baseUrl}/dev`, privateJwks, now });
+      groups.push(devRoutes({ issuer: devIssuer }));
+      groups.push(
+        devAuthorizeRoutes({
+          authorizer: createDevAuthorizer({ issuer: devIssuer, baseUrl: config.dev.baseUrl, now }),
+          issuer: `${config.dev.baseUrl}/dev`,
+        }),
+      );
       groups.push(outboxRoutes({ dir: config.dev.outboxDir }));
     }
   }

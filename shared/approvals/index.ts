@@ -19,7 +19,16 @@ export { parseMessage } from './mime.ts';
 export { ApprovalRequest, approvalRef, approvalsGiven, parseApprovalRef } from './model.ts';
 export type { OutboxEntry, OutboxMessage } from './outbox.ts';
 export { createOutboxMailer, listOutbox, readOutboxMessage } from './outbox.ts';
-export { confirmPage, escapeHtml, htmlPage, PAGE_HEADERS, refusalPage, requestTitle, resultPage } from './page.ts';
+export {
+  confirmPage,
+  escapeHtml,
+  htmlPage,
+  LOCAL_TIME_SCRIPT,
+  PAGE_HEADERS,
+  refusalPage,
+  requestTitle,
+  resultPage,
+} from './page.ts';
 export type { ApprovalRequests, ApprovalRequestsOptions } from './requests.ts';
 export { createApprovalRequests } from './requests.ts';
 export type { SesSender } from './ses.ts';

@@ -2,8 +2,7 @@
 // columns (content detectors still run), masked with the column's strategy where they meet a masked one, and
 // redacted where their column cannot be told. Must never show a value that reaches a masked column.
 
-import { createDetectorScan } from '../masking/index.ts';
-import { cellText, maskEmail, maskLast4, REDACTED } from '../masking/index.ts';
+import { cellText, createDetectorScan, maskEmail, maskLast4, REDACTED } from '../masking/index.ts';
 import type { MaskStrategy, Policy } from '../policy/index.ts';
 import { type ParameterUse, parameterUses } from '../sql/index.ts';
 import type { HeldStatementView } from './model.ts';

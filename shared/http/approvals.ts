@@ -109,7 +109,11 @@ const PAGE_RESPONSES = {
   410: Html('Used, decided or expired (a page)'),
 };
 
-export function approvalRoutes(options: { decisions: ApprovalDecisions }): Routes {
+export function approvalRoutes(options: {
+  decisions: ApprovalDecisions;
+  /** The deployment serves /console: the page points signed-in approvers there. */
+  console?: boolean;
+}): Routes {
   const { decisions } = options;
   return (app: AirlockApp) => {
     documentedRoute(
@@ -127,7 +131,7 @@ export function approvalRoutes(options: { decisions: ApprovalDecisions }): Route
       async (c) => {
         try {
           const view = await decisions.view(c.req.param('token') ?? '');
-          return page(200, confirmPage(view.request, view.approver, view.code));
+          return page(200, confirmPage(view.request, view.approver, view.code, options.console ?? false));
         } catch (error) {
           return refusal(error);
         }

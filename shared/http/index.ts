@@ -8,6 +8,7 @@ export { approvalRoutes } from './approvals.ts';
 export { bearerToken, identityAuth } from './auth.ts';
 export { connectionRoutes } from './connections.ts';
 export { devRoutes } from './dev.ts';
+export { devAuthorizeRoutes } from './dev-authorize.ts';
 export { grantRoutes } from './grants.ts';
 export type { RequestGuardOptions } from './guard.ts';
 export { requestGuard, requestGuardOptions } from './guard.ts';

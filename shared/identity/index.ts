@@ -1,6 +1,8 @@
 // The identity module's public surface: identity tokens in, grant tokens out and back, the dev issuer.
 // Must never export private key material: only public keys, verification and signing through loaded keys.
 
+export type { DevAuthorizeParams, DevAuthorizer } from './dev-authorize.ts';
+export { createDevAuthorizer, DevPerson, pkceChallenge } from './dev-authorize.ts';
 export type { DevIssuer, DevTokenRequest } from './dev-issuer.ts';
 export {
   createDevIssuer,

@@ -6,6 +6,7 @@ export { catalogConnectionKey, catalogFor, createCatalogCache, createCatalogLook
 export { checkPolicyConnections, createConnectionMasking } from './connections.ts';
 export type { DescribedTable } from './describe.ts';
 export { describeTables } from './describe.ts';
+export { createDetectorScan } from './detectors.ts';
 export type { MaskingEnforcement, MaskingEnforcer, MaskingEnforcerOptions } from './enforce.ts';
 export { checkPolicyAgainstDatabase, createMaskingEnforcer } from './enforce.ts';
 export { fixedDatabaseMessage, maskDatabaseMessage, touchesMaskedTable } from './message.ts';
@@ -15,5 +16,4 @@ export type { MaskingNames } from './names.ts';
 export { maskingNames } from './names.ts';
 export type { MaskingPlan } from './plan.ts';
 export { applyMaskingPlan, buildMaskingPlan } from './plan.ts';
-export { createDetectorScan } from './detectors.ts';
-export { REDACTED, cellText, maskEmail, maskLast4 } from './strategies.ts';
+export { cellText, maskEmail, maskLast4, REDACTED } from './strategies.ts';

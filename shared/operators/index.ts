@@ -14,3 +14,5 @@ export { adminGrant, createOperatorPlane } from './plane.ts';
 export type { OperatorRight, OperatorRoles } from './roles.ts';
 export { rolesOf, verifiedEmail } from './roles.ts';
 export { ApprovalDecisionBody, AuditQuery, GrantListQuery, LockRequest, ReasonBody } from './schemas.ts';
+export type { ChainVerdict } from './story.ts';
+export { readChain } from './story.ts';

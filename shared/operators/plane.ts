@@ -14,6 +14,7 @@ import type { Lock } from './lock.ts';
 import type { LockOutcome, LockService } from './locks.ts';
 import { type OperatorRight, requireRight, rolesOf } from './roles.ts';
 import type { ApprovalDecisionBody, AuditQuery, GrantListQuery, LockRequest } from './schemas.ts';
+import { readChain } from './story.ts';
 
 export interface OperatorPlaneOptions {
   policy: Policy;
@@ -63,6 +64,14 @@ export function createOperatorPlane(options: OperatorPlaneOptions) {
         grants: page.grants.map(adminGrant),
         ...(page.next ? { next: encodeCursor('grants', page.next) } : {}),
       };
+    },
+
+    /** One grant, its audit events and the chain's verdict (auditors, operators). */
+    async grantStory(principal: Principal, id: string) {
+      allowed(principal, 'read');
+      const grant = await options.grantStore.get(id);
+      if (!grant) throw new AirlockError('not_found', `no grant ${id}`);
+      return { grant, ...(await readChain(options.audit, id)) };
     },
 
     /** The owner's revoke, by an operator: the decision and the audit event say who and why. */

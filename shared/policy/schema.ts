@@ -391,6 +391,37 @@ export const Policy = z
         description:
           'Operators may do what auditors do, plus revoke any grant and lock subjects or connections (/v1/admin).',
       }),
+    console: z
+      .strictObject({
+        issuer: z
+          .string()
+          .min(1)
+          .meta({
+            description:
+              'The OIDC issuer people sign in with: one of identity.issuers (its keys, groups and email claims are used).',
+            examples: ['https://idp.example.com'],
+          }),
+        clientId: z
+          .string()
+          .min(1)
+          .max(256)
+          .meta({
+            description: "The console's OAuth client id at that issuer: the `aud` of the ID tokens it accepts.",
+            examples: ['airlock-console'],
+          }),
+        scopes: z
+          .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth scope'))
+          .default(['openid', 'email', 'profile'])
+          .meta({
+            description: 'Scopes asked for at sign-in; `openid` is always added.',
+            examples: [['openid', 'email', 'groups']],
+          }),
+      })
+      .optional()
+      .meta({
+        description:
+          'The web console at /console for operators, auditors and approvers (OIDC code flow with PKCE). Omitted: no console.',
+      }),
     approverGroups: z
       .record(z.string().min(1), z.array(z.email()).min(1))
       .default({})
@@ -589,6 +620,13 @@ export const Policy = z
         });
       }
     });
+    if (policy.console && !policy.identity.issuers.some((issuer) => issuer.issuer === policy.console?.issuer)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['console', 'issuer'],
+        message: `"${policy.console.issuer}" is not one of identity.issuers`,
+      });
+    }
     policy.guardrails.forEach((guardrail, index) => {
       if (guardrail.action === 'approve' && !guardrail.approvers) {
         ctx.addIssue({

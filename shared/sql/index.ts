@@ -4,7 +4,7 @@
 export type { CheckOptions, Verdict } from './guard.ts';
 export { checkStatement } from './guard.ts';
 export { textFingerprint } from './identifiers.ts';
-export { parseOne, parserHealthy, parseStatements } from './parse.ts';
-export type { ParsedStatement, RelationRef } from './statement.ts';
 export type { ParameterUse } from './params.ts';
 export { parameterUses } from './params.ts';
+export { parseOne, parserHealthy, parseStatements } from './parse.ts';
+export type { ParsedStatement, RelationRef } from './statement.ts';

@@ -115,6 +115,18 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/observe',
     'shared/masking',
   ],
+  // The console renders the operator plane's answers; the API's front door never imports it.
+  'shared/console': [
+    'shared/errors',
+    'shared/policy',
+    'shared/identity',
+    'shared/grants',
+    'shared/operators',
+    'shared/approvals',
+    'shared/audit',
+    'shared/http',
+    'shared/observe',
+  ],
   // The composition root builds everything.
   'shared/airlock': ['shared/*'],
   functions: ['shared/*'],
@@ -148,7 +160,7 @@ function sourceFiles(dir: string): string[] {
   for (const entry of readdirSync(join(ROOT, dir))) {
     const path = join(dir, entry);
     if (statSync(join(ROOT, path)).isDirectory()) out.push(...sourceFiles(path));
-    else if (path.endsWith('.ts')) out.push(path);
+    else if (/\.tsx?$/.test(path)) out.push(path);
   }
   return out;
 }
