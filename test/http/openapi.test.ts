@@ -2,11 +2,13 @@
 // Redocly's recommended rules (the linter the document is checked with in CI).
 
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_REFERENCE_END, API_REFERENCE_START, apiReference } from '../../scripts/api-reference.ts';
+import { unpadTables } from '../../scripts/policy-reference.ts';
 import { ERROR_CODES } from '../../shared/errors.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 
@@ -82,5 +84,21 @@ describe('the OpenAPI document', () => {
       expect.arrayContaining(['200', '202', '400', '401', '403', '404', '409', '500', '503']),
     );
     expect(query['202'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/HeldStatement' });
+  });
+});
+
+describe('docs/api.md', () => {
+  it('carries the route reference generated from this document (npm run docs:api)', async () => {
+    const doc = await readFile(new URL('../../docs/api.md', import.meta.url), 'utf8');
+    const start = doc.indexOf(API_REFERENCE_START);
+    const end = doc.indexOf(API_REFERENCE_END);
+    expect(start).toBeGreaterThan(-1);
+    expect(end).toBeGreaterThan(start);
+    expect(unpadTables(doc.slice(start, end + API_REFERENCE_END.length))).toBe(unpadTables(apiReference(document)));
+  });
+
+  it('explains every error code the API can answer', async () => {
+    const doc = await readFile(new URL('../../docs/api.md', import.meta.url), 'utf8');
+    for (const code of ERROR_CODES) expect(doc, code).toMatch(new RegExp(`\\| \\d{3} +\\| \`${code}\` +\\|`));
   });
 });
