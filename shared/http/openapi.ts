@@ -98,7 +98,10 @@ export function openApiDocument(app: AirlockApp, serverUrl: string) {
       { name: 'query', description: 'Run SQL with a grant token.' },
       { name: 'approvals', description: 'Decide through an emailed link.' },
       { name: 'audit', description: 'The tamper-evident trail.' },
-      { name: 'operators', description: 'Every grant, locks, approvals and the audit search, for operators and auditors.' },
+      {
+        name: 'operators',
+        description: 'Every grant, locks, approvals and the audit search, for operators and auditors.',
+      },
       { name: 'mcp', description: 'The MCP server for agents.' },
       { name: 'system', description: 'Health and keys.' },
       { name: 'local', description: 'Local stack only.' },
