@@ -28,7 +28,7 @@ async function startOidcIssuer() {
       .setSubject(sub)
       .setAudience('airlock')
       .setIssuedAt()
-      .setExpirationTime('2d')
+      .setExpirationTime('1h')
       .sign(privateKey);
   return { url, sign, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
@@ -221,7 +221,7 @@ describe('deciding a held statement signed in', () => {
     });
     expect(granted.status).toBe(201);
     const grantId = granted.body.grant.id as string;
-    // The shared demo database must survive: `orders` resolves to a scratch copy for this role.
+    // The shared demo database must survive: the statement changes a scratch copy of `orders`.
     const schema = `opap_${randomBytes(4).toString('hex')}`;
     schemas.push(schema);
     const admin = await adminClient();
@@ -229,14 +229,15 @@ describe('deciding a held statement signed in', () => {
       await admin.query(`CREATE SCHEMA "${schema}"`);
       await admin.query(`CREATE TABLE "${schema}".orders (id int, status text)`);
       await admin.query(`INSERT INTO "${schema}".orders SELECT g, 'open' FROM generate_series(1, 3) AS g`);
-      await admin.query(`ALTER ROLE "${stack.roleOf(grantId)}" SET search_path = "${schema}"`);
+      await admin.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${stack.roleOf(grantId)}"`);
+      await admin.query(`GRANT SELECT, UPDATE ON "${schema}".orders TO "${stack.roleOf(grantId)}"`);
     } finally {
       await admin.end();
     }
     const send = () =>
       stack.call('POST', '/v1/query', {
         token: granted.body.token,
-        body: { sql: "UPDATE orders SET status = 'retired-7731'" },
+        body: { sql: `UPDATE "${schema}".orders SET status = 'retired-7731'` },
       });
     const held = await send();
     expect(held.status).toBe(202);
