@@ -12,6 +12,7 @@ import { currentRequestId, noteError, observeRequests, type RequestObserverOptio
 import { formatIssues } from '../policy/index.ts';
 import { type RequestGuardOptions, requestGuard } from './guard.ts';
 import { presentError, STATUS } from './present.ts';
+import { specific } from './validate.ts';
 
 /** What middleware puts on a request's context for the handlers after it. */
 export type AppEnv = {
@@ -49,7 +50,7 @@ export function createApp(options: AppOptions, ...groups: Routes[]): AirlockApp 
     // A body or parameter that fails its route's schema: 400 with every issue named by its path.
     defaultHook: (result) => {
       if (result.success) return;
-      const issues = formatIssues(result.error.issues);
+      const issues = formatIssues(specific(result.error.issues));
       throw new AirlockError('invalid_request', `invalid request: ${issues.join('; ')}`, { issues });
     },
   });

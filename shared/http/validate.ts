@@ -18,7 +18,7 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
  * A union's issues as those of the alternative that came closest (fewest issues, then the deepest path),
  * so a body says `params: Too big: …` rather than `(root): Invalid input`.
  */
-function specific(issues: ReadonlyArray<z.core.$ZodIssue>): z.core.$ZodIssue[] {
+export function specific(issues: ReadonlyArray<z.core.$ZodIssue>): z.core.$ZodIssue[] {
   return issues.flatMap((issue) => {
     if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
     const deepest = (candidate: z.core.$ZodIssue[]) => Math.max(...candidate.map((inner) => inner.path.length));

@@ -39,18 +39,21 @@ afterAll(async () => {
 });
 
 /** An API Gateway v2 (HTTP API, payload 2.0) event, as it reaches the function. */
-function httpEvent(method: string, path: string) {
+/** The host of the demo policy's publicUrl: API Gateway passes the name the client used, which must be Airlock's. */
+const PUBLIC_HOST = '127.0.0.1:8787';
+
+function httpEvent(method: string, path: string, host = PUBLIC_HOST) {
   const now = new Date();
   return {
     version: '2.0',
     routeKey: '$default',
     rawPath: path,
     rawQueryString: '',
-    headers: { host: 'abc123.execute-api.eu-west-1.amazonaws.com', 'user-agent': 'bundle-test' },
+    headers: { host, 'user-agent': 'bundle-test' },
     requestContext: {
       accountId: '123456789012',
       apiId: 'abc123',
-      domainName: 'abc123.execute-api.eu-west-1.amazonaws.com',
+      domainName: host,
       domainPrefix: 'abc123',
       http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'bundle-test' },
       requestId: 'req-1',
@@ -155,8 +158,22 @@ describe('function bundles', () => {
     console.log(`${name}: ${(bundle.bytes / 1024).toFixed(0)} KiB, cold import (incl. init) ${importMs.toFixed(0)} ms`);
   });
 
+  it('answers 421 misdirected for a host name the policy does not name (the gateway name behind a custom domain)', async () => {
+    const { result } = await invoke(
+      bundles.get('functions/query')!,
+      httpEvent('GET', '/healthz', 'abc123.execute-api.eu-west-1.amazonaws.com'),
+      await functionEnv(),
+    );
+    expect(result).toMatchObject({ statusCode: 421 });
+    expect(JSON.parse((result as { body: string }).body).error.code).toBe('misdirected');
+  });
+
   it('the API function serves MCP; the query function serves POST /v1/query and nothing else', async () => {
-    const mcp = { ...httpEvent('POST', '/mcp'), headers: { 'content-type': 'application/json' }, body: '{}' };
+    const mcp = {
+      ...httpEvent('POST', '/mcp'),
+      headers: { host: PUBLIC_HOST, 'content-type': 'application/json' },
+      body: '{}',
+    };
     const api = await invokeAll(bundles.get('functions/api')!, [mcp], await functionEnv());
     expect(api.results[0]).toMatchObject({ statusCode: 401 });
     // One JSON line for the request, with Lambda's request id, and the invocation's metrics as EMF.

@@ -11,7 +11,7 @@ import { type LocalInfra, startLocalInfra } from '../../local/infra.ts';
 import { LOCAL_ADMIN_SECRET } from '../../local/secrets.ts';
 import { localizePolicy } from '../../local/stack.ts';
 import { type Airlock, assembleAirlock } from '../../shared/airlock/index.ts';
-import { createDynamoAuditLog, verifyChain } from '../../shared/audit/index.ts';
+import { createDynamoAuditLog, createDynamoHeadAnchor } from '../../shared/audit/index.ts';
 import { createLogger } from '../../shared/observe/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import { closeClient, connectClient, type PgClient } from '../../shared/postgres/driver.ts';
@@ -238,11 +238,14 @@ describe('Postgres goes away and comes back', () => {
     // drops the role of the grant revoked while Postgres was down.
     expect((await call('POST', '/v1/query', audited.token, { sql: 'SELECT 1 AS one' })).status).toBe(200);
     expect((await call('POST', '/v1/query', idle.token, { sql: 'SELECT 1 AS one' })).status).toBe(200);
-    const events = await createDynamoAuditLog({
-      client: createDynamoClient({ region: 'local', endpoint: store.endpoint }),
+    const storeClient = createDynamoClient({ region: 'local', endpoint: store.endpoint });
+    const { auditKey } = await readSecret(infra.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
+    const { events, verified, reason } = await createDynamoAuditLog({
+      client: storeClient,
       table: tables.audit,
-    }).list(audited.grant.id);
-    expect(verifyChain(events)).toBe(true);
+      chain: { key: auditKey, anchor: createDynamoHeadAnchor({ client: storeClient, table: tables.grants }) },
+    }).verify(audited.grant.id);
+    expect(verified, reason).toBe(true);
     expect(
       events
         .filter((event) => event.type === 'statement')

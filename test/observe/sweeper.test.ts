@@ -95,6 +95,7 @@ describe('a sweep that cannot drop a role', () => {
       AIRLOCK_AUDIT_TABLE: stack.tables.audit,
       AIRLOCK_APPROVALS_TABLE: stack.tables.approvals,
       AIRLOCK_EXPORTS_TABLE: stack.tables.exports,
+      AIRLOCK_LOCKS_TABLE: stack.tables.locks,
       AIRLOCK_POLICY: new URL('../../airlock.policy.yaml', import.meta.url).pathname,
       AIRLOCK_LOG: 'silent',
       AWS_REGION: 'eu-west-1',

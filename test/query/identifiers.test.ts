@@ -25,7 +25,8 @@ const logged = async (sql: string) => redactUnresolvedIdentifiers((await parseOn
 describe('identifiers that name nothing are redacted like literals', () => {
   it('a value written in double quotes becomes $n, after the literals', async () => {
     const sql = `SELECT name FROM customers WHERE country = 'PT' AND ssn = "342-61-1387"`;
-    expect((await parseOne(sql)).normalizedSql).toContain('342-61-1387');
+    // Already at parse time: without a catalog, a quoted name the statement does not declare is not kept.
+    expect((await parseOne(sql)).normalizedSql).not.toContain('342-61-1387');
     expect(await logged(sql)).toBe('SELECT name FROM customers WHERE country = $1 AND ssn = $2');
   });
 

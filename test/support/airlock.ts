@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { localizePolicy } from '../../local/stack.ts';
 import { type Airlock, type AirlockConfig, assembleAirlock } from '../../shared/airlock/index.ts';
+import { type AuditLog, createDynamoAuditLog, createDynamoHeadAnchor } from '../../shared/audit/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import type { Policy } from '../../shared/policy/schema.ts';
 import { roleNameFor } from '../../shared/postgres/role-names.ts';
@@ -36,6 +37,8 @@ export interface TestAirlock {
   policy: Policy;
   tables: TableNames;
   clock: TestClock;
+  /** The stack's audit log as the composition root builds it: keyed, heads anchored (verify() gives the verdict). */
+  audit: AuditLog;
   /** An identity token from the stack's dev issuer. */
   token(sub: string, groups?: string[], extra?: { email?: string; ttlSeconds?: number }): Promise<string>;
   /** fetch against the stack, JSON in and out. */
@@ -54,7 +57,7 @@ export async function startTestAirlock(
   const tables = await freshTables();
   // Stacks share one Postgres: each reaps only roles under its own prefix.
   const rolePrefix = `airlock_${tables.grants.slice(2, 10).replace(/[^a-z0-9]/g, '')}_`;
-  const { roleKey } = await readSecret(secrets(), SECRET_NAMES.queryKeys, QueryKeysSecret);
+  const { roleKey, auditKey } = await readSecret(secrets(), SECRET_NAMES.queryKeys, QueryKeysSecret);
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve) => {
     // Reserve the port first: the policy must name the issuer URL before the app exists.
@@ -105,6 +108,11 @@ export async function startTestAirlock(
   return {
     baseUrl,
     roleOf: (grantId) => roleNameFor(grantId, { roleKey, prefix: rolePrefix }),
+    audit: createDynamoAuditLog({
+      client: dynamo(),
+      table: tables.audit,
+      chain: { key: auditKey, anchor: createDynamoHeadAnchor({ client: dynamo(), table: tables.grants }) },
+    }),
     rolePrefix,
     airlock,
     policy,
