@@ -88,7 +88,7 @@ export interface SweepReport {
 
 /** One step the sweeper could not complete: which grant, role or connection, and why (retried on the next run). */
 export interface SweepFailure {
-  step: 'expire' | 'audit' | 'reap' | 'connection' | 'notify';
+  step: 'expire' | 'audit' | 'upkeep' | 'reap' | 'connection' | 'notify';
   /** The connection concerned; absent for a step that is not about one (mailing held approvals). */
   connection?: string;
   grantId?: string;
@@ -467,8 +467,8 @@ export function createGrantService(options: GrantServiceOptions) {
         try {
           // Tables added or altered since the last grant get their masking and privileges now, not at the next grant.
           await (await options.roles(connection)).prepareConnection();
-        } catch {
-          report.errors++;
+        } catch (cause) {
+          fail({ step: 'upkeep', connection, cause });
         }
         try {
           const admin = await options.roles(connection);

@@ -105,7 +105,7 @@ describe('a sweep that cannot drop a role', () => {
     try {
       const { handler } = await import('../../functions/sweeper.ts');
       await expect(handler({}, { awsRequestId: 'sweep-1' } as never)).rejects.toThrow(
-        /the sweep left 1 step\(s\) undone: connection/,
+        /the sweep left 2 step\(s\) undone: upkeep; connection \(retried next run\)/,
       );
     } finally {
       process.env = previous;
