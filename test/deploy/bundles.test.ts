@@ -116,6 +116,7 @@ async function functionEnv(policyPath = resolve('airlock.policy.yaml')): Promise
     AIRLOCK_APPROVALS_TABLE: tables.approvals,
     AIRLOCK_EXPORTS_TABLE: tables.exports,
     AIRLOCK_LOCKS_TABLE: tables.locks,
+    AIRLOCK_SESSIONS_TABLE: tables.sessions,
     AIRLOCK_POLICY: policyPath,
     AWS_REGION: 'eu-west-1',
     AIRLOCK_TEST_SECRETS_FILE: infra().secretsPath,
@@ -220,6 +221,7 @@ describe('function bundles', () => {
         approvalsIndexes: 'approvals/index/*',
         exports: 'exports',
         locks: 'locks',
+        sessions: 'sessions',
       },
       secrets: {
         signingKeys: arn(SECRET_NAMES.signingKeys),
