@@ -2,7 +2,18 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { openGrant } from '../support/stack.ts';
-import { AGENT, AUDITOR, CONSOLE_POLICY, consoleCall, csrfOf, OPERATOR, type Session, signIn } from './support.ts';
+import {
+  AGENT,
+  AUDITOR,
+  CONSOLE_POLICY,
+  callbackAs,
+  consoleCall,
+  csrfOf,
+  OPERATOR,
+  type Person,
+  type Session,
+  signIn,
+} from './support.ts';
 
 let stack: TestAirlock;
 let operator: Session;
@@ -246,6 +257,67 @@ describe('sign-out', () => {
     expect(after.headers.get('location')).toBe('/console');
     const landing = await consoleCall(stack, null, 'GET', '/console?notice=signed-out');
     expect(landing.html).toContain('You are signed out.');
+  });
+
+  it('signing out ends the session on the server: a copy of the cookie taken before is no session after it', async () => {
+    const session = await signIn(stack, OPERATOR);
+    const copy: Session = { ...session };
+    const csrf = await csrfOf(stack, session);
+    const grant = await openGrant(stack, { subject: 'agent:copied', reason: 'a copied cookie must not revoke this' });
+    expect((await consoleCall(stack, copy, 'GET', '/console/grants')).status).toBe(200);
+    expect((await consoleCall(stack, session, 'POST', '/console/logout', { _csrf: csrf })).status).toBe(303);
+
+    const page = await consoleCall(stack, copy, 'GET', '/console/grants');
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/console');
+    expect((await consoleCall(stack, copy, 'GET', '/console')).html).toContain('/console/login');
+    const revoke = await consoleCall(stack, copy, 'POST', `/console/grants/${grant.id}/revoke`, {
+      reason: 'with a copied cookie',
+      _csrf: csrf,
+    });
+    expect(revoke.status).toBe(401);
+    expect((await adminGrant(grant.id))?.status).toBe('active');
+    // Other sessions of the same person are their own: signing out in one browser ends that one only.
+    expect((await consoleCall(stack, operator, 'GET', '/console/grants')).status).toBe(200);
+  });
+
+  it('a lock on the person ends their console session for good, and refuses sign-in while it holds', async () => {
+    const person: Person = { sub: 'human:sec-locked', groups: ['security'], email: 'sec-locked@example.com' };
+    const session = await signIn(stack, person);
+    expect((await consoleCall(stack, session, 'GET', '/console/locks')).status).toBe(200);
+    // A lock on the person's database access only (subject and connection) leaves their console session alone.
+    const narrow = await stack.call('POST', '/v1/admin/locks', {
+      token: operatorToken,
+      body: { subject: person.sub, connection: 'shop', reason: 'no database for now' },
+    });
+    expect(narrow.status).toBe(201);
+    expect((await consoleCall(stack, session, 'GET', '/console/locks')).status).toBe(200);
+    const locked = await stack.call('POST', '/v1/admin/locks', {
+      token: operatorToken,
+      body: { subject: person.sub, reason: 'laptop stolen' },
+    });
+    expect(locked.status).toBe(201);
+
+    const page = await consoleCall(stack, session, 'GET', '/console/locks');
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/console');
+    const { callback } = await callbackAs(stack, person);
+    expect(callback.status).toBe(403);
+    expect(callback.headers.getSetCookie().some((line) => line.startsWith('airlock-console='))).toBe(false);
+    // Someone else's session goes on.
+    expect((await consoleCall(stack, operator, 'GET', '/console/locks')).status).toBe(200);
+
+    for (const lock of [locked, narrow]) {
+      const lifted = await stack.call('DELETE', `/v1/admin/locks/${lock.body.lock.id}`, {
+        token: operatorToken,
+        body: { reason: 'laptop found' },
+      });
+      expect(lifted.status).toBe(200);
+    }
+    // Lifting the lock does not bring the old session back; signing in again works.
+    expect((await consoleCall(stack, session, 'GET', '/console/locks')).status).toBe(303);
+    const again = await signIn(stack, person);
+    expect((await consoleCall(stack, again, 'GET', '/console/locks')).status).toBe(200);
   });
 
   it('signing out needs the CSRF token: a cross-site form cannot sign someone out', async () => {
