@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApprovalRequests } from '../../shared/approvals/requests.ts';
+import { createApprovalStore } from '../../shared/approvals/store.ts';
+import { createGrantStore } from '../../shared/grants/store.ts';
+import { parseOne } from '../../shared/sql/parse.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+import { dynamo } from '../support/infra.ts';
 import { openGrant } from '../support/stack.ts';
 import {
   AGENT,
+  APPROVER,
   AUDITOR,
   CONSOLE_POLICY,
   callbackAs,
@@ -239,6 +245,77 @@ describe('approvals', () => {
     expect(decided.status).toBe(403);
     const after = await stack.call('GET', `/v1/grants/${asked.body.grant.id}`, { token: identity });
     expect(after.body.grant.status).toBe('pending');
+  });
+});
+
+describe('the grants list', () => {
+  it('shows each grant’s role from its record, as the admin API does', async () => {
+    const grant = await openGrant(stack, { subject: 'agent:listed', reason: 'listed with its role' });
+    const page = await consoleCall(stack, operator, 'GET', '/console/grants?subject=agent:listed');
+    expect(page.status).toBe(200);
+    expect(page.html).toContain(`<code>${stack.roleOf(grant.id)}</code>`);
+    expect((await adminGrant(grant.id)) as unknown).toMatchObject({ role: stack.roleOf(grant.id) });
+  });
+});
+
+describe('a held statement, as its approver and an auditor see it', () => {
+  it('shows the approver its parameters masked as on the link page and who else must approve; an auditor neither', async () => {
+    const identity = await stack.token('agent:params', ['finance']);
+    const asked = await stack.call('POST', '/v1/grants', {
+      token: identity,
+      body: { connection: 'shop', access: 'write', ttl: 300, reason: 'fix an address' },
+    });
+    expect(asked.status).toBe(202);
+    const oncall = await stack.token(APPROVER.sub, [], { email: APPROVER.email! });
+    const approved = await stack.call('POST', `/v1/admin/approvals/grant-${asked.body.grant.id}.1`, {
+      token: oncall,
+      body: { decision: 'approve', reason: 'ok' },
+    });
+    expect(approved.status).toBe(200);
+    const record = await createGrantStore({ client: dynamo(), table: stack.tables.grants }).get(asked.body.grant.id);
+    expect(record?.status).toBe('active');
+    // Recorded as the query side records a hold, on this stack's approvals table.
+    const gate = createApprovalRequests({
+      policy: stack.policy,
+      store: createApprovalStore({ client: dynamo(), table: stack.tables.approvals }),
+      now: stack.clock.now,
+    }).gate;
+    const held = await gate.admit({
+      grant: record!,
+      statement: await parseOne('UPDATE customers SET email = $1, country = $2'),
+      paramsHash: `console-${asked.body.grant.id}`,
+      params: ['alice.sensitive@example.org', 'PT'],
+      guardrail: 'unbounded-change',
+      reason: 'UPDATE without WHERE',
+      approvers: ['oncall@example.com', 'dba@example.com'],
+      required: 2,
+    });
+    expect(held.run).toBe(false);
+
+    const approver = await signIn(stack, APPROVER);
+    const page = await consoleCall(stack, approver, 'GET', '/console/approvals');
+    expect(page.status).toBe(200);
+    const card = page.html.slice(page.html.indexOf('UPDATE customers SET email = $1'));
+    expect(card).toContain('<code>$1</code> = <code>a***@example.org</code>');
+    expect(card).toContain('(masked: email)');
+    expect(card).toContain('<code>$2</code> = <code>&quot;PT&quot;</code>');
+    expect(card).toContain('2 more approvals, from oncall@example.com (you), dba@example.com');
+    expect(page.html).not.toContain('alice.sensitive');
+
+    const auditor = await signIn(stack, AUDITOR);
+    const seen = await consoleCall(stack, auditor, 'GET', '/console/approvals');
+    expect(seen.html).toContain('UPDATE customers SET email = $1');
+    expect(seen.html).not.toContain('a***@example.org');
+    expect(seen.html).not.toContain('Parameters');
+    const listed = await stack.call('GET', '/v1/admin/approvals', {
+      token: await stack.token(AUDITOR.sub, AUDITOR.groups, { email: AUDITOR.email! }),
+    });
+    const statement = (listed.body.approvals as Array<{ statement: Record<string, unknown> | null }>).find(
+      (approval) => approval.statement?.normalizedSql !== undefined,
+    )?.statement;
+    expect(statement).toBeDefined();
+    expect(statement).not.toHaveProperty('params');
+    expect(statement).not.toHaveProperty('sql');
   });
 });
 
