@@ -125,7 +125,12 @@ export function GrantsPage(props: {
                 <td data-label="Reason">{grant.reason}</td>
                 <td data-label="Rule">{grant.rule}</td>
                 <td data-label="Role">
-                  <code>{grant.role}</code>
+                  {/* A role exists in Postgres only once the window opened. */}
+                  {grant.activatedAt ? (
+                    <code>{grant.role}</code>
+                  ) : (
+                    <span class="muted">{grant.status === 'pending' ? 'none yet' : 'none'}</span>
+                  )}
                 </td>
                 <td data-label="Window">
                   <Window grant={grant} now={props.now} />
