@@ -20,6 +20,7 @@ export const FunctionEnv = z.object({
   AIRLOCK_APPROVALS_TABLE: Name,
   AIRLOCK_EXPORTS_TABLE: Name,
   AIRLOCK_LOCKS_TABLE: Name,
+  AIRLOCK_SESSIONS_TABLE: Name,
   /** The policy file shipped in the bundle; relative paths are from the function's root (its cwd). */
   AIRLOCK_POLICY: Name.default('airlock.policy.yaml'),
   /** Physical names (or ARNs) of Airlock's own secrets; the stack names them per stage. */
@@ -80,6 +81,7 @@ export function parseFunctionConfig(env: Record<string, string | undefined>, cwd
       approvals: parsed.AIRLOCK_APPROVALS_TABLE,
       exports: parsed.AIRLOCK_EXPORTS_TABLE,
       locks: parsed.AIRLOCK_LOCKS_TABLE,
+      sessions: parsed.AIRLOCK_SESSIONS_TABLE,
     },
     policyPath: resolve(cwd, parsed.AIRLOCK_POLICY),
     secretNames: {

@@ -54,6 +54,7 @@ export function localTableNames(prefix = 'airlock'): TableNames {
     approvals: `${prefix}-approvals`,
     exports: `${prefix}-exports`,
     locks: `${prefix}-locks`,
+    sessions: `${prefix}-sessions`,
   };
 }
 

@@ -24,6 +24,7 @@ export async function airlockStack() {
   const approvals = table('Approvals', TABLES.approvals);
   const exports = table('Exports', TABLES.exports);
   const locks = table('Locks', TABLES.locks);
+  const sessions = table('Sessions', TABLES.sessions);
 
   // Values are put by the operator (`npm run keys`), never by the stack: keys stay out of deploy state.
   const secret = (id: string, name: string, description: string) =>
@@ -71,6 +72,7 @@ export async function airlockStack() {
       approvalsIndexes: $interpolate`${approvals.arn}/index/*`,
       exports: exports.arn,
       locks: locks.arn,
+      sessions: sessions.arn,
     },
     secrets: {
       signingKeys: signingKeys.arn,
@@ -94,6 +96,7 @@ export async function airlockStack() {
       approvals: approvals.name,
       exports: exports.name,
       locks: locks.name,
+      sessions: sessions.name,
     },
     secrets: { signingKeys: signingKeys.name, grantJwks: grantJwks.name, queryKeys: queryKeys.name },
     policy: SHIPPED_POLICY,
@@ -175,6 +178,7 @@ export async function airlockStack() {
     GrantsTable: grants.name,
     AuditTable: audit.name,
     LocksTable: locks.name,
+    SessionsTable: sessions.name,
     // Key rotation recycles these (README, "Rotating the signing key"): keys are read once per cold start.
     ApiFunction: api.name,
     QueryFunction: query.name,

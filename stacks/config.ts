@@ -81,7 +81,7 @@ export function secretArnPattern(prefix: string, nameOrArn: string): string {
 
 export interface EnvironmentValues<R> {
   stage: string;
-  tables: { grants: R; audit: R; approvals: R; exports: R; locks: R };
+  tables: { grants: R; audit: R; approvals: R; exports: R; locks: R; sessions: R };
   secrets: { signingKeys: R; grantJwks: R; queryKeys: R };
   /** Path of the shipped policy, relative to the function root. */
   policy: string;
@@ -99,6 +99,7 @@ export function functionEnvironment<R>(values: EnvironmentValues<R>): Record<str
     AIRLOCK_APPROVALS_TABLE: values.tables.approvals,
     AIRLOCK_EXPORTS_TABLE: values.tables.exports,
     AIRLOCK_LOCKS_TABLE: values.tables.locks,
+    AIRLOCK_SESSIONS_TABLE: values.tables.sessions,
     AIRLOCK_POLICY: values.policy,
     AIRLOCK_SIGNING_KEYS_SECRET: values.secrets.signingKeys,
     AIRLOCK_GRANT_JWKS_SECRET: values.secrets.grantJwks,

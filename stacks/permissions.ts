@@ -27,6 +27,8 @@ export interface PermissionTargets<R = string> {
     approvalsIndexes: R;
     exports: R;
     locks: R;
+    /** Console sessions: only the API function (which serves the console) reads and ends them. */
+    sessions: R;
   };
   secrets: {
     signingKeys: R;
@@ -167,8 +169,12 @@ export function functionPermissions<R>(t: PermissionTargets<R>): Record<Function
       resources: [t.secrets.signingKeys, t.secrets.queryKeys, ...t.secrets.admin],
     },
   ];
+  // Console sessions: started at sign-in, read on every console request, deleted at sign-out; never listed.
+  const consoleSessions: Statement<R>[] = [
+    { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], resources: [t.tables.sessions] },
+  ];
   return {
-    api: broker,
+    api: [...broker, ...consoleSessions],
     sweeper: broker,
     export: exporter,
     query: [

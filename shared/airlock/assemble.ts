@@ -11,7 +11,7 @@ import {
   missingMailer,
 } from '../approvals/index.ts';
 import { createDynamoAuditLog, createDynamoHeadAnchor, routeAnchors } from '../audit/index.ts';
-import { consoleRoutes } from '../console/index.ts';
+import { consoleRoutes, createConsoleSessionStore } from '../console/index.ts';
 import { createGrantService, createGrantStore, type GrantService, type SweepReport } from '../grants/index.ts';
 import {
   type AirlockApp,
@@ -198,7 +198,17 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
     });
     groups.push(adminRoutes({ identity, plane }));
     // The console's session keys are derived from the role key with HKDF, under a purpose of their own.
-    if (policy.console) groups.push(consoleRoutes({ policy, plane, sessionSecret: queryKeys.roleKey, now }));
+    if (policy.console)
+      groups.push(
+        consoleRoutes({
+          policy,
+          plane,
+          sessionSecret: queryKeys.roleKey,
+          sessions: createConsoleSessionStore({ client, table: config.tables.sessions }),
+          locks: lockStore,
+          now,
+        }),
+      );
     if (config.dev) {
       const privateJwks = await readSecret(secrets, SECRET_NAMES.devIssuer, SigningKeysSecret);
       const devIssuer = createDevIssuer({ issuer: `${config.dev.baseUrl}/dev`, privateJwks, now });

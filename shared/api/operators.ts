@@ -1,5 +1,5 @@
-// The operator plane's shapes: a grant with its issuer, a lock, a pending approval, and the pages that list them.
-// Must never show an approver's link, a confirmation code, or a held statement's text to someone who cannot decide it.
+// Operator plane shapes: a grant with its issuer and role, a lock, a pending approval, and the pages that list them.
+// Must never show an approver's link, a confirmation code, or a held statement's text or parameters to a non-decider.
 
 import { z } from 'zod';
 import { AuditEvent } from './audit.ts';
@@ -9,6 +9,7 @@ const Instant = z.iso.datetime({ offset: false });
 
 export const AdminGrant = Grant.extend({
   issuer: z.string().meta({ description: 'The issuer of the requester’s identity token.' }),
+  role: z.string().meta({ description: 'The temporary Postgres role the grant’s window runs as.' }),
 }).meta({ id: 'AdminGrant' });
 
 export const Lock = z
@@ -56,6 +57,18 @@ export const Approval = z
         guardrail: z.string(),
         heldBecause: z.string(),
         sql: z.string().optional().meta({ description: 'The exact text, shown to those who may decide it.' }),
+        params: z
+          .array(
+            z.object({
+              position: z.number().int().min(1),
+              shown: z.string(),
+              masked: z.string().nullable().meta({ description: 'The strategy it was masked with, or null.' }),
+            }),
+          )
+          .optional()
+          .meta({
+            description: 'The bound parameters, masked as on the approval page; shown to those who may decide it.',
+          }),
       })
       .nullable(),
     approvers: z.array(z.string()),

@@ -4,3 +4,5 @@
 export { CONSOLE_CSP } from './layout.tsx';
 export type { ConsoleRoutesOptions } from './routes.tsx';
 export { consoleRoutes } from './routes.tsx';
+export type { ConsoleSessionRecord, ConsoleSessionStore } from './session-store.ts';
+export { createConsoleSessionStore } from './session-store.ts';

@@ -31,6 +31,7 @@ const STYLE = [
   '.s-active,.s-approved,.s-executed{color:var(--ok)}.s-pending,.s-held{color:var(--warn)}',
   '.s-denied,.s-revoked,.s-blocked,.s-failed{color:var(--bad)}.s-expired{color:var(--muted)}',
   '.muted{color:var(--muted);font-size:.9rem}',
+  'ul.params{margin:0;padding-left:1.1rem}',
   'time{white-space:nowrap}',
   'form.filters{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end;margin:0 0 1rem}',
   'label{display:block;font-weight:600;font-size:.9rem;margin:0 0 .2rem}',

@@ -1,6 +1,7 @@
 // The console's pages: grants, a grant's story, approvals, locks, sign-in and errors — server-rendered HTML.
 // Must never show a form for an action the viewer's roles do not allow, nor a statement's raw text to a non-approver.
 
+import { sameMailbox } from '../approvals/index.ts';
 import type { AuditEvent } from '../audit/index.ts';
 import type { GrantRecord } from '../grants/index.ts';
 import type { AdminGrant, ChainVerdict, PublicApproval, PublicLock } from '../operators/index.ts';
@@ -102,6 +103,7 @@ export function GrantsPage(props: {
               <th scope="col">Access</th>
               <th scope="col">Reason</th>
               <th scope="col">Rule</th>
+              <th scope="col">Role</th>
               <th scope="col">Window</th>
             </tr>
           </thead>
@@ -122,6 +124,14 @@ export function GrantsPage(props: {
                 </td>
                 <td data-label="Reason">{grant.reason}</td>
                 <td data-label="Rule">{grant.rule}</td>
+                <td data-label="Role">
+                  {/* A role exists in Postgres only once the window opened. */}
+                  {grant.activatedAt ? (
+                    <code>{grant.role}</code>
+                  ) : (
+                    <span class="muted">{grant.status === 'pending' ? 'none yet' : 'none'}</span>
+                  )}
+                </td>
                 <td data-label="Window">
                   <Window grant={grant} now={props.now} />
                 </td>
@@ -327,8 +337,15 @@ export function StoryPage(props: {
 function ApprovalCard(props: { approval: PublicApproval; viewer: Viewer; now: Date }) {
   const { approval, now } = props;
   const statement = approval.statement;
-  const decided = new Set(approval.decisions.map((decision) => decision.by));
-  const waitingOn = approval.approvers.filter((approver) => !decided.has(approver));
+  const still = Math.max(0, approval.required - approval.approvals);
+  // Who can still give an approval: not whoever decided already, never the requester (as on the link page).
+  const waitingOn = approval.approvers.filter(
+    (approver) =>
+      !approval.decisions.some((decision) => sameMailbox(decision.by, approver)) &&
+      !sameMailbox(approval.requester.email, approver) &&
+      !sameMailbox(approval.requester.subject, approver),
+  );
+  const you = (approver: string) => (sameMailbox(props.viewer.email, approver) ? `${approver} (you)` : approver);
   const title =
     approval.kind === 'grant'
       ? `${approval.access} access to ${approval.connection}`
@@ -377,6 +394,25 @@ function ApprovalCard(props: { approval: PublicApproval; viewer: Viewer; now: Da
                 </dd>
               </>
             )}
+            {statement?.params !== undefined && (
+              <>
+                <dt>Parameters</dt>
+                <dd>
+                  {statement.params.length === 0 ? (
+                    '(none)'
+                  ) : (
+                    <ul class="params">
+                      {statement.params.map((param) => (
+                        <li>
+                          <code>${param.position}</code> = <code>{param.shown}</code>
+                          {param.masked !== null && <span class="muted"> (masked: {param.masked})</span>}
+                        </li>
+                      ))}
+                    </ul>
+                  )}
+                </dd>
+              </>
+            )}
           </>
         )}
         <dt>Approvals</dt>
@@ -393,8 +429,14 @@ function ApprovalCard(props: { approval: PublicApproval; viewer: Viewer; now: Da
                 </div>
               ))}
         </dd>
-        <dt>Can still decide</dt>
-        <dd>{waitingOn.join(', ') || 'nobody'}</dd>
+        <dt>Still needed</dt>
+        <dd>
+          {still === 0
+            ? 'no more approvals'
+            : `${still} more approval${still === 1 ? '' : 's'}, from ${
+                waitingOn.length === 0 ? 'nobody left who can give it' : waitingOn.map(you).join(', ')
+              }`}
+        </dd>
         <dt>Decide by</dt>
         <dd>
           <When at={approval.deadline} now={now} />

@@ -16,6 +16,8 @@ import {
   adminGrant,
   GrantListQuery,
   LockRequest,
+  type LockStore,
+  locksOut,
   type OperatorPlane,
   type OperatorRight,
   publicLock,
@@ -44,12 +46,17 @@ import {
   SESSION_MAX_SECONDS,
   sameToken,
 } from './session.ts';
+import type { ConsoleSessionStore } from './session-store.ts';
 
 export interface ConsoleRoutesOptions {
   policy: Policy;
   plane: OperatorPlane;
   /** A secret of this deployment the session keys are derived from (HKDF, one key per purpose). */
   sessionSecret: string;
+  /** Server-side sessions: sign-out and a lock on the person end a session for every copy of its cookie. */
+  sessions: ConsoleSessionStore;
+  /** Read on every console request: a lock naming the person's subject (and no connection) ends their session. */
+  locks: Pick<LockStore, 'listUnlifted'>;
   now?: () => Date;
   /** Reaches the issuer's discovery document, token endpoint and keys. */
   fetch?: typeof fetch;
@@ -57,7 +64,7 @@ export interface ConsoleRoutesOptions {
   oidc?: OidcClient;
 }
 
-type ConsoleEnv = { Variables: { principal: Principal; csrf: string } };
+type ConsoleEnv = { Variables: { principal: Principal; csrf: string; sid: string } };
 
 const FORM = 'application/x-www-form-urlencoded';
 
@@ -113,18 +120,39 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Routes {
   const render = (c: Context, page: Child, status: ContentfulStatusCode = 200) =>
     c.html(`<!doctype html>${String(page)}`, status, SECURITY_HEADERS);
 
-  /** The signed-in person, or null: a cookie that does not open, or an ID token that no longer verifies, is none. */
-  async function sessionOf(c: Context): Promise<{ principal: Principal; csrf: string } | null> {
-    const cookie = getCookie(c, names.session);
-    if (!cookie) return null;
-    const session = await sealer.open(cookie);
-    if (!session) return null;
+  const verified = async (idToken: string): Promise<Principal | null> => {
     try {
-      return { principal: await verifier.verify(session.idt), csrf: session.csrf };
+      return await verifier.verify(idToken);
     } catch (error) {
       if (error instanceof AirlockError && error.code === 'unauthenticated') return null;
       throw error;
     }
+  };
+
+  /**
+   * The signed-in person, or null: a cookie that does not open, an ID token that no longer verifies, a session whose
+   * record is gone (signed out) or past its end, or a person an operator has locked out, is none. The record and the
+   * locks are read strongly consistently on every request, side by side; a store that cannot answer fails closed.
+   */
+  async function sessionOf(c: Context): Promise<{ principal: Principal; csrf: string; sid: string } | null> {
+    const cookie = getCookie(c, names.session);
+    if (!cookie) return null;
+    const session = await sealer.open(cookie);
+    if (!session) return null;
+    const [record, principal, locks] = await Promise.all([
+      options.sessions.get(session.sid),
+      verified(session.idt),
+      options.locks.listUnlifted(),
+    ]);
+    const at = now();
+    if (!record || !principal || Date.parse(record.expiresAt) <= at.getTime()) return null;
+    if (record.subject !== principal.subject || record.issuer !== principal.issuer) return null;
+    if (locks.some((lock) => locksOut(lock, principal, at))) {
+      // Ended, not only refused: lifting the lock later does not bring this session back.
+      await options.sessions.end(session.sid);
+      return null;
+    }
+    return { principal, csrf: session.csrf, sid: session.sid };
   }
 
   const signedIn: MiddlewareHandler<ConsoleEnv> = async function signedIn(c, next) {
@@ -136,6 +164,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Routes {
     }
     c.set('principal', session.principal);
     c.set('csrf', session.csrf);
+    c.set('sid', session.sid);
     await next();
   };
 
@@ -229,9 +258,24 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Routes {
     const principal = await verifier.verify(idToken);
     if (typeof principal.claims.nonce !== 'string' || !sameToken(principal.claims.nonce, login.nonce))
       throw new AirlockError('unauthenticated', 'the ID token was not issued for this sign-in');
+    const at = now();
+    const lock = (await options.locks.listUnlifted()).find((candidate) => locksOut(candidate, principal, at));
+    if (lock)
+      throw new AirlockError('locked', 'an operator has locked your subject: you cannot sign in while the lock holds', {
+        lock: { id: lock.id, reason: lock.reason },
+      });
     const tokenEnds = typeof principal.claims.exp === 'number' ? principal.claims.exp * 1000 : 0;
-    const ends = Math.min(tokenEnds, now().getTime() + SESSION_MAX_SECONDS * 1000);
-    setCookie(c, names.session, await sealer.seal({ idt: idToken, csrf: randomToken() }, new Date(ends)), {
+    const ends = Math.min(tokenEnds, at.getTime() + SESSION_MAX_SECONDS * 1000);
+    if (ends <= at.getTime()) throw new AirlockError('unauthenticated', 'the ID token has expired: sign in again');
+    const sid = randomToken();
+    await options.sessions.start({
+      id: sid,
+      subject: principal.subject,
+      issuer: principal.issuer,
+      createdAt: at.toISOString(),
+      expiresAt: new Date(ends).toISOString(),
+    });
+    setCookie(c, names.session, await sealer.seal({ sid, idt: idToken, csrf: randomToken() }, new Date(ends)), {
       path: '/',
       httpOnly: true,
       secure,
@@ -255,7 +299,9 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Routes {
     );
   });
 
-  web.post('/logout', signedIn, csrf, (c) => {
+  web.post('/logout', signedIn, csrf, async (c) => {
+    // The record goes first: every copy of this cookie, wherever it was taken, is no session from now on.
+    await options.sessions.end(c.get('sid'));
     deleteCookie(c, names.session, { path: '/', secure });
     return c.redirect('/console?notice=signed-out', 303);
   });

@@ -1,5 +1,5 @@
-// The console's cookies: a sign-in in progress (state, nonce, PKCE verifier) and a session (the verified ID token
-// and its CSRF token), each encrypted and authenticated with a key of its own. Must never let a cookie outlive its bound.
+// The console's cookies: a sign-in in progress (state, nonce, PKCE verifier) and a session (its server-side id, the
+// verified ID token and its CSRF token), each encrypted and authenticated with a key of its own. Must never let a cookie outlive its bound.
 
 import { hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EncryptJWT, errors, jwtDecrypt } from 'jose';
@@ -10,7 +10,8 @@ export const SESSION_MAX_SECONDS = 8 * 3600;
 /** A sign-in must come back from the issuer within this. */
 export const LOGIN_MAX_SECONDS = 600;
 
-const SessionClaims = z.object({ idt: z.string().min(1), csrf: z.string().min(32) });
+/** `sid` names the session's server-side record: the cookie is only good while that record is. */
+const SessionClaims = z.object({ sid: z.string().min(32), idt: z.string().min(1), csrf: z.string().min(32) });
 export type SessionClaims = z.infer<typeof SessionClaims>;
 
 const LoginClaims = z.object({

@@ -1,5 +1,5 @@
 // Pending approvals as operators and approvers see them: what waits, for whom, and whether this caller may
-// decide it. Must never show a statement's raw text (with its literals) to anyone but one of its approvers.
+// decide it. Must never show a statement's raw text or its parameters to anyone but one of its approvers.
 
 import { type ApprovalRequest, approvalRef, approvalsGiven, sameMailbox } from '../approvals/index.ts';
 import type { Principal } from '../identity/index.ts';
@@ -34,7 +34,8 @@ export function publicApproval(request: ApprovalRequest, canDecide: boolean) {
           tables: statement.tables,
           guardrail: statement.guardrail,
           heldBecause: statement.heldBecause,
-          ...(canDecide ? { sql: statement.sql } : {}),
+          // The exact text and the bound parameters (masked as the link page masks them) carry literals: deciders only.
+          ...(canDecide ? { sql: statement.sql, params: statement.params } : {}),
         }
       : null,
     approvers: request.approvers,

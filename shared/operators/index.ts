@@ -4,7 +4,7 @@
 export type { PublicApproval } from './approvals.ts';
 export type { AuditPosition, AuditSearch, AuditTimeline, AuditTimeQuery } from './audit-search.ts';
 export type { Lock, PublicLock } from './lock.ts';
-export { publicLock } from './lock.ts';
+export { locksOut, publicLock } from './lock.ts';
 export type { LockStore } from './lock-store.ts';
 export { createLockHeadAnchor, createLockStore, LOCK_CHAIN_PREFIX } from './lock-store.ts';
 export type { LockOutcome, LockService, LockServiceOptions, Operator } from './locks.ts';

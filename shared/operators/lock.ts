@@ -36,6 +36,16 @@ export function covers(lock: Lock, scope: LockScope): boolean {
   );
 }
 
+/** Whether the lock shuts a person out everywhere (the console too): it names their subject and no connection. */
+export function locksOut(lock: Lock, person: { subject: string; issuer: string }, now: Date): boolean {
+  return (
+    isActive(lock, now) &&
+    lock.connection === undefined &&
+    lock.subject === person.subject &&
+    (lock.issuer === undefined || lock.issuer === person.issuer)
+  );
+}
+
 /** API.md's Lock, plus when and by whom it was lifted once it has been. */
 export function publicLock(lock: Lock) {
   return {

@@ -27,8 +27,8 @@ export interface OperatorPlaneOptions {
   now?: () => Date;
 }
 
-/** A grant as operators see it: the API's Grant plus the issuer that vouched for its subject. */
-export const adminGrant = (grant: GrantRecord) => ({ ...publicGrant(grant), issuer: grant.issuer });
+/** A grant as operators see it: the API's Grant plus the issuer that vouched for its subject and its role. */
+export const adminGrant = (grant: GrantRecord) => ({ ...publicGrant(grant), issuer: grant.issuer, role: grant.role });
 export type AdminGrant = ReturnType<typeof adminGrant>;
 
 export type OperatorPlane = ReturnType<typeof createOperatorPlane>;

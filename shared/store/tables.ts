@@ -3,7 +3,7 @@
 
 export interface TableDefinition {
   /** Logical name; the physical name is given by configuration (stage prefix in AWS). */
-  key: 'grants' | 'audit' | 'approvals' | 'exports' | 'locks';
+  key: 'grants' | 'audit' | 'approvals' | 'exports' | 'locks' | 'sessions';
   hashKey: string;
   rangeKey?: string;
   attributes: Record<string, 'S' | 'N'>;
@@ -67,6 +67,14 @@ export const TABLES: Record<TableDefinition['key'], TableDefinition> = {
     hashKey: 'partition',
     rangeKey: 'id',
     attributes: { partition: 'S', id: 'S' },
+    indexes: [],
+    ttl: 'ttl',
+  },
+  sessions: {
+    key: 'sessions',
+    // Console sessions: one item per signed-in browser, read with one consistent GetItem per console request.
+    hashKey: 'id',
+    attributes: { id: 'S' },
     indexes: [],
     ttl: 'ttl',
   },

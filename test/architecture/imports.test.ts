@@ -126,6 +126,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'shared/audit',
     'shared/http',
     'shared/observe',
+    'shared/store',
   ],
   // The composition root builds everything.
   'shared/airlock': ['shared/*'],

@@ -175,11 +175,19 @@ it('an operator signs in, reads a grant story with its chain verified, revokes a
   expect(approved.grant.status).toBe('active');
   expect(approved.grant.decisions[0]).toMatchObject({ by: APPROVER.email, decision: 'approved' });
 
-  // Sign out: the next page asks to sign in again.
+  // Sign out: the next page asks to sign in again, and so does a copy of the cookie taken before sign-out.
+  const copied = await operator.context.cookies();
+  expect(copied.map((cookie) => cookie.name)).toContain('airlock-console');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect.poll(() => page.locator('main').textContent()).toContain('You are signed out.');
   await page.goto(`${stack.baseUrl}/console/grants`);
   expect(page.url()).toBe(`${stack.baseUrl}/console`);
+  const thief = await personBrowser(problems);
+  await thief.context.addCookies(copied);
+  await thief.page.goto(`${stack.baseUrl}/console/grants`);
+  expect(thief.page.url()).toBe(`${stack.baseUrl}/console`);
+  expect(await thief.page.getByRole('link', { name: 'Sign in' }).count()).toBe(1);
+  await thief.context.close();
 
   expect(problems).toEqual([]);
   console.log(`[measure] console browser walk: ${(performance.now() - started).toFixed(0)} ms`);

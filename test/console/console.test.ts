@@ -1,8 +1,25 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApprovalRequests } from '../../shared/approvals/requests.ts';
+import { createApprovalStore } from '../../shared/approvals/store.ts';
+import { createGrantStore } from '../../shared/grants/store.ts';
+import { parseOne } from '../../shared/sql/parse.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+import { dynamo } from '../support/infra.ts';
 import { openGrant } from '../support/stack.ts';
-import { AGENT, AUDITOR, CONSOLE_POLICY, consoleCall, csrfOf, OPERATOR, type Session, signIn } from './support.ts';
+import {
+  AGENT,
+  APPROVER,
+  AUDITOR,
+  CONSOLE_POLICY,
+  callbackAs,
+  consoleCall,
+  csrfOf,
+  OPERATOR,
+  type Person,
+  type Session,
+  signIn,
+} from './support.ts';
 
 let stack: TestAirlock;
 let operator: Session;
@@ -231,6 +248,77 @@ describe('approvals', () => {
   });
 });
 
+describe('the grants list', () => {
+  it('shows each grant’s role from its record, as the admin API does', async () => {
+    const grant = await openGrant(stack, { subject: 'agent:listed', reason: 'listed with its role' });
+    const page = await consoleCall(stack, operator, 'GET', '/console/grants?subject=agent:listed');
+    expect(page.status).toBe(200);
+    expect(page.html).toContain(`<code>${stack.roleOf(grant.id)}</code>`);
+    expect((await adminGrant(grant.id)) as unknown).toMatchObject({ role: stack.roleOf(grant.id) });
+  });
+});
+
+describe('a held statement, as its approver and an auditor see it', () => {
+  it('shows the approver its parameters masked as on the link page and who else must approve; an auditor neither', async () => {
+    const identity = await stack.token('agent:params', ['finance']);
+    const asked = await stack.call('POST', '/v1/grants', {
+      token: identity,
+      body: { connection: 'shop', access: 'write', ttl: 300, reason: 'fix an address' },
+    });
+    expect(asked.status).toBe(202);
+    const oncall = await stack.token(APPROVER.sub, [], { email: APPROVER.email! });
+    const approved = await stack.call('POST', `/v1/admin/approvals/grant-${asked.body.grant.id}.1`, {
+      token: oncall,
+      body: { decision: 'approve', reason: 'ok' },
+    });
+    expect(approved.status).toBe(200);
+    const record = await createGrantStore({ client: dynamo(), table: stack.tables.grants }).get(asked.body.grant.id);
+    expect(record?.status).toBe('active');
+    // Recorded as the query side records a hold, on this stack's approvals table.
+    const gate = createApprovalRequests({
+      policy: stack.policy,
+      store: createApprovalStore({ client: dynamo(), table: stack.tables.approvals }),
+      now: stack.clock.now,
+    }).gate;
+    const held = await gate.admit({
+      grant: record!,
+      statement: await parseOne('UPDATE customers SET email = $1, country = $2'),
+      paramsHash: `console-${asked.body.grant.id}`,
+      params: ['alice.sensitive@example.org', 'PT'],
+      guardrail: 'unbounded-change',
+      reason: 'UPDATE without WHERE',
+      approvers: ['oncall@example.com', 'dba@example.com'],
+      required: 2,
+    });
+    expect(held.run).toBe(false);
+
+    const approver = await signIn(stack, APPROVER);
+    const page = await consoleCall(stack, approver, 'GET', '/console/approvals');
+    expect(page.status).toBe(200);
+    const card = page.html.slice(page.html.indexOf('UPDATE customers SET email = $1'));
+    expect(card).toContain('<code>$1</code> = <code>a***@example.org</code>');
+    expect(card).toContain('(masked: email)');
+    expect(card).toContain('<code>$2</code> = <code>&quot;PT&quot;</code>');
+    expect(card).toContain('2 more approvals, from oncall@example.com (you), dba@example.com');
+    expect(page.html).not.toContain('alice.sensitive');
+
+    const auditor = await signIn(stack, AUDITOR);
+    const seen = await consoleCall(stack, auditor, 'GET', '/console/approvals');
+    expect(seen.html).toContain('UPDATE customers SET email = $1');
+    expect(seen.html).not.toContain('a***@example.org');
+    expect(seen.html).not.toContain('Parameters');
+    const listed = await stack.call('GET', '/v1/admin/approvals', {
+      token: await stack.token(AUDITOR.sub, AUDITOR.groups, { email: AUDITOR.email! }),
+    });
+    const statement = (listed.body.approvals as Array<{ statement: Record<string, unknown> | null }>).find(
+      (approval) => approval.statement?.normalizedSql !== undefined,
+    )?.statement;
+    expect(statement).toBeDefined();
+    expect(statement).not.toHaveProperty('params');
+    expect(statement).not.toHaveProperty('sql');
+  });
+});
+
 describe('sign-out', () => {
   it('signing out clears the session cookie, and the browser is signed out after it', async () => {
     const session = await signIn(stack, OPERATOR);
@@ -246,6 +334,67 @@ describe('sign-out', () => {
     expect(after.headers.get('location')).toBe('/console');
     const landing = await consoleCall(stack, null, 'GET', '/console?notice=signed-out');
     expect(landing.html).toContain('You are signed out.');
+  });
+
+  it('signing out ends the session on the server: a copy of the cookie taken before is no session after it', async () => {
+    const session = await signIn(stack, OPERATOR);
+    const copy: Session = { ...session };
+    const csrf = await csrfOf(stack, session);
+    const grant = await openGrant(stack, { subject: 'agent:copied', reason: 'a copied cookie must not revoke this' });
+    expect((await consoleCall(stack, copy, 'GET', '/console/grants')).status).toBe(200);
+    expect((await consoleCall(stack, session, 'POST', '/console/logout', { _csrf: csrf })).status).toBe(303);
+
+    const page = await consoleCall(stack, copy, 'GET', '/console/grants');
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/console');
+    expect((await consoleCall(stack, copy, 'GET', '/console')).html).toContain('/console/login');
+    const revoke = await consoleCall(stack, copy, 'POST', `/console/grants/${grant.id}/revoke`, {
+      reason: 'with a copied cookie',
+      _csrf: csrf,
+    });
+    expect(revoke.status).toBe(401);
+    expect((await adminGrant(grant.id))?.status).toBe('active');
+    // Other sessions of the same person are their own: signing out in one browser ends that one only.
+    expect((await consoleCall(stack, operator, 'GET', '/console/grants')).status).toBe(200);
+  });
+
+  it('a lock on the person ends their console session for good, and refuses sign-in while it holds', async () => {
+    const person: Person = { sub: 'human:sec-locked', groups: ['security'], email: 'sec-locked@example.com' };
+    const session = await signIn(stack, person);
+    expect((await consoleCall(stack, session, 'GET', '/console/locks')).status).toBe(200);
+    // A lock on the person's database access only (subject and connection) leaves their console session alone.
+    const narrow = await stack.call('POST', '/v1/admin/locks', {
+      token: operatorToken,
+      body: { subject: person.sub, connection: 'shop', reason: 'no database for now' },
+    });
+    expect(narrow.status).toBe(201);
+    expect((await consoleCall(stack, session, 'GET', '/console/locks')).status).toBe(200);
+    const locked = await stack.call('POST', '/v1/admin/locks', {
+      token: operatorToken,
+      body: { subject: person.sub, reason: 'laptop stolen' },
+    });
+    expect(locked.status).toBe(201);
+
+    const page = await consoleCall(stack, session, 'GET', '/console/locks');
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/console');
+    const { callback } = await callbackAs(stack, person);
+    expect(callback.status).toBe(403);
+    expect(callback.headers.getSetCookie().some((line) => line.startsWith('airlock-console='))).toBe(false);
+    // Someone else's session goes on.
+    expect((await consoleCall(stack, operator, 'GET', '/console/locks')).status).toBe(200);
+
+    for (const lock of [locked, narrow]) {
+      const lifted = await stack.call('DELETE', `/v1/admin/locks/${lock.body.lock.id}`, {
+        token: operatorToken,
+        body: { reason: 'laptop found' },
+      });
+      expect(lifted.status).toBe(200);
+    }
+    // Lifting the lock does not bring the old session back; signing in again works.
+    expect((await consoleCall(stack, session, 'GET', '/console/locks')).status).toBe(303);
+    const again = await signIn(stack, person);
+    expect((await consoleCall(stack, again, 'GET', '/console/locks')).status).toBe(200);
   });
 
   it('signing out needs the CSRF token: a cross-site form cannot sign someone out', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { consoleRoutes } from '../../shared/console/index.ts';
+import { type ConsoleSessionRecord, consoleRoutes } from '../../shared/console/index.ts';
 import { createSessionSealer } from '../../shared/console/session.ts';
 import { createApp, requestGuardOptions } from '../../shared/http/index.ts';
 import { createDevIssuer, generateSigningKeyPair } from '../../shared/identity/index.ts';
@@ -13,7 +13,7 @@ describe('session cookies', () => {
   it('open only as sealed: altered, expired, another key, or a login cookie passed as a session are all no session', async () => {
     const clock = testClock();
     const sealer = createSessionSealer({ secret: SECRET, now: clock.now });
-    const claims = { idt: 'header.payload.signature', csrf: 'c'.repeat(43) };
+    const claims = { sid: 's'.repeat(43), idt: 'header.payload.signature', csrf: 'c'.repeat(43) };
     const cookie = await sealer.seal(claims, new Date(clock.now().getTime() + 60_000));
     expect(await sealer.open(cookie)).toEqual(claims);
     // The payload is encrypted: the ID token is not readable in the cookie.
@@ -41,6 +41,7 @@ describe('on https', () => {
     const { privateJwk } = await generateSigningKeyPair();
     const issuer = createDevIssuer({ issuer: issuerUrl, privateJwks: { keys: [privateJwk] } });
     let nonce = '';
+    const started = new Map<string, ConsoleSessionRecord>();
     const fetchIdp: typeof fetch = async (input) => {
       const url = String(input instanceof Request ? input.url : input);
       if (url === `${issuerUrl}/jwks.json`) return Response.json(issuer.jwks());
@@ -62,6 +63,17 @@ describe('on https', () => {
       // Sign-in never reaches the plane: it is not called in this test.
       plane: {} as OperatorPlane,
       sessionSecret: SECRET,
+      // The unit tier has no store: sessions in a map, no locks (the DynamoDB store is tested in test/console).
+      sessions: {
+        async start(session) {
+          started.set(session.id, { ...session, ttl: 0 });
+        },
+        get: async (id) => started.get(id) ?? null,
+        async end(id) {
+          started.delete(id);
+        },
+      },
+      locks: { listUnlifted: async () => [] },
       fetch: fetchIdp,
       oidc: {
         async authorizationUrl(request) {
@@ -96,5 +108,6 @@ describe('on https', () => {
     expect(session).toMatch(/; HttpOnly/);
     expect(session).toMatch(/; SameSite=Strict/);
     expect(session).toMatch(/; Path=\/(;|$)/);
+    expect([...started.values()].map((record) => record.subject)).toEqual(['human:sec']);
   });
 });

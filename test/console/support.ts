@@ -36,8 +36,11 @@ export interface Session {
 
 const cookiePair = (line: string) => line.split(';')[0]!;
 
-/** Signs in as `person` through /console/login, the dev issuer's form and /console/callback. */
-export async function signIn(stack: TestAirlock, person: Person): Promise<Session> {
+/** Goes through /console/login and the dev issuer's form as `person`: the callback's answer and the login cookie. */
+export async function callbackAs(
+  stack: TestAirlock,
+  person: Person,
+): Promise<{ callback: Response; loginCookie: string }> {
   const login = await fetch(`${stack.baseUrl}/console/login`, { redirect: 'manual' });
   expect(login.status).toBe(302);
   const loginCookie = login.headers.getSetCookie()[0]!;
@@ -53,6 +56,12 @@ export async function signIn(stack: TestAirlock, person: Person): Promise<Sessio
     headers: { cookie: cookiePair(loginCookie) },
     redirect: 'manual',
   });
+  return { callback, loginCookie };
+}
+
+/** Signs in as `person` through /console/login, the dev issuer's form and /console/callback. */
+export async function signIn(stack: TestAirlock, person: Person): Promise<Session> {
+  const { callback, loginCookie } = await callbackAs(stack, person);
   expect(callback.status).toBe(200);
   const setCookies = callback.headers.getSetCookie();
   const session = setCookies.find((line) => line.startsWith('airlock-console='));

@@ -119,6 +119,7 @@ async function functionEnv(policyPath = resolve('airlock.policy.yaml')): Promise
     AIRLOCK_APPROVALS_TABLE: tables.approvals,
     AIRLOCK_EXPORTS_TABLE: tables.exports,
     AIRLOCK_LOCKS_TABLE: tables.locks,
+    AIRLOCK_SESSIONS_TABLE: tables.sessions,
     AIRLOCK_POLICY: policyPath,
     AWS_REGION: 'eu-west-1',
     AIRLOCK_TEST_SECRETS_FILE: infra().secretsPath,
@@ -237,6 +238,7 @@ describe('function bundles', () => {
         approvalsIndexes: 'approvals/index/*',
         exports: 'exports',
         locks: 'locks',
+        sessions: 'sessions',
       },
       secrets: {
         signingKeys: arn(SECRET_NAMES.signingKeys),

@@ -22,6 +22,7 @@ const ARN = {
   exports: table('ExportsTable'),
   auditStream: `${table('AuditTable')}/stream/2026-01-01T00:00:00.000`,
   locks: table('LocksTable'),
+  sessions: table('SessionsTable'),
   signingKeys: `${account}:secret:airlock/prod/signing-keys-Ab12Cd`,
   grantJwks: `${account}:secret:airlock/prod/grant-jwks-Ef34Gh`,
   queryKeys: `${account}:secret:airlock/prod/query-keys-Ij56Kl`,
@@ -45,6 +46,7 @@ const permissions = functionPermissions({
     approvalsIndexes: `${ARN.approvals}/index/*`,
     exports: ARN.exports,
     locks: ARN.locks,
+    sessions: ARN.sessions,
   },
   secrets: {
     signingKeys: ARN.signingKeys,
@@ -297,6 +299,23 @@ describe('least privilege: the API function and the sweeper', () => {
   });
 });
 
+describe('least privilege: console sessions', () => {
+  const TABLE_ACTIONS = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'Scan', 'BatchGetItem'];
+
+  it('only the API function starts, reads and ends a session, one item at a time', () => {
+    for (const action of ['GetItem', 'PutItem', 'DeleteItem'])
+      expect(allowed(permissions.api, `dynamodb:${action}`, ARN.sessions), action).toBe(true);
+    // Sessions are never listed nor rewritten: a session id is only ever read by the cookie that names it.
+    for (const action of ['Query', 'Scan', 'UpdateItem', 'BatchGetItem'])
+      expect(allowed(permissions.api, `dynamodb:${action}`, ARN.sessions), action).toBe(false);
+  });
+
+  it.each(['query', 'sweeper', 'export'] as const)('%s cannot touch a console session', (name) => {
+    for (const action of TABLE_ACTIONS)
+      expect(allowed(permissions[name], `dynamodb:${action}`, ARN.sessions), action).toBe(false);
+  });
+});
+
 /** Everything the design forbids the export function, as violations (an empty list is a pass). */
 function exportViolations(statements: Statement[]): string[] {
   const violations: string[] = [];
@@ -396,6 +415,7 @@ describe('the stack applies these permissions', () => {
         approvals: 'airlock-prod-ApprovalsTable',
         exports: 'airlock-prod-ExportsTable',
         locks: 'airlock-prod-LocksTable',
+        sessions: 'airlock-prod-SessionsTable',
       },
       secrets: {
         signingKeys: 'airlock/prod/signing-keys',
@@ -420,6 +440,7 @@ describe('the stack applies these permissions', () => {
         approvals: 'airlock-prod-ApprovalsTable',
         exports: 'airlock-prod-ExportsTable',
         locks: 'airlock-prod-LocksTable',
+        sessions: 'airlock-prod-SessionsTable',
       },
       secretNames: {
         'airlock/signing-keys': 'airlock/prod/signing-keys',

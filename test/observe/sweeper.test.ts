@@ -96,6 +96,7 @@ describe('a sweep that cannot drop a role', () => {
       AIRLOCK_APPROVALS_TABLE: stack.tables.approvals,
       AIRLOCK_EXPORTS_TABLE: stack.tables.exports,
       AIRLOCK_LOCKS_TABLE: stack.tables.locks,
+      AIRLOCK_SESSIONS_TABLE: stack.tables.sessions,
       AIRLOCK_POLICY: new URL('../../airlock.policy.yaml', import.meta.url).pathname,
       AIRLOCK_LOG: 'silent',
       AWS_REGION: 'eu-west-1',
