@@ -1,14 +1,13 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { grantOf, grantRef, linkFor, requestWrite } from '../approvals/support.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+import { launchChromium } from '../support/browser.ts';
 import { openGrant, query } from '../support/stack.ts';
 import { APPROVER, CONSOLE_POLICY, OPERATOR, type Person } from './support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/console/', import.meta.url));
 
 let stack: TestAirlock;
@@ -16,27 +15,10 @@ let browser: Browser;
 let operatorToken: string;
 
 beforeAll(async () => {
-  // Fail, never skip: CI installs it with `apt-get install -y chromium`.
-  if (!existsSync(CHROMIUM))
-    throw new Error(
-      `${CHROMIUM} is missing: install Debian's chromium (apt-get update && apt-get install -y chromium) to run the browser test`,
-    );
   await mkdir(ARTIFACTS, { recursive: true });
   stack = await startTestAirlock({ policyText: CONSOLE_POLICY });
   operatorToken = await stack.token(OPERATOR.sub, OPERATOR.groups, { email: OPERATOR.email! });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
