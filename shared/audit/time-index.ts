@@ -90,6 +90,8 @@ export function createTimeIndex(options: {
     const last = (until ?? new Date(options.now().getTime() + 86_400_000).toISOString()).slice(0, 7);
     let month = cursor?.month ?? since?.slice(0, 7) ?? TIME_INDEX_EPOCH;
     if (since && since.slice(0, 7) > month) month = since.slice(0, 7);
+    // No event is older than the index: a `since` from long ago (an export starting from scratch) starts there.
+    if (month < TIME_INDEX_EPOCH) month = TIME_INDEX_EPOCH;
 
     // At or after `since`, before `until`: a key is `at#…`, so key < until exactly when at < until.
     const names: Record<string, string> = { '#month': 'tmonth', ...(since || until ? { '#key': 'tkey' } : {}) };

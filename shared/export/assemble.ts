@@ -15,6 +15,7 @@ import {
   type RetryPolicy,
   type SinkExporter,
 } from './exporter.ts';
+import type { AuditTimeline } from './loop.ts';
 import { loadSinks } from './sinks.ts';
 
 export interface AuditExportOptions {
@@ -35,7 +36,7 @@ export interface AuditExport {
   exporters: SinkExporter[];
   cursors: ExportCursors;
   /** The audit log, read only: gaps and OCSF context come from it (and, locally, the time-ordered read). */
-  audit: AuditChains;
+  audit: AuditChains & AuditTimeline;
 }
 
 export async function assembleAuditExport(options: AuditExportOptions): Promise<AuditExport> {

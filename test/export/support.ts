@@ -1,5 +1,5 @@
-// What the export tests share: a webhook receiver on loopback that can be told to fail, and a small in-memory
-// time-ordered read of a real audit table (the AuditTimeline the audit module's listByTime will provide).
+// What the export tests share: a webhook receiver on loopback that can be told to fail, and every event of a real
+// audit table read back in time order, to compare with what a sink received.
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +7,6 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { type AuditEvent, StoredAuditEvent } from '../../shared/audit/index.ts';
-import type { AuditTimeline } from '../../shared/export/index.ts';
 import { verifySignature } from '../../shared/export/index.ts';
 
 export interface Delivery {
@@ -72,39 +71,12 @@ export async function allEvents(client: DynamoDBClient, table: string): Promise<
     const page = await client.send(
       new ScanCommand({ TableName: table, ConsistentRead: true, ExclusiveStartKey: start }),
     );
-    for (const item of page.Items ?? []) events.push(StoredAuditEvent.parse(unmarshall(item)) as AuditEvent);
+    for (const item of page.Items ?? []) {
+      // The time index's keys are storage, not part of an event.
+      const { tmonth: _month, tkey: _key, ...event } = unmarshall(item);
+      events.push(StoredAuditEvent.parse(event) as AuditEvent);
+    }
     start = page.LastEvaluatedKey;
   } while (start);
   return events.sort((a, b) => a.at.localeCompare(b.at) || a.id.localeCompare(b.id));
-}
-
-/**
- * listByTime over a real audit table, in memory (a scan per call): events with since ≤ at ≤ until, ordered by
- * (at, id), `limit` per page, `next` an opaque cursor. Stands in for the audit module's time-ordered read.
- */
-export function scanTimeline(client: DynamoDBClient, table: string): AuditTimeline & { calls: number } {
-  const timeline = {
-    calls: 0,
-    async listByTime(query: { since?: string; until?: string; after?: string; limit: number }) {
-      timeline.calls++;
-      const after = query.after
-        ? (JSON.parse(Buffer.from(query.after, 'base64url').toString()) as [string, string])
-        : undefined;
-      const events = (await allEvents(client, table)).filter(
-        (event) =>
-          (query.since === undefined || event.at >= query.since) &&
-          (query.until === undefined || event.at <= query.until) &&
-          (after === undefined || event.at > after[0] || (event.at === after[0] && event.id > after[1])),
-      );
-      const page = events.slice(0, query.limit);
-      const last = page.at(-1);
-      return {
-        events: page,
-        ...(events.length > query.limit && last
-          ? { next: Buffer.from(JSON.stringify([last.at, last.id])).toString('base64url') }
-          : {}),
-      };
-    },
-  };
-  return timeline;
 }

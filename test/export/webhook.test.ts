@@ -1,14 +1,14 @@
 // The audit export to a webhook, against a real Airlock and a receiver on loopback: every event exactly once
 // and in order when all is well, at least once and without a gap when the receiver fails for a while or the
-// exporter is restarted mid-stream; every delivery signed. The loop reads the audit table through an in-memory
-// listByTime (test/export/support.ts) until the audit module's own time-ordered read is in this branch.
+// exporter is restarted mid-stream; every delivery signed. The loop reads the audit table's own time index
+// (listByTime), as the local stack's loop does.
 
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../../shared/audit/index.ts';
+import { type AuditEvent, createDynamoAuditLog } from '../../shared/audit/index.ts';
 import { assembleAuditExport, type ExportLoop, startExportLoop } from '../../shared/export/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import { createPrometheusMetrics } from '../../shared/prometheus/index.ts';
@@ -17,7 +17,7 @@ import { captureLogs } from '../observe/support.ts';
 import { openGrant, query } from '../query/fixtures.ts';
 import { DEMO_POLICY_TEXT, startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { dynamo, secrets as infraSecrets } from '../support/infra.ts';
-import { allEvents, allSigned, type Receiver, scanTimeline, startReceiver } from './support.ts';
+import { allEvents, allSigned, type Receiver, startReceiver } from './support.ts';
 
 const KEY = randomBytes(32).toString('hex');
 const HEC_TOKEN = `Splunk ${randomBytes(8).toString('hex')}`;
@@ -63,7 +63,7 @@ async function exporter(options: { pageSize?: number; maxPerRound?: number; sink
     retry: { attempts: 2, baseMs: 5, maxMs: 10 },
   });
   const loop = startExportLoop({
-    timeline: scanTimeline(dynamo(), stack.tables.audit),
+    timeline: createDynamoAuditLog({ client: dynamo(), table: stack.tables.audit }),
     exporters: built.exporters,
     cursors: built.cursors,
     logger: logs.logger,
