@@ -120,7 +120,7 @@ describe('GET /readyz on a real Airlock', () => {
     const ready = await until(200);
     expect(ready.body).toMatchObject({
       ok: true,
-      checks: { store: { ok: true }, secrets: { ok: true }, 'postgres:shop': { ok: true } },
+      checks: { store: { ok: true }, secrets: { ok: true }, 'postgres:shop': { ok: true }, parser: { ok: true } },
     });
     const health = await fetch(`${base}/healthz`);
     expect(await health.json()).toEqual({ ok: true });
