@@ -114,6 +114,7 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
         tables: statement.relations.map((r) => (r.schema ? `${r.schema}.${r.name}` : r.name)),
         guardrail: held.guardrail,
         heldBecause: held.reason,
+        measuredRows: held.measuredRows ?? null,
         // Computed here, on the side that has the values: the store keeps only what approvers may see.
         params: shownParameters(statement.sql, held.params ?? [], policy.masking),
       },

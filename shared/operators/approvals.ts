@@ -34,6 +34,7 @@ export function publicApproval(request: ApprovalRequest, canDecide: boolean) {
           tables: statement.tables,
           guardrail: statement.guardrail,
           heldBecause: statement.heldBecause,
+          measuredRows: statement.measuredRows,
           ...(canDecide ? { sql: statement.sql } : {}),
         }
       : null,

@@ -22,14 +22,17 @@ import {
   type GrantSessionTarget,
   isSessionLost,
   type PgClient,
+  runPipeline,
   runStatement,
   type SessionPool,
   type StatementResult,
 } from '../postgres/index.ts';
 import type { Authenticator } from './authenticate.ts';
+import { changesBetween, firstOverrun, measuredSteps, type TableChange } from './effect.ts';
 import { statementEvent } from './events.ts';
 import { classifyFailure, recordFailure } from './failure.ts';
-import type { Statement } from './plan.ts';
+import type { StatementGate } from './gate.ts';
+import { admitStatement, type Refusal, type Statement } from './plan.ts';
 import type { Phase } from './profile.ts';
 import { typeName } from './types.ts';
 import type { Window } from './window.ts';
@@ -44,11 +47,27 @@ export interface ExecuteContext {
   phase: Phase;
   /** The catalog answers of every connection, each keyed by its database and OID (two databases reuse OIDs). */
   catalog: CatalogCache;
+  /** Holds a statement whose effect passed a guardrail's bounds, or consumes its approval. */
+  gate: StatementGate;
+  /** Keys the binding of a held statement to its exact text and parameters. */
+  bindingKey: string;
 }
 
 interface Executed extends StatementResult {
   durationMs: number;
   sessionLost: boolean;
+  /** What a measured statement changed (null when it could not be counted); absent when it was not measured. */
+  changes?: TableChange[] | null;
+}
+
+/** A statement of the transaction a guardrail refused or held once its effect was measured: nothing is committed. */
+export class StatementRefused extends Error {
+  constructor(
+    readonly culprit: number,
+    readonly refusal: Refusal,
+  ) {
+    super(refusal.error.message);
+  }
 }
 
 interface Output {
@@ -169,6 +188,21 @@ export async function executeStatements(
               disposableSession: profile.readOnly && last,
             }),
           );
+          if (executed.changes !== undefined) {
+            const overrun = firstOverrun(statement.effects ?? [], executed.changes);
+            if (overrun) {
+              // Held inside its savepoint: an approval of exactly this statement lets it stand; else all is rolled back.
+              const admitted = await admitStatement(
+                { policy, gate: context.gate, bindingKey: context.bindingKey },
+                grant,
+                statement,
+                overrun.verdict,
+                overrun.rows,
+              );
+              if (!admitted.run) throw new StatementRefused(index, admitted.refusal);
+              statements[index] = { ...statement, approvalId: admitted.approvalId };
+            }
+          }
           // A read that passed its caps by far had its session cut: what it kept is masked on a fresh session.
           if (executed.sessionLost) cut = { executed, statement };
           else outputs.push(await mask(client, executed, statement));
@@ -188,6 +222,7 @@ export async function executeStatements(
     outputs.push(await context.sessions.withSession(target, (client) => mask(client, executed, statement)));
     return await audited();
   } catch (error) {
+    if (error instanceof StatementRefused) throw error;
     if (began) throw await failed(current, error);
     // No session could be had: a window that ended since the token check (role locked, dropped, sessions cut) is no outage.
     const ended = await context.authenticator.endedSince(grant, 'before the statement could run');
@@ -220,6 +255,15 @@ async function runOne(
 ): Promise<Executed> {
   const started = performance.now();
   const { parsed } = statement;
+  if (statement.effects?.length) {
+    const prelude = options.prelude.map((text) => ({ text }));
+    const limits = { maxRows: options.limits.maxRows, maxBytes: options.limits.maxResultBytes };
+    const steps = [...prelude, ...measuredSteps({ text: parsed.sql, values: statement.params, result: limits })];
+    const { results } = await runPipeline(client, steps);
+    const [before, result, after] = results as [StatementResult, StatementResult, StatementResult];
+    const durationMs = Math.round((performance.now() - started) * 100) / 100;
+    return { ...result, sessionLost: false, changes: changesBetween(before, after), durationMs };
+  }
   const result = await runStatement(client, {
     prelude: options.prelude.map((text) => ({ text })),
     statement: { text: parsed.sql, values: statement.params },

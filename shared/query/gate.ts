@@ -13,6 +13,8 @@ export interface HeldStatement {
   params?: readonly unknown[];
   guardrail: string;
   reason: string;
+  /** Rows the statement changed when Airlock ran it in a savepoint and rolled it back (held by its effect). */
+  measuredRows?: number;
   approvers: string[];
   required: number;
 }
