@@ -198,7 +198,7 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
     },
 
     gate: {
-      async admit(held) {
+      async admit(held, admitOptions = {}) {
         const id = statementApprovalId(held.grant.id, held.statement.fingerprint, held.paramsHash);
         for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
           const current = await store.get(id);
@@ -214,6 +214,7 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
           if (current?.status === 'approved') {
             if (!isLive(held.grant, at))
               return { run: false, approval: { id: approvalRef(current), status: 'expired' } };
+            if (admitOptions.spend === false) return { run: true, approvalId: approvalRef(current) };
             if (await store.swap(current, { ...current, status: 'consumed', consumedAt: iso(at) }))
               return { run: true, approvalId: approvalRef(current) };
             continue;

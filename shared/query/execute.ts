@@ -27,6 +27,7 @@ import {
   type SessionPool,
   type StatementResult,
 } from '../postgres/index.ts';
+import type { Decided } from '../sql/index.ts';
 import type { Authenticator } from './authenticate.ts';
 import { changesBetween, firstOverrun, measuredSteps, type TableChange } from './effect.ts';
 import { statementEvent } from './events.ts';
@@ -137,6 +138,9 @@ export async function executeStatements(
 
   let began = false;
   let current = 0;
+  const gating = { policy, gate: context.gate, bindingKey: context.bindingKey };
+  /** Statements held by their effect whose approval was found: spent just before COMMIT. */
+  const spends: Array<[number, Decided, number]> = [];
   let cut: { executed: Executed; statement: Statement } | undefined;
   const outputs: Output[] = [];
   const audited = async () => {
@@ -192,15 +196,12 @@ export async function executeStatements(
             const overrun = firstOverrun(statement.effects ?? [], executed.changes);
             if (overrun) {
               // Held inside its savepoint: an approval of exactly this statement lets it stand; else all is rolled back.
-              const admitted = await admitStatement(
-                { policy, gate: context.gate, bindingKey: context.bindingKey },
-                grant,
-                statement,
-                overrun.verdict,
-                overrun.rows,
-              );
+              const admitted = await admitStatement(gating, grant, statement, overrun.verdict, {
+                measured: overrun.rows,
+                spend: false,
+              });
               if (!admitted.run) throw new StatementRefused(index, admitted.refusal);
-              statements[index] = { ...statement, approvalId: admitted.approvalId };
+              spends.push([index, overrun.verdict, overrun.rows]);
             }
           }
           // A read that passed its caps by far had its session cut: what it kept is masked on a fresh session.
@@ -208,6 +209,12 @@ export async function executeStatements(
           else outputs.push(await mask(client, executed, statement));
         }
         if (cut) return undefined;
+        // Approvals found by measuring are spent once every statement has run within its bounds or been approved.
+        for (const [index, verdict, rows] of spends) {
+          const spent = await admitStatement(gating, grant, statements[index]!, verdict, { measured: rows });
+          if (!spent.run) throw new StatementRefused(index, spent.refusal);
+          statements[index] = { ...statements[index]!, approvalId: spent.approvalId };
+        }
         // Every statement is audited before COMMIT: no change is committed without its event.
         const results = await audited();
         if (!profile.readOnly) await context.phase('execute', () => endTransaction(client, 'COMMIT'));

@@ -7,7 +7,7 @@ import { AirlockError, isAirlockError } from '../errors.ts';
 import type { GrantRecord } from '../grants/index.ts';
 import { expandApprovers, type Policy, type Profile } from '../policy/index.ts';
 import { checkStatement, type Decided, type EffectCheck, type ParsedStatement, parseOne } from '../sql/index.ts';
-import type { StatementGate } from './gate.ts';
+import type { AdmitOptions, StatementGate } from './gate.ts';
 
 /** A statement cleared to run. */
 export interface Statement {
@@ -62,6 +62,7 @@ export async function planRequest(grant: GrantRecord, body: QueryBody, context: 
 
   const { policy, profile } = context;
   const approvals: Array<string | undefined> = [];
+  const approved: Array<Decided | undefined> = [];
   const effects: Array<EffectCheck[] | undefined> = [];
   for (const [index, statement] of statements.entries()) {
     const checked = checkStatement(statement.parsed, {
@@ -73,9 +74,17 @@ export async function planRequest(grant: GrantRecord, body: QueryBody, context: 
     const verdict = checked.action === 'measure' ? checked.otherwise : checked;
     if (checked.action === 'measure') effects[index] = checked.checks;
     if (verdict.action === 'allow') continue;
-    const admitted = await admitStatement(context, grant, statement, verdict);
+    // Looked at only: an approval is spent once every statement of the request is cleared.
+    const admitted = await admitStatement(context, grant, statement, verdict, { spend: false });
     if (!admitted.run) return { kind: 'refused', attempts, culprit: index, ...admitted.refusal };
-    approvals[index] = admitted.approvalId;
+    approved[index] = verdict;
+  }
+  for (const [index, verdict] of approved.entries()) {
+    if (!verdict) continue;
+    // Spent by a concurrent request meanwhile: this one is held again like any other re-send.
+    const spent = await admitStatement(context, grant, statements[index]!, verdict);
+    if (!spent.run) return { kind: 'refused', attempts, culprit: index, ...spent.refusal };
+    approvals[index] = spent.approvalId;
   }
   return {
     kind: 'run',
@@ -99,25 +108,29 @@ export async function admitStatement(
   grant: GrantRecord,
   statement: Attempt & { parsed: ParsedStatement },
   verdict: Decided,
-  measured?: number,
+  options: AdmitOptions & { measured?: number } = {},
 ): Promise<{ run: true; approvalId: string } | { run: false; refusal: Refusal }> {
+  const { measured } = options;
   if (verdict.action === 'block') {
     const error = new AirlockError('statement_blocked', verdict.reason, { guardrail: verdict.guardrail });
     return { run: false, refusal: { error, decision: 'blocked', guardrail: verdict.guardrail } };
   }
   let admitted: Awaited<ReturnType<StatementGate['admit']>>;
   try {
-    admitted = await context.gate.admit({
-      grant,
-      statement: statement.parsed,
-      paramsHash: bindingHash(context.bindingKey, statement.parsed.sql, statement.params),
-      params: statement.params,
-      guardrail: verdict.guardrail,
-      reason: verdict.reason,
-      approvers: expandApprovers(verdict.approvers, context.policy.approverGroups),
-      required: verdict.required,
-      ...(measured === undefined ? {} : { measuredRows: measured }),
-    });
+    admitted = await context.gate.admit(
+      {
+        grant,
+        statement: statement.parsed,
+        paramsHash: bindingHash(context.bindingKey, statement.parsed.sql, statement.params),
+        params: statement.params,
+        guardrail: verdict.guardrail,
+        reason: verdict.reason,
+        approvers: expandApprovers(verdict.approvers, context.policy.approverGroups),
+        required: verdict.required,
+        ...(measured === undefined ? {} : { measuredRows: measured }),
+      },
+      { spend: options.spend ?? true },
+    );
   } catch (error) {
     // Too many approval emails for this requester: refused (and audited) like any other block.
     if (!isAirlockError(error) || error.code !== 'rate_limited') throw error;
