@@ -137,6 +137,7 @@ export async function executeStatements(
     });
 
   let began = false;
+  let recorded = false;
   let current = 0;
   const gating = { policy, gate: context.gate, bindingKey: context.bindingKey };
   /** Statements held by their effect whose approval was found: spent just before COMMIT. */
@@ -187,7 +188,9 @@ export async function executeStatements(
                 ...(index === 0 ? [profile.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'] : []),
                 ...window.guardStatements(),
               ],
-              epilogue: profile.readOnly && last ? ['COMMIT'] : [],
+              // A write's deferred constraints are checked with its last statement, before any event is written:
+              // the COMMIT that follows the audit has nothing left to refuse, so no statement gets two events.
+              epilogue: last ? [profile.readOnly ? 'COMMIT' : 'SET CONSTRAINTS ALL IMMEDIATE'] : [],
               limits: policy.limits,
               disposableSession: profile.readOnly && last,
             }),
@@ -217,6 +220,7 @@ export async function executeStatements(
         }
         // Every statement is audited before COMMIT: no change is committed without its event.
         const results = await audited();
+        recorded = true;
         if (!profile.readOnly) await context.phase('execute', () => endTransaction(client, 'COMMIT'));
         return results;
       } catch (error) {
@@ -230,11 +234,24 @@ export async function executeStatements(
     return await audited();
   } catch (error) {
     if (error instanceof StatementRefused) throw error;
+    // Each statement already has its `executed` event: a COMMIT lost with its session is not recorded twice.
+    if (recorded) throw commitLost(error);
     if (began) throw await failed(current, error);
     // No session could be had: a window that ended since the token check (role locked, dropped, sessions cut) is no outage.
     const ended = await context.authenticator.endedSince(grant, 'before the statement could run');
     throw await failed(0, error, ended);
   }
+}
+
+/** Deferred checks passed before the audit, so a COMMIT that fails now lost its session: its outcome is unknown. */
+function commitLost(cause: unknown): AirlockError {
+  if (cause instanceof AirlockError && cause.code !== 'unavailable') return cause;
+  return new AirlockError(
+    'unavailable',
+    'the database session was lost while the transaction committed; whether it took effect is unknown',
+    {},
+    { cause },
+  );
 }
 
 /** The API's error for a failed run: from the error itself, or — when the session was lost — from a fresh read of the grant. */
@@ -265,7 +282,11 @@ async function runOne(
   if (statement.effects?.length) {
     const prelude = options.prelude.map((text) => ({ text }));
     const limits = { maxRows: options.limits.maxRows, maxBytes: options.limits.maxResultBytes };
-    const steps = [...prelude, ...measuredSteps({ text: parsed.sql, values: statement.params, result: limits })];
+    const steps = [
+      ...prelude,
+      ...measuredSteps({ text: parsed.sql, values: statement.params, result: limits }),
+      ...options.epilogue.map((text) => ({ text })),
+    ];
     const { results } = await runPipeline(client, steps);
     const [before, result, after] = results as [StatementResult, StatementResult, StatementResult];
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
