@@ -243,6 +243,17 @@ export async function executeStatements(
   }
 }
 
+/** Errors JavaScript raises for a mistake in code, never for a network or a database. */
+function isProgrammingError(error: unknown): boolean {
+  return (
+    error instanceof TypeError ||
+    error instanceof RangeError ||
+    error instanceof ReferenceError ||
+    error instanceof SyntaxError ||
+    error instanceof EvalError
+  );
+}
+
 /** Deferred checks passed before the audit, so a COMMIT that fails now lost its session: its outcome is unknown. */
 function commitLost(cause: unknown): AirlockError {
   if (cause instanceof AirlockError && cause.code !== 'unavailable') return cause;
@@ -264,6 +275,8 @@ async function explainFailure(
 ): Promise<AirlockError> {
   const known = classifyFailure(cause, { window, attempts: statements, masking: context.policy.masking });
   if (known) return known;
+  // A fault in Airlock's own code is no outage: 500 internal, so it is not retried as one nor hidden among them.
+  if (isProgrammingError(cause)) return new AirlockError('internal', 'internal error', {}, { cause });
   const ended = await context.authenticator.endedSince(grant, 'while the statement ran');
   return ended ?? new AirlockError('unavailable', 'Postgres is unavailable; nothing was committed', {}, { cause });
 }
