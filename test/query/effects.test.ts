@@ -140,6 +140,12 @@ describe('unbounded-change judged by the rows a statement changes', () => {
     const ref = held.body.approval.id as string;
     const link = await linkFor(stack, ref, 'oncall@example.com');
     expect((await open(link)).html).toContain('<dt>Rows it changed (measured, rolled back)</dt><dd>20</dd>');
+    const oncall = await stack.token('person:oncall', [], { email: 'oncall@example.com' });
+    const listed = await stack.call('GET', '/v1/admin/approvals', { token: oncall });
+    expect(listed.status, JSON.stringify(listed.body)).toBe(200);
+    expect(listed.body.approvals.find((a: { id: string }) => a.id === ref).statement).toMatchObject({
+      measuredRows: 20,
+    });
     // Other parameters are another statement: held anew, not run.
     expect((await send(grant, sql, [5])).status).toBe(202);
     expect((await decide(link, 'approve')).status).toBe(200);
