@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { isAirlockError } from '../../shared/errors.ts';
 import type { Principal } from '../../shared/identity/index.ts';
-import type { Decision, Policy, Rule } from '../../shared/policy/index.ts';
+import { DEFAULT_EFFECT_MAX_ROWS, type Decision, type Policy, type Rule } from '../../shared/policy/index.ts';
 import { type CliContext, type Command, flag } from '../args.ts';
 import { parseDurationSeconds } from '../duration.ts';
 import { CliError, EXIT, usageError } from '../exit.ts';
@@ -307,7 +307,7 @@ function describe(
     );
     const guardrails = policy.guardrails.map(
       (g) =>
-        `${g.name} (${g.statements.join(', ')}${g.when === 'no-where' ? ' with no WHERE' : ''}${g.tables ? ` on ${g.tables.join(', ')}` : ''} → ${g.action === 'block' ? 'blocked' : `held for ${g.approvers?.join(', ')}`})`,
+        `${g.name} (${g.statements.join(', ')}${g.when === 'no-where' ? ` with no WHERE or changing more than ${g.maxRows ?? DEFAULT_EFFECT_MAX_ROWS} rows${g.maxFraction === undefined ? '' : ` or ${g.maxFraction * 100}% of a table`}` : ''}${g.tables ? ` on ${g.tables.join(', ')}` : ''} → ${g.action === 'block' ? 'blocked' : `held for ${g.approvers?.join(', ')}`})`,
     );
     if (guardrails.length) lines.push(`guardrails on each statement: ${guardrails.join('; ')}`);
   }

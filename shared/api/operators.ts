@@ -56,6 +56,10 @@ export const Approval = z
         tables: z.array(z.string()),
         guardrail: z.string(),
         heldBecause: z.string(),
+        measuredRows: z.number().int().nullable().meta({
+          description:
+            'Rows the statement changed when Airlock ran it in a savepoint and rolled it back; null when held on its text.',
+        }),
         sql: z.string().optional().meta({ description: 'The exact text, shown to those who may decide it.' }),
         params: z
           .array(

@@ -42,6 +42,11 @@ export function approvalMessage(request: ApprovalRequest, approver: string, link
     ...(statement
       ? ([
           ['Held because', quoted(statement.heldBecause)],
+          ...(statement.measuredRows === null
+            ? []
+            : ([['Rows it changed (measured, rolled back)', String(statement.measuredRows)]] as Array<
+                [string, string]
+              >)),
           ['Statement', quoted(statement.normalizedSql.replace(/\s+/g, ' ').trim())],
           ['Parameters', statement.params.length ? quoted(parameterLine(statement.params)) : '(none)'],
           ['Tables', statement.tables.length ? quoted(statement.tables.join(', ')) : '(none)'],

@@ -28,6 +28,8 @@ export const HeldStatementView = z.object({
   guardrail: z.string(),
   /** Why the guardrail held it, e.g. "DELETE without WHERE". */
   heldBecause: z.string(),
+  /** Rows it changed when Airlock ran it in a savepoint and rolled it back; null when held on its text alone. */
+  measuredRows: z.number().int().min(0).nullable().default(null),
   /** The bound parameters as approvers see them: masked where they meet a masked column, or where that cannot be told. */
   params: z
     .array(

@@ -140,6 +140,11 @@ function details(request: ApprovalRequest): string {
   if (request.statement) {
     rows.push(
       ['Held because', escapeHtml(request.statement.heldBecause)],
+      ...(request.statement.measuredRows === null
+        ? []
+        : ([['Rows it changed (measured, rolled back)', String(request.statement.measuredRows)]] as Array<
+            [string, string]
+          >)),
       ['Tables', escapeHtml(request.statement.tables.join(', ') || '(none)')],
       ['Statement (normalized)', `<pre>${escapeHtml(request.statement.normalizedSql)}</pre>`],
       ['Full statement', `<pre>${escapeHtml(request.statement.sql)}</pre>`],

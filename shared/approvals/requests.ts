@@ -114,6 +114,7 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
         tables: statement.relations.map((r) => (r.schema ? `${r.schema}.${r.name}` : r.name)),
         guardrail: held.guardrail,
         heldBecause: held.reason,
+        measuredRows: held.measuredRows ?? null,
         // Computed here, on the side that has the values: the store keeps only what approvers may see.
         params: shownParameters(statement.sql, held.params ?? [], policy.masking),
       },
@@ -197,7 +198,7 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
     },
 
     gate: {
-      async admit(held) {
+      async admit(held, admitOptions = {}) {
         const id = statementApprovalId(held.grant.id, held.statement.fingerprint, held.paramsHash);
         for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
           const current = await store.get(id);
@@ -213,6 +214,7 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
           if (current?.status === 'approved') {
             if (!isLive(held.grant, at))
               return { run: false, approval: { id: approvalRef(current), status: 'expired' } };
+            if (admitOptions.spend === false) return { run: true, approvalId: approvalRef(current) };
             if (await store.swap(current, { ...current, status: 'consumed', consumedAt: iso(at) }))
               return { run: true, approvalId: approvalRef(current) };
             continue;

@@ -34,6 +34,7 @@ export function publicApproval(request: ApprovalRequest, canDecide: boolean) {
           tables: statement.tables,
           guardrail: statement.guardrail,
           heldBecause: statement.heldBecause,
+          measuredRows: statement.measuredRows,
           // The exact text and the bound parameters (masked as the link page masks them) carry literals: deciders only.
           ...(canDecide ? { sql: statement.sql, params: statement.params } : {}),
         }

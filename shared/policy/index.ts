@@ -18,4 +18,4 @@ export type {
   Rule,
   StatementKind,
 } from './schema.ts';
-export { expandApprovers, MaskStrategy, Profile, sinkName } from './schema.ts';
+export { DEFAULT_EFFECT_MAX_ROWS, expandApprovers, MaskStrategy, Profile, sinkName } from './schema.ts';

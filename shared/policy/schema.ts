@@ -193,6 +193,9 @@ export const Connection = z.strictObject({
 });
 export type Connection = z.infer<typeof Connection>;
 
+/** Rows a `no-where` guardrail lets a statement with a WHERE change when it names no `maxRows`. */
+export const DEFAULT_EFFECT_MAX_ROWS = 100;
+
 /** Emails, or names of `approverGroups`. */
 const Approvers = z.array(z.string().min(1)).min(1);
 const Required = z.number().int().min(1).default(1);
@@ -221,8 +224,28 @@ export const Guardrail = z.strictObject({
     .enum(['no-where'])
     .optional()
     .meta({
-      description: '`no-where`: only statements without a WHERE clause. Omitted: every statement of those kinds.',
+      description:
+        '`no-where`: statements whose effect is not bounded: without a WHERE they match at once; with one (and MERGE, INSERT … ON CONFLICT DO UPDATE) they run in a savepoint and match when they changed more than `maxRows` rows or `maxFraction` of a table (then rolled back). Omitted: every statement of those kinds.',
       examples: ['no-where'],
+    }),
+  maxRows: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({
+      description: `With \`when: no-where\`: rows (updated or deleted, over all tables) a statement with a WHERE may change before the guardrail applies. Default ${DEFAULT_EFFECT_MAX_ROWS}.`,
+      examples: [100],
+    }),
+  maxFraction: z
+    .number()
+    .gt(0)
+    .max(1)
+    .optional()
+    .meta({
+      description:
+        "With `when: no-where`: share of one table's rows (as Postgres estimates its size; a table it has no estimate for counts as the rows changed) a statement may change before the guardrail applies. Omitted: no share limit.",
+      examples: [0.5],
     }),
   action: z.enum(['block', 'approve']).meta({
     description: '`block` refuses the statement; `approve` holds it until approvers allow it (it then runs once).',
@@ -628,6 +651,13 @@ export const Policy = z
       });
     }
     policy.guardrails.forEach((guardrail, index) => {
+      if (guardrail.when !== 'no-where' && (guardrail.maxRows !== undefined || guardrail.maxFraction !== undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['guardrails', index, guardrail.maxRows !== undefined ? 'maxRows' : 'maxFraction'],
+          message: 'maxRows and maxFraction apply to `when: no-where` guardrails only',
+        });
+      }
       if (guardrail.action === 'approve' && !guardrail.approvers) {
         ctx.addIssue({
           code: 'custom',

@@ -22,14 +22,18 @@ import {
   type GrantSessionTarget,
   isSessionLost,
   type PgClient,
+  runPipeline,
   runStatement,
   type SessionPool,
   type StatementResult,
 } from '../postgres/index.ts';
+import type { Decided } from '../sql/index.ts';
 import type { Authenticator } from './authenticate.ts';
+import { changesBetween, firstOverrun, measuredSteps, type TableChange } from './effect.ts';
 import { statementEvent } from './events.ts';
 import { classifyFailure, recordFailure } from './failure.ts';
-import type { Statement } from './plan.ts';
+import type { StatementGate } from './gate.ts';
+import { admitStatement, type Refusal, type Statement } from './plan.ts';
 import type { Phase } from './profile.ts';
 import { typeName } from './types.ts';
 import type { Window } from './window.ts';
@@ -44,11 +48,27 @@ export interface ExecuteContext {
   phase: Phase;
   /** The catalog answers of every connection, each keyed by its database and OID (two databases reuse OIDs). */
   catalog: CatalogCache;
+  /** Holds a statement whose effect passed a guardrail's bounds, or consumes its approval. */
+  gate: StatementGate;
+  /** Keys the binding of a held statement to its exact text and parameters. */
+  bindingKey: string;
 }
 
 interface Executed extends StatementResult {
   durationMs: number;
   sessionLost: boolean;
+  /** What a measured statement changed (null when it could not be counted); absent when it was not measured. */
+  changes?: TableChange[] | null;
+}
+
+/** A statement of the transaction a guardrail refused or held once its effect was measured: nothing is committed. */
+export class StatementRefused extends Error {
+  constructor(
+    readonly culprit: number,
+    readonly refusal: Refusal,
+  ) {
+    super(refusal.error.message);
+  }
 }
 
 interface Output {
@@ -117,7 +137,11 @@ export async function executeStatements(
     });
 
   let began = false;
+  let recorded = false;
   let current = 0;
+  const gating = { policy, gate: context.gate, bindingKey: context.bindingKey };
+  /** Statements held by their effect whose approval was found: spent just before COMMIT. */
+  const spends: Array<[number, Decided, number]> = [];
   let cut: { executed: Executed; statement: Statement } | undefined;
   const outputs: Output[] = [];
   const audited = async () => {
@@ -164,18 +188,39 @@ export async function executeStatements(
                 ...(index === 0 ? [profile.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'] : []),
                 ...window.guardStatements(),
               ],
-              epilogue: profile.readOnly && last ? ['COMMIT'] : [],
+              // A write's deferred constraints are checked with its last statement, before any event is written:
+              // the COMMIT that follows the audit has nothing left to refuse, so no statement gets two events.
+              epilogue: last ? [profile.readOnly ? 'COMMIT' : 'SET CONSTRAINTS ALL IMMEDIATE'] : [],
               limits: policy.limits,
               disposableSession: profile.readOnly && last,
             }),
           );
+          if (executed.changes !== undefined) {
+            const overrun = firstOverrun(statement.effects ?? [], executed.changes);
+            if (overrun) {
+              // Held inside its savepoint: an approval of exactly this statement lets it stand; else all is rolled back.
+              const admitted = await admitStatement(gating, grant, statement, overrun.verdict, {
+                measured: overrun.rows,
+                spend: false,
+              });
+              if (!admitted.run) throw new StatementRefused(index, admitted.refusal);
+              spends.push([index, overrun.verdict, overrun.rows]);
+            }
+          }
           // A read that passed its caps by far had its session cut: what it kept is masked on a fresh session.
           if (executed.sessionLost) cut = { executed, statement };
           else outputs.push(await mask(client, executed, statement));
         }
         if (cut) return undefined;
+        // Approvals found by measuring are spent once every statement has run within its bounds or been approved.
+        for (const [index, verdict, rows] of spends) {
+          const spent = await admitStatement(gating, grant, statements[index]!, verdict, { measured: rows });
+          if (!spent.run) throw new StatementRefused(index, spent.refusal);
+          statements[index] = { ...statements[index]!, approvalId: spent.approvalId };
+        }
         // Every statement is audited before COMMIT: no change is committed without its event.
         const results = await audited();
+        recorded = true;
         if (!profile.readOnly) await context.phase('execute', () => endTransaction(client, 'COMMIT'));
         return results;
       } catch (error) {
@@ -188,11 +233,36 @@ export async function executeStatements(
     outputs.push(await context.sessions.withSession(target, (client) => mask(client, executed, statement)));
     return await audited();
   } catch (error) {
+    if (error instanceof StatementRefused) throw error;
+    // Each statement already has its `executed` event: a COMMIT lost with its session is not recorded twice.
+    if (recorded) throw commitLost(error);
     if (began) throw await failed(current, error);
     // No session could be had: a window that ended since the token check (role locked, dropped, sessions cut) is no outage.
     const ended = await context.authenticator.endedSince(grant, 'before the statement could run');
     throw await failed(0, error, ended);
   }
+}
+
+/** Errors JavaScript raises for a mistake in code, never for a network or a database. */
+function isProgrammingError(error: unknown): boolean {
+  return (
+    error instanceof TypeError ||
+    error instanceof RangeError ||
+    error instanceof ReferenceError ||
+    error instanceof SyntaxError ||
+    error instanceof EvalError
+  );
+}
+
+/** Deferred checks passed before the audit, so a COMMIT that fails now lost its session: its outcome is unknown. */
+function commitLost(cause: unknown): AirlockError {
+  if (cause instanceof AirlockError && cause.code !== 'unavailable') return cause;
+  return new AirlockError(
+    'unavailable',
+    'the database session was lost while the transaction committed; whether it took effect is unknown',
+    {},
+    { cause },
+  );
 }
 
 /** The API's error for a failed run: from the error itself, or — when the session was lost — from a fresh read of the grant. */
@@ -205,6 +275,8 @@ async function explainFailure(
 ): Promise<AirlockError> {
   const known = classifyFailure(cause, { window, attempts: statements, masking: context.policy.masking });
   if (known) return known;
+  // A fault in Airlock's own code is no outage: 500 internal, so it is not retried as one nor hidden among them.
+  if (isProgrammingError(cause)) return new AirlockError('internal', 'internal error', {}, { cause });
   const ended = await context.authenticator.endedSince(grant, 'while the statement ran');
   return ended ?? new AirlockError('unavailable', 'Postgres is unavailable; nothing was committed', {}, { cause });
 }
@@ -220,6 +292,19 @@ async function runOne(
 ): Promise<Executed> {
   const started = performance.now();
   const { parsed } = statement;
+  if (statement.effects?.length) {
+    const prelude = options.prelude.map((text) => ({ text }));
+    const limits = { maxRows: options.limits.maxRows, maxBytes: options.limits.maxResultBytes };
+    const steps = [
+      ...prelude,
+      ...measuredSteps({ text: parsed.sql, values: statement.params, result: limits }),
+      ...options.epilogue.map((text) => ({ text })),
+    ];
+    const { results } = await runPipeline(client, steps);
+    const [before, result, after] = results as [StatementResult, StatementResult, StatementResult];
+    const durationMs = Math.round((performance.now() - started) * 100) / 100;
+    return { ...result, sessionLost: false, changes: changesBetween(before, after), durationMs };
+  }
   const result = await runStatement(client, {
     prelude: options.prelude.map((text) => ({ text })),
     statement: { text: parsed.sql, values: statement.params },

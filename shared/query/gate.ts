@@ -13,6 +13,8 @@ export interface HeldStatement {
   params?: readonly unknown[];
   guardrail: string;
   reason: string;
+  /** Rows the statement changed when Airlock ran it in a savepoint and rolled it back (held by its effect). */
+  measuredRows?: number;
   approvers: string[];
   required: number;
 }
@@ -21,7 +23,15 @@ export type GateDecision =
   | { run: true; approvalId: string }
   | { run: false; approval: { id: string; status: 'pending' | 'denied' | 'expired' } };
 
+export interface AdmitOptions {
+  /**
+   * Consume the approval (once); default true. False only looks: a request whose other statements may still be held
+   * or refused spends its approvals only once every statement is cleared.
+   */
+  spend?: boolean;
+}
+
 export interface StatementGate {
-  /** Consumes an approval for exactly this statement (once), or records and returns the hold. */
-  admit(held: HeldStatement): Promise<GateDecision>;
+  /** An approval for exactly this statement (consumed unless `spend` is false), or the hold, recorded and returned. */
+  admit(held: HeldStatement, options?: AdmitOptions): Promise<GateDecision>;
 }

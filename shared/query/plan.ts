@@ -6,8 +6,8 @@ import type { QueryBody } from '../api/index.ts';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import type { GrantRecord } from '../grants/index.ts';
 import { expandApprovers, type Policy, type Profile } from '../policy/index.ts';
-import { checkStatement, type ParsedStatement, parseOne } from '../sql/index.ts';
-import type { StatementGate } from './gate.ts';
+import { checkStatement, type Decided, type EffectCheck, type ParsedStatement, parseOne } from '../sql/index.ts';
+import type { AdmitOptions, StatementGate } from './gate.ts';
 
 /** A statement cleared to run. */
 export interface Statement {
@@ -16,6 +16,8 @@ export interface Statement {
   parsed: ParsedStatement;
   /** The approval it consumed, when a guardrail held it and a human approved exactly it. */
   approvalId?: string;
+  /** `no-where` guardrails it meets only by its effect: measured in a savepoint when it runs. */
+  effects?: EffectCheck[];
 }
 
 /** A statement of the request as far as it got: parsed or not. */
@@ -60,65 +62,95 @@ export async function planRequest(grant: GrantRecord, body: QueryBody, context: 
 
   const { policy, profile } = context;
   const approvals: Array<string | undefined> = [];
+  const approved: Array<Decided | undefined> = [];
+  const effects: Array<EffectCheck[] | undefined> = [];
   for (const [index, statement] of statements.entries()) {
-    const verdict = checkStatement(statement.parsed, {
+    const checked = checkStatement(statement.parsed, {
       readOnly: profile.readOnly,
       guardrails: policy.guardrails,
       allow: profile.allow,
     });
-    if (verdict.action === 'block') {
-      const error = new AirlockError('statement_blocked', verdict.reason, { guardrail: verdict.guardrail });
-      return { kind: 'refused', attempts, culprit: index, error, decision: 'blocked', guardrail: verdict.guardrail };
-    }
-    if (verdict.action === 'approve') {
-      let admitted: Awaited<ReturnType<StatementGate['admit']>>;
-      try {
-        admitted = await context.gate.admit({
-          grant,
-          statement: statement.parsed,
-          paramsHash: bindingHash(context.bindingKey, statement.parsed.sql, statement.params),
-          params: statement.params,
-          guardrail: verdict.guardrail,
-          reason: verdict.reason,
-          approvers: expandApprovers(verdict.approvers, policy.approverGroups),
-          required: verdict.required,
-        });
-      } catch (error) {
-        // Too many approval emails for this requester: refused (and audited) like any other block.
-        if (!isAirlockError(error) || error.code !== 'rate_limited') throw error;
-        return { kind: 'refused', attempts, culprit: index, error, decision: 'blocked', guardrail: verdict.guardrail };
-      }
-      if (!admitted.run) {
-        const { approval } = admitted;
-        const pending = approval.status === 'pending';
-        const error = pending
-          ? new AirlockError(
-              'approval_required',
-              `held for approval by guardrail "${verdict.guardrail}": a human must approve this exact statement; send it again once approved`,
-              { guardrail: verdict.guardrail },
-            )
-          : new AirlockError('statement_blocked', `the approval for this statement was ${approval.status}`, {
-              guardrail: verdict.guardrail,
-            });
-        return {
-          kind: 'refused',
-          attempts,
-          culprit: index,
-          error,
-          decision: pending ? 'held' : 'blocked',
-          guardrail: verdict.guardrail,
-          approval,
-        };
-      }
-      approvals[index] = admitted.approvalId;
-    }
+    // Checks by effect are made when the statement runs; what decides before it runs is what follows them.
+    const verdict = checked.action === 'measure' ? checked.otherwise : checked;
+    if (checked.action === 'measure') effects[index] = checked.checks;
+    if (verdict.action === 'allow') continue;
+    // Looked at only: an approval is spent once every statement of the request is cleared.
+    const admitted = await admitStatement(context, grant, statement, verdict, { spend: false });
+    if (!admitted.run) return { kind: 'refused', attempts, culprit: index, ...admitted.refusal };
+    approved[index] = verdict;
+  }
+  for (const [index, verdict] of approved.entries()) {
+    if (!verdict) continue;
+    // Spent by a concurrent request meanwhile: this one is held again like any other re-send.
+    const spent = await admitStatement(context, grant, statements[index]!, verdict);
+    if (!spent.run) return { kind: 'refused', attempts, culprit: index, ...spent.refusal };
+    approvals[index] = spent.approvalId;
   }
   return {
     kind: 'run',
     statements: statements.map((statement, index) => ({
       ...statement,
       ...(approvals[index] ? { approvalId: approvals[index] } : {}),
+      ...(effects[index] ? { effects: effects[index] } : {}),
     })),
+  };
+}
+
+/** Why a statement does not run: the error, the decision audited, and the approval it waits for. */
+export type Refusal = Omit<Extract<Plan, { kind: 'refused' }>, 'kind' | 'attempts' | 'culprit'>;
+
+/**
+ * A guardrail's decision on one statement: blocked, or held until a human approved exactly it (then consumed once).
+ * `measured` is the row count Airlock measured when the statement was held by its effect.
+ */
+export async function admitStatement(
+  context: Pick<PlanContext, 'policy' | 'gate' | 'bindingKey'>,
+  grant: GrantRecord,
+  statement: Attempt & { parsed: ParsedStatement },
+  verdict: Decided,
+  options: AdmitOptions & { measured?: number } = {},
+): Promise<{ run: true; approvalId: string } | { run: false; refusal: Refusal }> {
+  const { measured } = options;
+  if (verdict.action === 'block') {
+    const error = new AirlockError('statement_blocked', verdict.reason, { guardrail: verdict.guardrail });
+    return { run: false, refusal: { error, decision: 'blocked', guardrail: verdict.guardrail } };
+  }
+  let admitted: Awaited<ReturnType<StatementGate['admit']>>;
+  try {
+    admitted = await context.gate.admit(
+      {
+        grant,
+        statement: statement.parsed,
+        paramsHash: bindingHash(context.bindingKey, statement.parsed.sql, statement.params),
+        params: statement.params,
+        guardrail: verdict.guardrail,
+        reason: verdict.reason,
+        approvers: expandApprovers(verdict.approvers, context.policy.approverGroups),
+        required: verdict.required,
+        ...(measured === undefined ? {} : { measuredRows: measured }),
+      },
+      { spend: options.spend ?? true },
+    );
+  } catch (error) {
+    // Too many approval emails for this requester: refused (and audited) like any other block.
+    if (!isAirlockError(error) || error.code !== 'rate_limited') throw error;
+    return { run: false, refusal: { error, decision: 'blocked', guardrail: verdict.guardrail } };
+  }
+  if (admitted.run) return admitted;
+  const { approval } = admitted;
+  const pending = approval.status === 'pending';
+  const error = pending
+    ? new AirlockError(
+        'approval_required',
+        `held for approval by guardrail "${verdict.guardrail}"${measured === undefined ? '' : ` (${verdict.reason})`}: a human must approve this exact statement; send it again once approved`,
+        { guardrail: verdict.guardrail },
+      )
+    : new AirlockError('statement_blocked', `the approval for this statement was ${approval.status}`, {
+        guardrail: verdict.guardrail,
+      });
+  return {
+    run: false,
+    refusal: { error, decision: pending ? 'held' : 'blocked', guardrail: verdict.guardrail, approval },
   };
 }
 

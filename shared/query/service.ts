@@ -12,7 +12,7 @@ import type { SessionPool } from '../postgres/index.ts';
 import { textFingerprint } from '../sql/index.ts';
 import { createAuthenticator } from './authenticate.ts';
 import { auditedError, statementEvent } from './events.ts';
-import { executeStatements } from './execute.ts';
+import { executeStatements, StatementRefused } from './execute.ts';
 import type { StatementGate } from './gate.ts';
 import { type Plan, planRequest } from './plan.ts';
 import { phaseTimer, type QueryProfile } from './profile.ts';
@@ -46,7 +46,13 @@ export function createQueryService(options: QueryServiceOptions) {
   const now = options.now ?? (() => new Date());
   const phase = phaseTimer(options.profile);
   const authenticator = createAuthenticator({ ...options, now, phase });
-  const execution = { ...options, authenticator, phase, catalog: createCatalogCache({ now }) };
+  const execution = {
+    ...options,
+    authenticator,
+    phase,
+    catalog: createCatalogCache({ now }),
+    bindingKey: options.maskingKey,
+  };
 
   /** Refuses the request: one audit event per statement, the culprit named, nothing run. */
   async function refuse(grant: GrantRecord, plan: Extract<Plan, { kind: 'refused' }>): Promise<QueryOutcome> {
@@ -94,7 +100,13 @@ export function createQueryService(options: QueryServiceOptions) {
         lockTimeoutSeconds: policy.limits.lockTimeout,
         now,
       });
-      const results = await executeStatements(execution, grant, plan.statements, window);
+      let results: Awaited<ReturnType<typeof executeStatements>>;
+      try {
+        results = await executeStatements(execution, grant, plan.statements, window);
+      } catch (error) {
+        if (!(error instanceof StatementRefused)) throw error;
+        return refuse(grant, { kind: 'refused', attempts: plan.statements, culprit: error.culprit, ...error.refusal });
+      }
       return { status: 'executed', response: 'transaction' in body ? { results } : results[0]! };
     },
   };

@@ -280,8 +280,17 @@ class TreeWalk {
   statement(type: string, fields: JsonObject, runs: boolean): void {
     this.commands.add(type);
     if (type === 'UpdateStmt' || type === 'DeleteStmt') this.whereOfChanges.push(filtersRows(fields.whereClause));
+    // MERGE is bounded by its join condition; an upsert by the rows it inserts, which only its effect can tell.
+    if (type === 'MergeStmt') this.whereOfChanges.push(filtersRows(fields.joinCondition));
+    const upserts =
+      type === 'InsertStmt' &&
+      isObject(fields.onConflictClause) &&
+      fields.onConflictClause.action === 'ONCONFLICT_UPDATE';
+    if (upserts) this.whereOfChanges.push(true);
     if (!runs) return;
     const kind = statementKind(type, fields);
+    // MERGE's WHEN … THEN UPDATE/DELETE and ON CONFLICT DO UPDATE change existing rows: guardrails see them as such.
+    for (const changed of changedKinds(type, fields, upserts)) this.kinds.add(changed);
     // A nested SET is a stored default (ALTER DATABASE … SET): `settings` carries it, not `kinds`;
     // the top-level statement's own kind is added by classifyStatement.
     if (kind !== 'other' && type !== 'VariableSetStmt') this.kinds.add(kind);
@@ -371,6 +380,19 @@ export function classifyStatement(stmt: unknown): StatementAnalysis {
     writes: walk.writes,
     explainAnalyze: type === 'ExplainStmt' && explainAnalyzes(fields),
   };
+}
+
+/** The update and delete a MERGE's actions or an upsert's conflict clause perform on existing rows. */
+function changedKinds(type: string, fields: JsonObject, upserts: boolean): StatementKind[] {
+  if (upserts) return ['update'];
+  if (type !== 'MergeStmt') return [];
+  const kinds: StatementKind[] = [];
+  for (const clause of asArray(fields.mergeWhenClauses)) {
+    const command = unwrap(clause)?.[1].commandType;
+    if (command === 'CMD_UPDATE') kinds.push('update');
+    if (command === 'CMD_DELETE') kinds.push('delete');
+  }
+  return kinds;
 }
 
 /** Whether the statement itself (or what EXPLAIN/PREPARE/DECLARE wraps) has a WHERE clause. */

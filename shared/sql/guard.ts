@@ -1,14 +1,33 @@
 // Decides whether one parsed statement may run: built-in rules, the grant's access, its `allow`, then guardrails.
 // It must never look at SQL text: only the ParsedStatement the real parser produced.
 
-import type { Capability, Guardrail, StatementKind } from '../policy/index.ts';
+import { type Capability, DEFAULT_EFFECT_MAX_ROWS, type Guardrail, type StatementKind } from '../policy/index.ts';
 import { missingCapability } from './capabilities.ts';
 import type { ParsedStatement, RelationRef } from './statement.ts';
 
-export type Verdict =
-  | { action: 'allow' }
+/** What a guardrail does to a statement it matches. */
+export type Decided =
   | { action: 'block'; guardrail: string; reason: string }
   | { action: 'approve'; guardrail: string; approvers: string[]; required: number; reason: string };
+
+/**
+ * A `no-where` guardrail a statement with a WHERE matches only by its effect: run in a savepoint, the guardrail
+ * applies (`over`) when the statement changed more than `maxRows` rows over `tables`, or more than `maxFraction` of one.
+ */
+export interface EffectCheck {
+  guardrail: string;
+  maxRows: number;
+  maxFraction: number | null;
+  /** The guardrail's `tables`: only changes to these count; undefined or empty, any table. */
+  tables?: string[];
+  over: Decided;
+}
+
+export type Verdict =
+  | { action: 'allow' }
+  | Decided
+  /** Run and measured: the first check over its bounds decides; within them all, `otherwise` does. */
+  | { action: 'measure'; checks: EffectCheck[]; otherwise: { action: 'allow' } | Decided };
 
 export interface CheckOptions {
   /** The grant's profile is read-only: only pure reads pass. */
@@ -203,15 +222,37 @@ function describe(stmt: ParsedStatement): string {
   return names[stmt.command] ?? `${stmt.kind} statements`;
 }
 
+/**
+ * The first guardrail that matches decides. A `no-where` guardrail matches a statement with a WHERE only by its effect:
+ * it becomes a check made when the statement runs, and the guardrails after it decide the rest.
+ */
 function guardrails(stmt: ParsedStatement, list: Guardrail[]): Verdict | undefined {
-  const guardrail = list.find((g) => matches(stmt, g));
-  if (!guardrail) return undefined;
+  const checks: EffectCheck[] = [];
+  for (const guardrail of list) {
+    if (!matches(stmt, guardrail)) continue;
+    if (guardrail.when === 'no-where' && stmt.hasWhere) {
+      checks.push({
+        guardrail: guardrail.name,
+        maxRows: guardrail.maxRows ?? DEFAULT_EFFECT_MAX_ROWS,
+        maxFraction: guardrail.maxFraction ?? null,
+        ...(guardrail.tables ? { tables: guardrail.tables } : {}),
+        over: decide(stmt, guardrail, 'by its effect'),
+      });
+      continue;
+    }
+    const decided = decide(stmt, guardrail, guardrail.when === 'no-where' ? 'without WHERE' : '');
+    return checks.length > 0 ? { action: 'measure', checks, otherwise: decided } : decided;
+  }
+  return checks.length > 0 ? { action: 'measure', checks, otherwise: { action: 'allow' } } : undefined;
+}
+
+function decide(stmt: ParsedStatement, guardrail: Guardrail, because: string): Decided {
   const name = guardrail.name;
-  const why = `guardrail "${name}" matches this ${stmt.kinds.filter((k) => guardrail.statements.includes(k)).join('/')} statement${guardrail.when === 'no-where' ? ' without WHERE' : ''}`;
-  if (guardrail.action === 'block') return block(name, `${why} and blocks it`);
+  const why = `guardrail "${name}" matches this ${stmt.kinds.filter((k) => guardrail.statements.includes(k)).join('/')} statement${because ? ` ${because}` : ''}`;
+  if (guardrail.action === 'block') return { action: 'block', guardrail: name, reason: `${why} and blocks it` };
   const approvers = guardrail.approvers ?? [];
   // The policy schema requires approvers on approve guardrails; without any, nobody could approve.
-  if (approvers.length === 0) return block(name, `${why} but names no approvers`);
+  if (approvers.length === 0) return { action: 'block', guardrail: name, reason: `${why} but names no approvers` };
   return {
     action: 'approve',
     guardrail: name,
@@ -224,17 +265,14 @@ function guardrails(stmt: ParsedStatement, list: Guardrail[]): Verdict | undefin
 function matches(stmt: ParsedStatement, guardrail: Guardrail): boolean {
   if (!guardrail.statements.some((kind) => stmt.kinds.includes(kind))) return false;
   // An empty `tables` list is read as "any table": a guardrail should not silently match nothing.
-  if (
-    guardrail.tables?.length &&
-    !guardrail.tables.some((table) => stmt.relations.some((relation) => tableMatches(table, relation)))
-  ) {
-    return false;
-  }
-  return guardrail.when !== 'no-where' || !stmt.hasWhere;
+  return (
+    !guardrail.tables?.length ||
+    guardrail.tables.some((table) => stmt.relations.some((relation) => tableMatches(table, relation)))
+  );
 }
 
 /** `schema.table` matches that relation (unqualified relations are `public`); a bare `table` matches it in any schema. */
-function tableMatches(table: string, relation: RelationRef): boolean {
+export function tableMatches(table: string, relation: RelationRef): boolean {
   const [first, second] = table.toLowerCase().split('.');
   const name = relation.name.toLowerCase();
   if (second === undefined) return first === name;

@@ -41,8 +41,9 @@ export interface ParsedStatement {
   /** Run-time parameters changed: SET/RESET names (any nesting) and set_config's first argument, lower-case; null when not a literal. */
   settings: Array<string | null>;
   /**
-   * False when any UPDATE/DELETE in the tree lacks a WHERE; without one, whether the top-level
-   * statement has a WHERE. A WHERE that names no column (`WHERE true`, `WHERE 1 = 1`) does not count.
+   * False when any UPDATE/DELETE in the tree lacks a WHERE (a MERGE its join condition); without one, whether the
+   * top-level statement has a WHERE. A WHERE that names no column (`WHERE true`, `WHERE 1 = 1`) does not count, and an
+   * INSERT … ON CONFLICT DO UPDATE counts as having one: how many rows any of these change only its effect can tell.
    */
   hasWhere: boolean;
   /** Anything data- or schema-modifying anywhere in the tree (see classify.ts). */

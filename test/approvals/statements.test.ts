@@ -243,6 +243,32 @@ describe('a statement held by a guardrail', () => {
     expect((await statementEvents(grant)).filter((e) => e.decision === 'executed')).toHaveLength(0);
   });
 
+  it('an approval is not spent when another statement of its transaction is held or blocked', async () => {
+    const grant = await approvedWriteGrant();
+    const held = await send(grant, 'DELETE FROM orders');
+    expect((await decide(await linkFor(stack, held.body.approval.id, 'oncall@example.com'), 'approve')).status).toBe(
+      200,
+    );
+    const transaction = (second: { sql: string; params?: unknown[] }) =>
+      stack.call('POST', '/v1/query', {
+        token: grant.token,
+        body: { transaction: [{ sql: 'DELETE FROM orders' }, second] },
+      });
+    const withHeld = await transaction({ sql: 'UPDATE orders SET status = $1', params: ['x'] });
+    expect(withHeld.status).toBe(202);
+    expect(withHeld.body.approval.id).not.toBe(held.body.approval.id);
+    const withBlocked = await transaction({ sql: 'CREATE TABLE orders_copy (id int)' });
+    expect(withBlocked.status).toBe(403);
+    expect(withBlocked.body.error).toMatchObject({ code: 'statement_blocked', guardrail: 'no-ddl' });
+    expect(await grant.scratchCount()).toBe(3);
+
+    const alone = await send(grant, 'DELETE FROM orders');
+    expect(alone.status).toBe(200);
+    expect(await grant.scratchCount()).toBe(0);
+    const executed = (await statementEvents(grant)).filter((e) => e.type === 'statement' && e.decision === 'executed');
+    expect(executed).toEqual([expect.objectContaining({ approvalId: held.body.approval.id })]);
+  });
+
   it('approved once, sent three times at once: exactly one runs, the others are held again', async () => {
     const grant = await approvedWriteGrant();
     const held = await send(grant, 'DELETE FROM orders');

@@ -113,7 +113,7 @@ describe('policy explain: a dry run of the demo policy, which rule decides and w
       '✓ rules[1] agents-write: connection shop, access write, subject "agent:*" matches agent:demo, in group finance → decides',
     );
     expect(write.stdout).toMatch(
-      /guardrails on each statement: no-ddl \(ddl → blocked\); unbounded-change \(update, delete with no WHERE → held for oncall@example\.com\)/,
+      /guardrails on each statement: no-ddl \(ddl → blocked\); unbounded-change \(update, delete with no WHERE or changing more than 100 rows → held for oncall@example\.com\)/,
     );
   });
 

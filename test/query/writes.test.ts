@@ -27,6 +27,8 @@ beforeAll(async () => {
   ]);
   await adminQuery(`CREATE SCHEMA ${schema}`);
   await adminQuery(`CREATE TABLE ${notes} (id serial PRIMARY KEY, body text NOT NULL)`);
+  await adminQuery(`CREATE TABLE ${schema}.parent (id int PRIMARY KEY)`);
+  await adminQuery(`CREATE TABLE ${schema}.child (pid int REFERENCES ${schema}.parent DEFERRABLE INITIALLY DEFERRED)`);
 });
 afterAll(async () => {
   await adminQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
@@ -103,6 +105,23 @@ describe('transactions', () => {
     expect(await notesWith(body)).toBe(0);
     const events = await expectStatementEvents(approving, grant, ['failed', 'failed']);
     expect(events[1]!.error).toMatchObject({ code: 'db_error', sqlstate: '22012' });
+  });
+
+  it('a deferred constraint that fails: one failed event per statement (none executed), nothing committed', async () => {
+    const grant = await openGrant(approving, { access: 'write' });
+    const body = marker();
+    const response = await query(approving, grant.token, {
+      transaction: [
+        { sql: `INSERT INTO ${notes} (body) VALUES ($1)`, params: [body] },
+        { sql: `INSERT INTO ${schema}.child VALUES (1)` },
+      ],
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({ code: 'db_error', sqlstate: '23503' });
+    expect(await notesWith(body)).toBe(0);
+    expect((await adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.child`))[0]!.n).toBe(0);
+    const events = await expectStatementEvents(approving, grant, ['failed', 'failed']);
+    expect(events[1]!.error).toMatchObject({ code: 'db_error', sqlstate: '23503' });
   });
 
   it('return one result per statement; later statements see earlier ones', async () => {

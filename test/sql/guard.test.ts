@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isAirlockError } from '../../shared/errors.ts';
 import { CAPABILITIES, type Capability, Guardrail } from '../../shared/policy/schema.ts';
-import { checkStatement, parseOne } from '../../shared/sql/index.ts';
+import { checkStatement, type Decided, parseOne } from '../../shared/sql/index.ts';
 
 /** The demo policy's guardrails (airlock.policy.yaml / API.md). */
 const demo: Guardrail[] = [
@@ -15,7 +15,14 @@ const demo: Guardrail[] = [
   }),
 ];
 
-/** `allow`, `block:<guardrail>`, `approve:<guardrail>` or `error:<code>`: one string per case keeps the tables readable. */
+function short(verdict: { action: 'allow' } | Decided): string {
+  return verdict.action === 'allow' ? 'allow' : `${verdict.action}:${verdict.guardrail}`;
+}
+
+/**
+ * `allow`, `block:<guardrail>`, `approve:<guardrail>`, `measure:<checks>><otherwise>` or `error:<code>`: one string
+ * per case keeps the tables readable.
+ */
 async function outcome(
   sql: string,
   readOnly: boolean,
@@ -24,7 +31,9 @@ async function outcome(
 ): Promise<string> {
   try {
     const verdict = checkStatement(await parseOne(sql), { readOnly, guardrails, allow });
-    return verdict.action === 'allow' ? 'allow' : `${verdict.action}:${verdict.guardrail}`;
+    return verdict.action === 'measure'
+      ? `measure:${verdict.checks.map((check) => check.guardrail).join(',')}>${short(verdict.otherwise)}`
+      : short(verdict);
   } catch (error) {
     if (isAirlockError(error)) return `error:${error.code}`;
     throw error;
@@ -199,16 +208,16 @@ describe('a read grant', () => {
 
 describe('a write grant with the demo guardrails', () => {
   const cases: Array<[string, string]> = [
-    ['DELETE FROM orders WHERE id = 1', 'allow'],
+    ['DELETE FROM orders WHERE id = 1', 'measure:unbounded-change>allow'],
     ['DELETE FROM orders', 'approve:unbounded-change'],
     ['DELETE FROM orders WHERE true', 'approve:unbounded-change'],
     ['DELETE FROM orders WHERE 1 = 1', 'approve:unbounded-change'],
     ["UPDATE orders SET status = 'x' WHERE NOT false OR 'a' = 'a'", 'approve:unbounded-change'],
-    ['DELETE FROM orders WHERE id IN (SELECT id FROM orders WHERE total < 0)', 'allow'],
-    ["UPDATE orders SET status = 'x' WHERE id = 1", 'allow'],
+    ['DELETE FROM orders WHERE id IN (SELECT id FROM orders WHERE total < 0)', 'measure:unbounded-change>allow'],
+    ["UPDATE orders SET status = 'x' WHERE id = 1", 'measure:unbounded-change>allow'],
     ["UPDATE orders SET status = 'x'", 'approve:unbounded-change'],
     ['WITH gone AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM gone', 'approve:unbounded-change'],
-    ['WITH gone AS (DELETE FROM orders WHERE id = 1 RETURNING *) SELECT * FROM gone', 'allow'],
+    ['WITH gone AS (DELETE FROM orders WHERE id = 1 RETURNING *) SELECT * FROM gone', 'measure:unbounded-change>allow'],
     [
       "WITH d AS (DELETE FROM orders WHERE id = 1 RETURNING *) UPDATE customers SET name = 'x'",
       'approve:unbounded-change',
@@ -274,10 +283,38 @@ describe('guardrail matching', () => {
     ['DELETE FROM archive.orders WHERE id = 1', [publicOrders], 'allow'],
     ['DELETE FROM customers WHERE id = 1', [publicOrders], 'allow'],
     ['WITH x AS (DELETE FROM orders WHERE id = 1 RETURNING 1) SELECT * FROM x', [publicOrders], 'block:orders-delete'],
-    ['DELETE FROM orders WHERE id = 1', [noWhere, publicOrders], 'block:orders-delete'],
+    ['DELETE FROM orders WHERE id = 1', [noWhere, publicOrders], 'measure:no-where>block:orders-delete'],
     ['DELETE FROM orders', [noWhere, publicOrders], 'block:no-where'],
-    ['UPDATE orders SET total = 0 WHERE CURRENT OF c', [noWhere], 'allow'],
-    ['MERGE INTO orders o USING customers c ON o.customer_id = c.id WHEN MATCHED THEN DELETE', [noWhere], 'allow'],
+    ['UPDATE orders SET total = 0 WHERE CURRENT OF c', [noWhere], 'measure:no-where>allow'],
+    // Judged by effect: a WHERE that filters nothing, MERGE and an upsert are measured when they run.
+    ['UPDATE orders SET total = 1 WHERE id = id', [noWhere], 'measure:no-where>allow'],
+    ['DELETE FROM orders WHERE id IS NOT NULL', [noWhere], 'measure:no-where>allow'],
+    [
+      'MERGE INTO orders o USING orders s ON o.id = s.id WHEN MATCHED THEN UPDATE SET total = 1',
+      [noWhere],
+      'measure:no-where>allow',
+    ],
+    [
+      'INSERT INTO orders SELECT * FROM orders ON CONFLICT (id) DO UPDATE SET total = 1',
+      [noWhere],
+      'measure:no-where>allow',
+    ],
+    ['INSERT INTO orders VALUES (1) ON CONFLICT DO NOTHING', [noWhere], 'allow'],
+    [
+      'MERGE INTO orders o USING customers c ON true WHEN MATCHED THEN UPDATE SET total = 1',
+      [noWhere],
+      'block:no-where',
+    ],
+    [
+      'MERGE INTO orders o USING customers c ON o.id = c.id WHEN NOT MATCHED THEN INSERT VALUES (c.id)',
+      [noWhere],
+      'allow',
+    ],
+    [
+      'MERGE INTO orders o USING customers c ON o.customer_id = c.id WHEN MATCHED THEN DELETE',
+      [noWhere],
+      'measure:no-where>allow',
+    ],
     ['SELECT * FROM customers', [noWhere, customers, publicOrders], 'approve:pii'],
     ['SELECT * FROM customers', [guard({ name: 'first', statements: ['select'] }), customers], 'block:first'],
     ['SELECT 1', [guard({ name: 'empty-tables', statements: ['select'], tables: [] })], 'block:empty-tables'],

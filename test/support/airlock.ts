@@ -51,7 +51,13 @@ export interface TestAirlock {
 }
 
 export async function startTestAirlock(
-  options: { policyText?: string; clock?: TestClock; observe?: AirlockConfig['observe']; secrets?: SecretSource } = {},
+  options: {
+    policyText?: string;
+    clock?: TestClock;
+    observe?: AirlockConfig['observe'];
+    secrets?: SecretSource;
+    queryProfile?: AirlockConfig['queryProfile'];
+  } = {},
 ): Promise<TestAirlock> {
   const clock = options.clock ?? testClock();
   const tables = await freshTables();
@@ -81,6 +87,7 @@ export async function startTestAirlock(
     rolePrefix,
     dev: { baseUrl, outboxDir: join(infra().dataDir, 'outbox', tables.grants) },
     ...(options.observe ? { observe: options.observe } : {}),
+    ...(options.queryProfile ? { queryProfile: options.queryProfile } : {}),
   });
   server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: airlock.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
