@@ -382,6 +382,12 @@ function ApprovalCard(props: { approval: PublicApproval; viewer: Viewer; now: Da
             </dd>
             <dt>Tables</dt>
             <dd>{statement?.tables.join(', ') || '(none)'}</dd>
+            {statement?.measuredRows != null && (
+              <>
+                <dt>Rows it changed</dt>
+                <dd>{statement.measuredRows} (measured by Airlock, then rolled back)</dd>
+              </>
+            )}
             <dt>Statement</dt>
             <dd>
               <pre>{statement?.normalizedSql}</pre>

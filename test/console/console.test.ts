@@ -285,6 +285,7 @@ describe('a held statement, as its approver and an auditor see it', () => {
       statement: await parseOne('UPDATE customers SET email = $1, country = $2'),
       paramsHash: `console-${asked.body.grant.id}`,
       params: ['alice.sensitive@example.org', 'PT'],
+      measuredRows: 1000,
       guardrail: 'unbounded-change',
       reason: 'UPDATE without WHERE',
       approvers: ['oncall@example.com', 'dba@example.com'],
@@ -300,6 +301,7 @@ describe('a held statement, as its approver and an auditor see it', () => {
     expect(card).toContain('(masked: email)');
     expect(card).toContain('<code>$2</code> = <code>&quot;PT&quot;</code>');
     expect(card).toContain('2 more approvals, from oncall@example.com (you), dba@example.com');
+    expect(page.html).toContain('1000 (measured by Airlock, then rolled back)');
     expect(page.html).not.toContain('alice.sensitive');
 
     const auditor = await signIn(stack, AUDITOR);
