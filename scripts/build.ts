@@ -44,7 +44,7 @@ const BANNER = [
 ].join('\n');
 
 export interface BuiltBundle {
-  name: keyof typeof ENTRIES;
+  name: string;
   dir: string;
   file: string;
   bytes: number;
@@ -53,11 +53,14 @@ export interface BuiltBundle {
   inputs: string[];
 }
 
-export async function buildBundles(options: { outdir?: string } = {}): Promise<BuiltBundle[]> {
+/** Builds ENTRIES, or the given entries (name → source) with the same settings (the benchmark's candidates). */
+export async function buildBundles(
+  options: { outdir?: string; entries?: Record<string, string> } = {},
+): Promise<BuiltBundle[]> {
   const outdir = resolve(root, options.outdir ?? 'dist');
   const wasm = join(dirname(createRequire(import.meta.url).resolve('libpg-query')), 'libpg-query.wasm');
   const bundles: BuiltBundle[] = [];
-  for (const [name, entry] of Object.entries(ENTRIES) as Array<[keyof typeof ENTRIES, string]>) {
+  for (const [name, entry] of Object.entries(options.entries ?? ENTRIES)) {
     const dir = join(outdir, name);
     await rm(dir, { recursive: true, force: true });
     const result = await build({
