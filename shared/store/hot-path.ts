@@ -110,7 +110,7 @@ const RETRY_CAPACITY = 500;
 const RETRY_COST = 14;
 const THROTTLING_RETRY_COST = 5;
 
-/** The hot path of an SDK client: same endpoint, region, credential chain and signer. */
+/** The hot path of an SDK client: same endpoint, region, credential chain, signer and attempts per call. */
 export async function hotPathFor(
   client: DynamoDBClient,
   options: Omit<DynamoHotPathOptions, 'endpoint' | 'region' | 'signer'> = {},
@@ -126,7 +126,13 @@ export async function hotPathFor(
           UseDualStack: await client.config.useDualstackEndpoint(),
         })
         .url.toString();
-  return createDynamoHotPath({ ...options, endpoint, region, signer: await client.config.signer() });
+  return createDynamoHotPath({
+    ...options,
+    endpoint,
+    region,
+    signer: await client.config.signer(),
+    maxAttempts: options.maxAttempts ?? (await client.config.maxAttempts()),
+  });
 }
 
 export function createDynamoHotPath(options: DynamoHotPathOptions): DynamoHotPath {

@@ -82,7 +82,7 @@ async function hotPath(
   options: Parameters<typeof hotPathFor>[1] = {},
   credentials: typeof CREDENTIALS = SESSION,
 ): Promise<DynamoHotPath> {
-  return hotPathFor(sdkClient(credentials), { backoffBaseMs: 1, ...options });
+  return hotPathFor(sdkClient(credentials, 3), { backoffBaseMs: 1, ...options });
 }
 
 const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
@@ -300,6 +300,15 @@ describe('retries, as the SDK retries', () => {
       expect(captured).toHaveLength(3);
     }
     hot.close();
+  });
+
+  it('takes its attempts per call from the SDK client it was made from', async () => {
+    script = Array.from({ length: 3 }, () => failure(500, 'InternalServerError'));
+    const hot = await hotPathFor(sdkClient(SESSION, 2), { backoffBaseMs: 1 });
+    const error = await hot.getItem(GRANT_READ).catch((caught: unknown) => caught);
+    hot.close();
+    expect(error).toMatchObject({ name: 'InternalServerError', $fault: 'server', $metadata: { attempts: 2 } });
+    expect(captured).toHaveLength(2);
   });
 
   it('a store that keeps failing exhausts the shared retry budget: then each call is tried once', async () => {
