@@ -1,7 +1,9 @@
 // The hot-path client against a real store (dynalite, and Amazon's DynamoDB Local in its project): the same
 // items as the SDK, conditions that fail as the SDK's do, and every other failure closed as `unavailable`.
 
-import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAuditLog } from '../../shared/audit/index.ts';
 import { type AirlockError, isAirlockError } from '../../shared/errors.ts';
@@ -19,7 +21,7 @@ import {
 import { withHotPath } from '../../shared/store/hot-path-routing.ts';
 import type { TableNames } from '../../shared/store/tables.ts';
 import { freePort } from '../global-setup.ts';
-import { dynamo, freshTables, store as storeKind } from '../support/infra.ts';
+import { dynamo, freshTables, infra, store as storeKind } from '../support/infra.ts';
 
 let tables: TableNames;
 let hot: DynamoHotPath;
@@ -279,6 +281,71 @@ describe('the stores on the hot path', () => {
     );
     expect(stored.Item?.hash).toEqual({ S: events[0]!.hash });
   });
+});
+
+/** Forwards to the real store, but the first PutItem's answer never comes back: the store has written it. */
+async function losingFirstPutAnswer(): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const upstream = new URL(infra().dynamoEndpoint);
+  let lost = false;
+  const server: Server = createServer((incoming, outgoing) => {
+    const chunks: Buffer[] = [];
+    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+    incoming.on('end', () => {
+      const forward = httpRequest(
+        { hostname: upstream.hostname, port: upstream.port, method: 'POST', path: '/', headers: incoming.headers },
+        (answer) => {
+          const body: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => body.push(chunk));
+          answer.on('end', () => {
+            if (!lost && String(incoming.headers['x-amz-target']).endsWith('.PutItem')) {
+              lost = true;
+              outgoing.socket?.destroy();
+              return;
+            }
+            outgoing.writeHead(answer.statusCode ?? 500, answer.headers).end(Buffer.concat(body));
+          });
+        },
+      );
+      forward.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('an answer lost after the store wrote', () => {
+  it.each(['the hot path', 'the SDK alone'])(
+    '%s: the audit put is retried, fails its condition, and the event is appended again (twice, never lost)',
+    async (via) => {
+      const relay = await losingFirstPutAnswer();
+      const client = new DynamoDBClient({
+        region: 'local',
+        endpoint: relay.endpoint,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        maxAttempts: 2,
+      });
+      const carried = await hotPathFor(client);
+      const audit = createDynamoAuditLog({
+        client: via === 'the hot path' ? withHotPath(client, carried) : client,
+        table: tables.audit,
+      });
+      const grantId = newId();
+      const event = await audit.append({ grantId, type: 'statement', subject: 'agent:hot-path', details: { n: 1 } });
+      carried.close();
+      client.destroy();
+      await relay.close();
+      const events = await createDynamoAuditLog({ client: sdk, table: tables.audit }).list(grantId);
+      expect(event.seq).toBe(2);
+      expect(events.map((stored) => [stored.seq, stored.n])).toEqual([
+        [1, 1],
+        [2, 1],
+      ]);
+      expect(events[1]!.prevHash).toBe(events[0]!.hash);
+    },
+  );
 });
 
 describe.runIf(storeKind() === 'dynamodb-local')('Amazon’s DynamoDB Local only', () => {
