@@ -58,6 +58,15 @@ export function loadAverage(): [number, number, number] {
   return [one ?? Number.NaN, five ?? Number.NaN, fifteen ?? Number.NaN];
 }
 
+/** CPU time every process on the machine has used so far, all cores together (ms): the share others take shows in it. */
+export function machineBusyMs(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
+  return (
+    (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 1000) / TICKS_PER_SECOND
+  );
+}
+
 /** Named processes whose CPU is read together before and after a measurement. */
 export interface CpuMeter {
   read(): Record<string, number>;

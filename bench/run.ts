@@ -27,7 +27,7 @@ import { createDynamoClient, toItem } from '../shared/store/dynamo.ts';
 import { type DynamoHotPath, hotPathFor } from '../shared/store/hot-path.ts';
 import { QUERY_CORPUS } from './corpus.ts';
 import { measure, round, roundStats, type Stats, stats } from './measure.ts';
-import { cpuMeter, cpuSince, loadAverage, peakRssMiB } from './processes.ts';
+import { cpuMeter, cpuSince, loadAverage, machineBusyMs, peakRssMiB } from './processes.ts';
 import type { PhaseReport, PhaseTotals } from './protocol.ts';
 import { type Broker, startBenchStack } from './stack.ts';
 
@@ -173,8 +173,11 @@ async function observed(
   const meter = cpuMeter({ client: { pid: process.pid }, ...processes });
   if (broker) await broker.ask({ cmd: 'phases' });
   const before = meter.read();
+  const busyBefore = machineBusyMs();
   const { samples, totalMs } = await measure(count, width, task);
   const cpuMs = cpuSince(before, meter.read());
+  // Whatever else ran on the machine meanwhile (other users' work), in ms of CPU.
+  cpuMs.others = Math.max(0, machineBusyMs() - busyBefore - Object.values(cpuMs).reduce((a, b) => a + b, 0));
   const report = broker ? ((await broker.ask({ cmd: 'phases' })) as PhaseReport) : undefined;
   return { samples, totalMs, cpuMs, phases: report?.phases ?? {}, profileCostUs: report?.profileCostUs };
 }
@@ -209,7 +212,13 @@ function figures(run: Run, withPhaseCpu: boolean) {
   const out: Record<string, unknown> = {
     ...roundStats(s),
     perSecond: round((run.samples.length / run.totalMs) * 1000, 0),
-    cpuMsPerRequest: Object.fromEntries(Object.entries(run.cpuMs).map(([name, ms]) => [name, perRequest(ms)])),
+    cpuMsPerRequest: Object.fromEntries(
+      Object.entries(run.cpuMs)
+        .filter(([name]) => name !== 'others')
+        .map(([name, ms]) => [name, perRequest(ms)]),
+    ),
+    /** Share of the machine's CPU (all cores) other users' processes took during the measurement. */
+    othersPercent: round(((run.cpuMs.others ?? 0) / (run.totalMs * cpus().length)) * 100, 0),
   };
   if (requests > 0) {
     out.phaseWallMsPerRequest = Object.fromEntries(
@@ -271,6 +280,7 @@ async function querySection(broker: Broker) {
     const run = await observed(parts.airlock, 500, 1, airlockTask(broker, token, SELECT_1), broker);
     const f = figures(run, false);
     curve.push({
+      othersPercent: f.othersPercent,
       requests: `${done + 1}–${done + 500}`,
       p50: f.p50,
       brokerCpuMs: (f.cpuMsPerRequest as Record<string, number>).broker,
@@ -310,7 +320,7 @@ async function querySection(broker: Broker) {
       ['Airlock', a],
     ] as const) {
       print(
-        `    ${name.padEnd(9)} p50 ${f.p50} ms, p95 ${f.p95}, p99 ${f.p99}; ${f.perSecond}/s; CPU ms/request: ${cpuText(f.cpuMsPerRequest)}`,
+        `    ${name.padEnd(9)} p50 ${f.p50} ms, p95 ${f.p95}, p99 ${f.p99}; ${f.perSecond}/s; CPU ms/request: ${cpuText(f.cpuMsPerRequest)}; others took ${f.othersPercent} % of the machine`,
       );
     }
     print(`    Airlock phases, wall ms/request: ${cpuText(a.phaseWallMsPerRequest)}`);
@@ -372,7 +382,7 @@ async function leversSection(baseline: Broker) {
         })),
       };
       print(
-        `    ${label.padEnd(42)} p50 ${f.p50} ms, ${f.perSecond}/s; broker ${cpu.broker} ms CPU (rounds ${perRound.map((r) => (r.cpuMsPerRequest as Record<string, number>).broker).join(' / ')}), store ${cpu.store}`,
+        `    ${label.padEnd(42)} p50 ${f.p50} ms, ${f.perSecond}/s; broker ${cpu.broker} ms CPU (rounds ${perRound.map((r) => (r.cpuMsPerRequest as Record<string, number>).broker).join(' / ')}), store ${cpu.store}; others took ${f.othersPercent} %`,
       );
     }
     out[`c=${width}`] = rows;
@@ -840,6 +850,14 @@ function summary() {
       `${p50(m1, 'airlock')} ms`,
       '',
     );
+    const others = Object.values(q)
+      .flatMap((c) => (Array.isArray(c) ? [] : Object.values(c)))
+      .map((side) => (side as { othersPercent?: number }).othersPercent)
+      .filter((value): value is number => typeof value === 'number');
+    print(
+      `  other users' processes took ${Math.min(...others)}–${Math.max(...others)} % of the machine's CPU while the query cases ran`,
+    );
+    summaryOut.othersPercentRange = [Math.min(...others), Math.max(...others)];
     summaryOut.selectOneOverheadMs = overhead;
     summaryOut.brokerCpuMsPerSelectOne = cpu('airlock').broker;
     summaryOut.throughputShareOfDirect = round(share, 3);
