@@ -187,7 +187,8 @@ export function createDynamoHotPath(options: DynamoHotPathOptions): DynamoHotPat
           retryCapacity = Math.min(RETRY_CAPACITY, retryCapacity + 1);
           const output = response.text ? (JSON.parse(response.text) as Record<string, unknown>) : {};
           decodeItems(output);
-          return { ...output, $metadata: metadata } as Output;
+          output.$metadata = metadata;
+          return output as Output;
         }
         const error = serviceError(response, metadata);
         failure = error;
