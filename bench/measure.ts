@@ -64,36 +64,39 @@ export interface HttpClient {
 /** `http.request` over kept-alive sockets: a fraction of `fetch`'s CPU, so the client steals less from the broker. */
 export function httpClient(baseUrl: string, sockets = 16): HttpClient {
   const url = new URL(baseUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
-  return {
-    call(method, path, token, body) {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      return new Promise((resolve, reject) => {
-        const outgoing = request(
-          {
-            agent,
-            method,
-            hostname: url.hostname,
-            port: url.port,
-            path,
-            headers: {
-              ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-              ...(token ? { authorization: `Bearer ${token}` } : {}),
-            },
+  // Idle sockets are closed by the client before the server's keep-alive timeout (65 s) would close them.
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets, timeout: 60_000 });
+  const call: HttpClient['call'] = (method, path, token, body) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const outgoing = request(
+        {
+          agent,
+          method,
+          hostname: url.hostname,
+          port: url.port,
+          path,
+          headers: {
+            ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
           },
-          (response) => {
-            const chunks: Buffer[] = [];
-            response.on('data', (chunk: Buffer) => chunks.push(chunk));
-            response.on('error', reject);
-            response.on('end', () =>
-              resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-            );
-          },
-        );
-        outgoing.on('error', reject);
-        outgoing.end(payload);
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+          );
+        },
+      );
+      outgoing.on('error', (error: NodeJS.ErrnoException) => {
+        // The server closed a kept-alive socket as this request went out on it: send it again on a new one.
+        if (outgoing.reusedSocket && error.code === 'ECONNRESET') call(method, path, token, body).then(resolve, reject);
+        else reject(error);
       });
-    },
-    close: () => agent.destroy(),
+      outgoing.end(payload);
+    });
   };
+  return { call, close: () => agent.destroy() };
 }
