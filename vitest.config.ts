@@ -1,7 +1,40 @@
 import { defineConfig } from 'vitest/config';
 
-// Everything runs on dynalite (what `npm start` uses); the store-facing suites run again on Amazon's
-// DynamoDB Local (Java), which has TTL and Amazon's own validation. One Postgres serves both projects.
+// Three tiers: `unit` needs no embedded service and runs in seconds (`npm run test:unit`); `integration` runs
+// against one real local infrastructure (embedded Postgres, dynalite, the WebSocket proxy) started by the global
+// setup; `slow` is the same infrastructure for whole-process and load tests. The store-facing suites run again on
+// Amazon's DynamoDB Local (Java), which has TTL and Amazon's own validation. One Postgres serves every project.
+
+/** Pure logic: parser, guard, policy, masking strategies, tokens, IAM, architecture. No database, no store. */
+export const UNIT = [
+  'test/architecture/**/*.test.ts',
+  'test/sql/**/*.test.ts',
+  'test/policy/**/*.test.ts',
+  'test/identity/**/*.test.ts',
+  'test/masking/plan.test.ts',
+  'test/masking/strategies.test.ts',
+  'test/masking/detectors.test.ts',
+  'test/approvals/link.test.ts',
+  'test/approvals/mail.test.ts',
+  'test/deploy/permissions.test.ts',
+  'test/deploy/keys.test.ts',
+  'test/deploy/wsproxy.test.ts',
+  'test/cli/**/*.test.ts',
+  'test/http/connections.test.ts',
+  'test/**/*.unit.test.ts',
+];
+
+/** Whole processes, browsers, bundles and load: the same infrastructure, run last. */
+export const SLOW = [
+  'test/load/**/*.test.ts',
+  'test/cli/cli.test.ts',
+  'test/faults/**/*.test.ts',
+  'test/local/start.test.ts',
+  'test/deploy/bundles.test.ts',
+  'test/approvals/browser.test.ts',
+  'test/**/*.slow.test.ts',
+];
+
 const STORE_SUITES = ['test/store/**/*.test.ts', 'test/grants/**/*.test.ts', 'test/audit/**/*.test.ts'];
 
 export default defineConfig({
@@ -12,19 +45,27 @@ export default defineConfig({
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     maxWorkers: 2,
     projects: [
+      { extends: true, test: { name: 'unit', include: UNIT, exclude: SLOW } },
       {
         extends: true,
-        test: { name: 'dynalite', include: ['test/**/*.test.ts'], globalSetup: ['test/global-setup.ts'] },
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: [...UNIT, ...SLOW],
+          globalSetup: ['test/global-setup.ts'],
+        },
       },
       {
         extends: true,
         test: {
           name: 'dynamodb-local',
           include: STORE_SUITES,
+          exclude: UNIT,
           globalSetup: ['test/global-setup.ts'],
           env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AIRLOCK_TEST_STORE: 'dynamodb-local' },
         },
       },
+      { extends: true, test: { name: 'slow', include: SLOW, globalSetup: ['test/global-setup.ts'] } },
     ],
   },
 });

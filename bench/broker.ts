@@ -7,13 +7,11 @@ import { GetItemCommand, type GetItemCommandOutput } from '@aws-sdk/client-dynam
 import { type ServerType, serve } from '@hono/node-server';
 import { localTableNames } from '../local/dynamo.ts';
 import { localizePolicy } from '../local/stack.ts';
-import { assembleAirlock } from '../shared/http/airlock.ts';
-import { loadPolicyFile } from '../shared/policy/load.ts';
-import type { QueryPhase } from '../shared/query/service.ts';
+import { assembleAirlock } from '../shared/airlock/index.ts';
+import { loadPolicyFile } from '../shared/policy/index.ts';
+import type { QueryPhase } from '../shared/query/index.ts';
 import { createFileSecretSource } from '../shared/secrets/index.ts';
-import { createDynamoClient } from '../shared/store/dynamo.ts';
-import { hotPathFor } from '../shared/store/hot-path.ts';
-import { withHotPath } from '../shared/store/hot-path-routing.ts';
+import { createDynamoClient, hotPathFor, withHotPath } from '../shared/store/index.ts';
 import type { BrokerConfig, BrokerReply, BrokerRequest, PhaseTotals } from './protocol.ts';
 
 const config = JSON.parse(process.env.BENCH_BROKER ?? '{}') as BrokerConfig;
@@ -31,8 +29,10 @@ const dynamo =
       : sdk;
 
 const phases = new Map<QueryPhase, PhaseTotals>();
+const demo = localizePolicy(await loadPolicyFile(config.policyPath), baseUrl);
+// The benchmarks measure the broker, not a subject's quotas: one identity asks for up to 1,000 grants.
 const airlock = await assembleAirlock({
-  policy: localizePolicy(await loadPolicyFile(config.policyPath), baseUrl),
+  policy: { ...demo, limits: { ...demo.limits, grantsPerSubject: 1000, sessionsPerSubject: 10_000 } },
   secrets: createFileSecretSource(config.secretsPath),
   dynamo,
   tables,

@@ -1,7 +1,7 @@
 // What bench/run.ts and a broker process (bench/broker.ts) say to each other over IPC: the broker's
 // configuration and the few commands HTTP cannot carry. Carries no secret: the broker reads the secrets file.
 
-import type { QueryPhase } from '../shared/query/service.ts';
+import type { QueryPhase } from '../shared/query/index.ts';
 
 /** `sdk`: Airlock as built today. `hot-path`: single-item store calls on the hot path. `grant-cache`: bench-only, unsafe. */
 export type BrokerVariant = 'sdk' | 'hot-path' | 'grant-cache';

@@ -14,17 +14,13 @@ import { neonConfig, Pool } from '@neondatabase/serverless';
 import ws from 'ws';
 import { localTableNames } from '../local/dynamo.ts';
 import { buildBundles } from '../scripts/build.ts';
-import { GrantRecord } from '../shared/grants/model.ts';
-import { createCatalogLookup } from '../shared/masking/catalog.ts';
-import { applyMaskingPlan, buildMaskingPlan } from '../shared/masking/plan.ts';
-import { parsePolicyText } from '../shared/policy/load.ts';
-import { closeClient, connectClient } from '../shared/postgres/driver.ts';
-import { derivePassword } from '../shared/postgres/password.ts';
-import { roleNameFor } from '../shared/postgres/roles.ts';
+import { GrantRecord } from '../shared/grants/index.ts';
+import { applyMaskingPlan, buildMaskingPlan, createCatalogLookup } from '../shared/masking/index.ts';
+import { parsePolicyText } from '../shared/policy/index.ts';
+import { closeClient, connectClient, derivePassword, roleNameFor } from '../shared/postgres/index.ts';
 import { QueryKeysSecret, readSecret, SECRET_NAMES } from '../shared/secrets/index.ts';
 import { checkStatement, parseOne } from '../shared/sql/index.ts';
-import { createDynamoClient, toItem } from '../shared/store/dynamo.ts';
-import { type DynamoHotPath, hotPathFor } from '../shared/store/hot-path.ts';
+import { createDynamoClient, type DynamoHotPath, hotPathFor, toItem } from '../shared/store/index.ts';
 import { QUERY_CORPUS } from './corpus.ts';
 import { measure, round, roundStats, type Stats, stats } from './measure.ts';
 import { cpuMeter, cpuSince, loadAverage, machineBusyMs, peakRssMiB } from './processes.ts';
@@ -138,7 +134,10 @@ async function readGrant(broker: Broker, sub = 'agent:bench', ttl = 1800) {
 /** A login as a grant's role, as the broker's sessions log in (for the direct and pgbouncer baselines). */
 async function roleLogin(broker: Broker) {
   const { grant } = await readGrant(broker);
-  return { user: roleNameFor(grant.id, broker.rolePrefix), password: derivePassword(roleKey, grant.id) };
+  return {
+    user: roleNameFor(grant.id, { roleKey, prefix: broker.rolePrefix }),
+    password: derivePassword(roleKey, grant.id),
+  };
 }
 
 function airlockTask(broker: Broker, token: string, sql: string) {
@@ -641,11 +640,7 @@ async function coldSection() {
   print('\n7. Cold start: each bundle built now (npm run build), import + init in a fresh Node process,');
   print('   with only what the Lambda runtime provides beside it (@aws-sdk and its @smithy, @aws-crypto)');
   const outdir = join(stack.dataDir, 'bundles');
-  const bundles = [
-    ...(await buildBundles({ outdir })),
-    // The lever: a query function with only the query half (and the store's hot path), same build settings.
-    ...(await buildBundles({ outdir, entries: { 'candidate/query-only': 'bench/query-function.ts' } })),
-  ];
+  const bundles = await buildBundles({ outdir });
   const modules = join(outdir, 'node_modules');
   await mkdir(modules, { recursive: true });
   for (const scope of ['@aws-sdk', '@smithy', '@aws-crypto']) {
@@ -658,6 +653,8 @@ async function coldSection() {
     AIRLOCK_GRANTS_TABLE: tables.grants,
     AIRLOCK_AUDIT_TABLE: tables.audit,
     AIRLOCK_APPROVALS_TABLE: tables.approvals,
+    AIRLOCK_LOCKS_TABLE: tables.locks,
+    AIRLOCK_EXPORTS_TABLE: tables.exports,
     AIRLOCK_POLICY: stack.policyPath,
     AWS_REGION: 'eu-west-1',
     AIRLOCK_TEST_SECRETS_FILE: stack.secretsPath,
@@ -708,7 +705,7 @@ async function scaleSection(broker: Broker) {
     ids.push((JSON.parse(answer.text) as { grant: { id: string } }).grant.id);
   });
   print(`  created ${count} grants in ${round(created.totalMs / 1000)} s (8 lanes)`);
-  const roles = ids.map((grantId) => roleNameFor(grantId, broker.rolePrefix));
+  const roles = ids.map((grantId) => roleNameFor(grantId, { roleKey, prefix: broker.rolePrefix }));
   const admin = await connectClient(
     {
       host: stack.admin.host,

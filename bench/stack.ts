@@ -12,9 +12,9 @@ import { ensureTables, localTableNames } from '../local/dynamo.ts';
 import { prepareShop } from '../local/infra.ts';
 import { startLocalPostgres } from '../local/postgres.ts';
 import { ensureLocalSecrets, LOCAL_ADMIN_SECRET } from '../local/secrets.ts';
-import type { WireOptions } from '../shared/postgres/driver.ts';
+import type { WireOptions } from '../shared/postgres/index.ts';
 import { DatabaseSecret, readSecret, type SecretSource } from '../shared/secrets/index.ts';
-import { createDynamoClient } from '../shared/store/dynamo.ts';
+import { createDynamoClient } from '../shared/store/index.ts';
 import { type HttpClient, httpClient } from './measure.ts';
 import type { BrokerConfig, BrokerReply, BrokerRequest, BrokerVariant } from './protocol.ts';
 

@@ -24,6 +24,15 @@ export class ApiError extends CliError {
   get code(): string {
     return this.body.error.code;
   }
+  /** The error's fields worth a line of their own: each issue, the guardrail, the lock's reason. */
+  detailLines(): string[] {
+    const { issues, guardrail, lock } = this.body.error as { issues?: unknown; guardrail?: unknown; lock?: unknown };
+    const lines = Array.isArray(issues) ? issues.map((issue) => `  ${String(issue)}`) : [];
+    if (typeof guardrail === 'string') lines.push(`  guardrail: ${guardrail}`);
+    const reason = (lock as { reason?: unknown } | null | undefined)?.reason;
+    if (typeof reason === 'string') lines.push(`  lock: ${reason}`);
+    return lines;
+  }
 }
 
 export interface ApiResponse {
@@ -98,12 +107,10 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     } catch {
       // Not JSON: kept as text for the error below.
     }
-    if (response.status >= 400)
-      throw new ApiError(
-        response.status,
-        asErrorBody(response.status, body),
-        hintFor(asErrorBody(response.status, body).error.code),
-      );
+    if (response.status >= 400) {
+      const error = asErrorBody(response.status, body);
+      throw new ApiError(response.status, error, hintFor(error.error.code, response.headers.get('retry-after')));
+    }
     return { status: response.status, body };
   }
 
@@ -123,7 +130,7 @@ function asErrorBody(status: number, body: unknown): ApiErrorBody {
 }
 
 /** What to try next, by API error code; callers with more context may replace it. */
-export function hintFor(code: string): string | undefined {
+export function hintFor(code: string, retryAfter?: string | null): string | undefined {
   switch (code) {
     case 'unauthenticated':
       return 'check the identity token (--token, AIRLOCK_TOKEN or AIRLOCK_TOKEN_COMMAND); locally: export AIRLOCK_TOKEN=$(airlock dev token --sub agent:demo)';
@@ -142,6 +149,12 @@ export function hintFor(code: string): string | undefined {
       return 'a backing service is down; nothing was run — try again shortly';
     case 'invalid_request':
       return 'run the command with --help for its options';
+    case 'rate_limited':
+      return `a quota is spent (the error names it); try again${retryAfter && /^\d+$/.test(retryAfter) ? ` in ${retryAfter} s` : ' later'}, or end a grant you no longer need: airlock revoke <id>`;
+    case 'locked':
+      return 'an operator has locked this subject or connection; nothing can be requested until the lock is lifted';
+    case 'statement_too_complex':
+      return 'the statement is over the parser limits; split it or simplify it';
     default:
       return undefined;
   }

@@ -7,13 +7,18 @@ import { usageError } from './exit.ts';
 import type { GrantTokenStore } from './grant-tokens.ts';
 import type { Output, Style } from './render.ts';
 
+/** What a shell may offer for a value: file names, or a fixed list of words. */
+export type Completion = 'file' | readonly string[];
+
 export interface OptionSpec {
   type: 'string' | 'boolean';
   short?: string;
   multiple?: boolean;
-  /** Placeholder in help, e.g. `<seconds>`. */
+  /** Placeholder in help, e.g. `<duration>`. */
   value?: string;
   description: string;
+  /** Values a shell completes for it; omitted: free text. */
+  complete?: Completion;
 }
 
 /** The process around the CLI: environment, streams, the kept grant tokens, the clock. */
@@ -28,6 +33,8 @@ export interface CliEnvironment {
   stdinIsTTY: boolean;
   tokens(): GrantTokenStore;
   now(): Date;
+  /** Calls `handler` on Ctrl-C (SIGINT) instead of ending the process, until the returned function is called. */
+  onInterrupt(handler: () => void): () => void;
 }
 
 /** What a command runs with: the environment plus the API client its --url and --token chose. */
@@ -51,7 +58,8 @@ export interface Command {
   usage: string;
   details?: string;
   options: Record<string, OptionSpec>;
-  positionals: { min: number; max: number };
+  /** How many words follow the command, what one is called (for completion), and what a shell offers for it. */
+  positionals: { min: number; max: number; name?: string; complete?: Completion };
   examples?: string[];
   run(input: CommandInput): Promise<number>;
 }

@@ -1,5 +1,17 @@
-// How the CLI shows things to people: aligned tables with masked columns marked, CSV, durations,
-// and a little colour on terminals (never when NO_COLOR is set or output is piped).
+// How the CLI shows things to people: psql-like tables with masked columns marked, CSV, durations,
+// and a little colour on terminals (never when NO_COLOR is set or output is piped). Tables are laid
+// out by `table`, which measures wide characters; control characters never reach the terminal.
+
+import { createRequire } from 'node:module';
+import type { table as Table } from 'table';
+import { valueText } from './pg-text.ts';
+
+// Loaded on first use: the layout library (and its validators) would slow every command's start.
+let loadedTable: typeof Table | undefined;
+const table: typeof Table = (data, config) => {
+  loadedTable ??= (createRequire(import.meta.url)('table') as { table: typeof Table }).table;
+  return loadedTable(data, config);
+};
 
 export interface Output {
   write(text: string): void;
@@ -29,34 +41,66 @@ export interface ResultColumn {
 
 const MAX_CELL = 60;
 const NUMERIC = /^(int[248]|float[48]|numeric|money|oid)$/;
+// Cc: U+0000–U+001F and U+007F–U+009F, the C0 and C1 controls and DEL.
+const CONTROL = /\p{Cc}/gu;
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
-/** A value as one line of text: NULL spelled out, JSON for objects, control characters escaped. */
-export function cellText(value: unknown): string {
-  if (value === null || value === undefined) return 'NULL';
-  const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
-  return text.replace(/\r?\n/g, '\\n').replace(/\t/g, '\\t');
+/** Text for one table cell: control characters escaped (a value must not drive the terminal), one line. */
+export function cellText(text: string): string {
+  return text.replace(CONTROL, (char) => ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function clip(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+  const chars = Array.from(text);
+  return chars.length <= width ? text : `${chars.slice(0, width - 1).join('')}…`;
 }
 
-/** psql-style table; masked columns carry a `*` and a footer names their strategies. */
+// psql's frame: `|` between columns, one `-+-` rule under the header, no outer border.
+const PSQL_BORDER = {
+  topBody: '',
+  topJoin: '',
+  topLeft: '',
+  topRight: '',
+  bottomBody: '',
+  bottomJoin: '',
+  bottomLeft: '',
+  bottomRight: '',
+  bodyLeft: '',
+  bodyRight: '',
+  bodyJoin: '|',
+  joinLeft: '',
+  joinRight: '',
+  joinBody: '-',
+  joinJoin: '+',
+};
+const NO_BORDER = Object.fromEntries(Object.keys(PSQL_BORDER).map((key) => [key, '']));
+
+const trimLines = (text: string) =>
+  text
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
+
+/** psql-style table; masked columns carry a `*` and a footer names their strategies; numbers align right. */
 export function renderResultTable(columns: ResultColumn[], rows: unknown[][], style: Style): string {
-  const headers = columns.map((column) => (column.masked ? `${column.name}*` : column.name));
-  const cells = rows.map((row) => columns.map((_, index) => clip(cellText(row[index]), MAX_CELL)));
-  const widths = headers.map((header, index) => Math.max(header.length, ...cells.map((row) => row[index]!.length)));
-  const right = columns.map((column) => NUMERIC.test(column.type));
-  const pad = (text: string, index: number) =>
-    right[index] ? text.padStart(widths[index]!) : text.padEnd(widths[index]!);
-  const lines = [
-    ` ${headers.map((header, index) => style.bold(header.padEnd(widths[index]!))).join(' | ')}`.trimEnd(),
-    `-${widths.map((width) => '-'.repeat(width)).join('-+-')}-`,
-    ...cells.map((row, r) =>
-      ` ${row.map((cell, index) => (rows[r]![index] == null ? style.dim(pad(cell, index)) : pad(cell, index))).join(' | ')}`.trimEnd(),
-    ),
-  ];
-  return `${lines.join('\n')}\n`;
+  const headers = columns.map((column) => style.bold(column.masked ? `${column.name}*` : column.name));
+  const body = rows.map((row) =>
+    columns.map((column, index) => {
+      const text = valueText(row[index], column);
+      return text === null ? style.dim('NULL') : clip(cellText(text), MAX_CELL);
+    }),
+  );
+  const right = columns.flatMap((column, index) => (NUMERIC.test(column.type) ? [index] : []));
+  return trimLines(
+    table([headers, ...body], {
+      border: PSQL_BORDER,
+      drawHorizontalLine: (index) => index === 1,
+      drawVerticalLine: (index, size) => index > 0 && index < size,
+      columns: Object.fromEntries(right.map((index) => [index, { alignment: 'right' as const }])),
+      // Headers stay left-aligned over right-aligned numbers, as today.
+      spanningCells: right.map((col) => ({ row: 0, col, colSpan: 1, alignment: 'left' as const })),
+    }),
+  );
 }
 
 export function maskedFooter(columns: ResultColumn[]): string | undefined {
@@ -65,32 +109,32 @@ export function maskedFooter(columns: ResultColumn[]): string | undefined {
   return `* masked: ${masked.map((column) => `${column.name} (${column.masked})`).join(', ')}`;
 }
 
-/** RFC 4180 CSV with a header row; NULL is an empty field. */
+/** RFC 4180 CSV with a header row; NULL is an empty field; values in the same text form as the table. */
 export function renderCsv(columns: ResultColumn[], rows: unknown[][]): string {
-  const field = (value: unknown) => {
-    if (value === null || value === undefined) return '';
-    const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  const field = (text: string | null) => {
+    if (text === null) return '';
     return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   };
   return [
     columns.map((column) => field(column.name)),
-    ...rows.map((row) => columns.map((_, index) => field(row[index]))),
+    ...rows.map((row) => columns.map((column, index) => field(valueText(row[index], column)))),
   ]
     .map((line) => `${line.join(',')}\r\n`)
     .join('');
 }
 
-/** Plain aligned columns for lists (grants, audit events). */
+/** Plain aligned columns for lists (grants, audit events), two spaces apart. */
 export function renderColumns(headers: string[], rows: string[][], style: Style): string {
-  const widths = headers.map((header, index) =>
-    Math.max(header.length, ...rows.map((row) => (row[index] ?? '').length)),
+  const last = headers.length - 1;
+  return trimLines(
+    table([headers.map(style.bold), ...rows.map((row) => row.map(cellText))], {
+      border: NO_BORDER,
+      drawHorizontalLine: () => false,
+      drawVerticalLine: () => false,
+      columnDefault: { paddingLeft: 0, paddingRight: 2 },
+      columns: { [last]: { paddingLeft: 0, paddingRight: 0 } },
+    }),
   );
-  const line = (row: string[]) =>
-    row
-      .map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index]!)))
-      .join('  ')
-      .trimEnd();
-  return `${[style.bold(line(headers)), ...rows.map(line)].join('\n')}\n`;
 }
 
 /** `30m`, `1h5m`, `45s`, `2d`. */

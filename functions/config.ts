@@ -4,10 +4,11 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AirlockError } from '../shared/errors.ts';
-import { formatIssues } from '../shared/policy/load.ts';
-import type { WireOptions } from '../shared/postgres/driver.ts';
+import { LogLevel } from '../shared/observe/index.ts';
+import { formatIssues } from '../shared/policy/index.ts';
+import type { WireOptions } from '../shared/postgres/index.ts';
 import { SECRET_NAMES, type SecretSource } from '../shared/secrets/index.ts';
-import type { TableNames } from '../shared/store/tables.ts';
+import type { TableNames } from '../shared/store/index.ts';
 
 const Name = z.string().min(1);
 
@@ -17,6 +18,8 @@ export const FunctionEnv = z.object({
   AIRLOCK_GRANTS_TABLE: Name,
   AIRLOCK_AUDIT_TABLE: Name,
   AIRLOCK_APPROVALS_TABLE: Name,
+  AIRLOCK_EXPORTS_TABLE: Name,
+  AIRLOCK_LOCKS_TABLE: Name,
   /** The policy file shipped in the bundle; relative paths are from the function's root (its cwd). */
   AIRLOCK_POLICY: Name.default('airlock.policy.yaml'),
   /** Physical names (or ARNs) of Airlock's own secrets; the stack names them per stage. */
@@ -27,6 +30,8 @@ export const FunctionEnv = z.object({
   AIRLOCK_WS_PROXY: Name.optional(),
   /** `airlock_<tag>_` when several deployments share a database. */
   AIRLOCK_ROLE_PREFIX: Name.optional(),
+  /** Log level of the function's JSON lines: trace, debug, info (default), warn, error, fatal, silent. */
+  AIRLOCK_LOG: LogLevel.default('info'),
   AWS_REGION: Name,
   /** Set by Lambda; its presence makes the test switches below refuse to work. */
   AWS_LAMBDA_FUNCTION_NAME: Name.optional(),
@@ -45,6 +50,9 @@ export interface FunctionConfig {
   secretNames: Record<string, string>;
   wire: WireOptions;
   rolePrefix?: string;
+  logLevel: LogLevel;
+  /** Set inside Lambda: names the function on its log lines and metrics. */
+  functionName?: string;
   /** Only outside Lambda: the bundle test's file secrets and DynamoDB endpoint. */
   test?: { secretsFile?: string; dynamoEndpoint?: string };
 }
@@ -70,6 +78,8 @@ export function parseFunctionConfig(env: Record<string, string | undefined>, cwd
       grants: parsed.AIRLOCK_GRANTS_TABLE,
       audit: parsed.AIRLOCK_AUDIT_TABLE,
       approvals: parsed.AIRLOCK_APPROVALS_TABLE,
+      exports: parsed.AIRLOCK_EXPORTS_TABLE,
+      locks: parsed.AIRLOCK_LOCKS_TABLE,
     },
     policyPath: resolve(cwd, parsed.AIRLOCK_POLICY),
     secretNames: {
@@ -79,6 +89,8 @@ export function parseFunctionConfig(env: Record<string, string | undefined>, cwd
     },
     wire: parsed.AIRLOCK_WS_PROXY ? { wsProxy: parsed.AIRLOCK_WS_PROXY, secureWebSocket: true } : {},
     ...(parsed.AIRLOCK_ROLE_PREFIX ? { rolePrefix: parsed.AIRLOCK_ROLE_PREFIX } : {}),
+    logLevel: parsed.AIRLOCK_LOG,
+    ...(parsed.AWS_LAMBDA_FUNCTION_NAME ? { functionName: parsed.AWS_LAMBDA_FUNCTION_NAME } : {}),
     ...(testSwitches
       ? { test: { secretsFile: parsed.AIRLOCK_TEST_SECRETS_FILE, dynamoEndpoint: parsed.AIRLOCK_TEST_DYNAMO_ENDPOINT } }
       : {}),

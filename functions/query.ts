@@ -3,15 +3,16 @@
 
 import { parseOne } from '../shared/sql/index.ts';
 import { parseFunctionConfig } from './config.ts';
-import { buildAirlock, httpHandler, warmAirlock } from './runtime.ts';
+import { buildAirlock, functionObservability, httpHandler, warm } from './runtime.ts';
 
 const config = parseFunctionConfig(process.env);
-const airlock = warmAirlock(async () => {
-  const built = await buildAirlock(config, { parts: { api: false, query: true } });
+const observe = functionObservability(config, 'query');
+const airlock = warm(async () => {
+  const built = await buildAirlock(config, { parts: { api: false, query: true }, observe });
   await parseOne('SELECT 1'); // compile the parser's WASM now rather than on the first statement
   return built;
-});
+}, observe.logger);
 
 await airlock.get().catch(() => {});
 
-export const handler = httpHandler(airlock);
+export const handler = httpHandler(airlock, observe);

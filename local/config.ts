@@ -4,7 +4,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AirlockError } from '../shared/errors.ts';
-import { formatIssues } from '../shared/policy/load.ts';
+import { LogLevel } from '../shared/observe/index.ts';
+import { formatIssues } from '../shared/policy/index.ts';
 
 const Port = z.coerce.number().int().min(1).max(65535);
 
@@ -13,6 +14,8 @@ const LocalEnv = z.object({
   AIRLOCK_DATA_DIR: z.string().min(1).default('.airlock'),
   AIRLOCK_POLICY: z.string().min(1).default('airlock.policy.yaml'),
   AIRLOCK_PG_PORT: Port.default(54329),
+  /** trace, debug, info (default), warn, error, fatal or silent. */
+  AIRLOCK_LOG: LogLevel.default('info'),
 });
 
 export interface LocalConfig {
@@ -21,6 +24,10 @@ export interface LocalConfig {
   dataDir: string;
   policyPath: string;
   pgPort: number;
+  /** How the data dir was named (AIRLOCK_DATA_DIR as written), for messages; default: `dataDir`. */
+  dataDirName?: string;
+  /** Default `info`. */
+  logLevel?: LogLevel;
 }
 
 export function parseLocalConfig(env: Record<string, string | undefined>, cwd: string): LocalConfig {
@@ -38,5 +45,7 @@ export function parseLocalConfig(env: Record<string, string | undefined>, cwd: s
     dataDir: resolve(cwd, parsed.AIRLOCK_DATA_DIR),
     policyPath: resolve(cwd, parsed.AIRLOCK_POLICY),
     pgPort: parsed.AIRLOCK_PG_PORT,
+    dataDirName: parsed.AIRLOCK_DATA_DIR,
+    logLevel: parsed.AIRLOCK_LOG,
   };
 }

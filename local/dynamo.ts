@@ -4,15 +4,20 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  type AttributeValue,
+  BatchWriteItemCommand,
   CreateTableCommand,
+  DeleteTableCommand,
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  ScanCommand,
+  type TableDescription,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { TABLES, type TableDefinition, type TableNames } from '../shared/store/tables.ts';
+import { TABLES, type TableDefinition, type TableNames } from '../shared/store/index.ts';
 
 export interface LocalDynamo {
   endpoint: string;
@@ -43,7 +48,13 @@ export async function startLocalDynamo(options: { path?: string; port?: number }
 }
 
 export function localTableNames(prefix = 'airlock'): TableNames {
-  return { grants: `${prefix}-grants`, audit: `${prefix}-audit`, approvals: `${prefix}-approvals` };
+  return {
+    grants: `${prefix}-grants`,
+    audit: `${prefix}-audit`,
+    approvals: `${prefix}-approvals`,
+    exports: `${prefix}-exports`,
+    locks: `${prefix}-locks`,
+  };
 }
 
 /** Creates every table that is missing and turns on its TTL where the store has TTL; existing tables keep their keys. */
@@ -75,12 +86,42 @@ async function ensureTimeToLive(client: DynamoDBClient, name: string, attribute:
 }
 
 async function ensureTable(client: DynamoDBClient, name: string, def: TableDefinition): Promise<void> {
+  let table: TableDescription | undefined;
   try {
-    await client.send(new DescribeTableCommand({ TableName: name }));
-    return;
+    table = (await client.send(new DescribeTableCommand({ TableName: name }))).Table;
   } catch (error) {
     if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error;
   }
+  if (!table) return createTable(client, name, def);
+  const present = new Set((table.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+  // A data dir from before an index existed: dynalite cannot add one, so the table is rebuilt with its items.
+  if (!def.indexes.every((index) => present.has(index.name))) await rebuildTable(client, name, def);
+}
+
+async function rebuildTable(client: DynamoDBClient, name: string, def: TableDefinition): Promise<void> {
+  const items: Array<Record<string, AttributeValue>> = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: name, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  await client.send(new DeleteTableCommand({ TableName: name }));
+  await createTable(client, name, def);
+  for (let at = 0; at < items.length; at += 25) {
+    let pending: Array<Record<string, AttributeValue>> = items.slice(at, at + 25);
+    while (pending.length > 0) {
+      const output = await client.send(
+        new BatchWriteItemCommand({ RequestItems: { [name]: pending.map((Item) => ({ PutRequest: { Item } })) } }),
+      );
+      pending = (output.UnprocessedItems?.[name] ?? []).flatMap((request) =>
+        request.PutRequest?.Item ? [request.PutRequest.Item] : [],
+      );
+    }
+  }
+}
+
+async function createTable(client: DynamoDBClient, name: string, def: TableDefinition): Promise<void> {
   const keySchema = [{ AttributeName: def.hashKey, KeyType: 'HASH' as const }];
   if (def.rangeKey) keySchema.push({ AttributeName: def.rangeKey, KeyType: 'RANGE' as never });
   try {

@@ -3,10 +3,9 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { closeClient, connectClient, type WireOptions } from '../shared/postgres/driver.ts';
-import { quoteIdent } from '../shared/postgres/quote.ts';
+import { closeClient, connectClient, quoteIdent, type WireOptions } from '../shared/postgres/index.ts';
 import { DatabaseSecret, readSecret, type SecretSource } from '../shared/secrets/index.ts';
-import { startWsProxy } from '../shared/wsproxy/proxy.ts';
+import { startWsProxy } from '../shared/wsproxy/index.ts';
 import { startLocalDynamo } from './dynamo.ts';
 import { startLocalPostgres } from './postgres.ts';
 import { ensureLocalSecrets, LOCAL_ADMIN_SECRET } from './secrets.ts';
@@ -32,6 +31,8 @@ export interface LocalInfraOptions {
   /** Keep dynalite in memory (tests) instead of persisting it in the data dir. */
   memoryStore?: boolean;
   log?: (line: string) => void;
+  /** How the user named the data dir, for messages. */
+  dataDirName?: string;
 }
 
 export async function startLocalInfra(options: LocalInfraOptions): Promise<LocalInfra> {
@@ -51,8 +52,9 @@ export async function startLocalInfra(options: LocalInfraOptions): Promise<Local
       port: options.pgPort,
       adminPassword: admin.password,
       log,
+      ...(options.dataDirName ? { dataDirName: options.dataDirName } : {}),
     });
-    stops.push(() => pg.stop());
+    stops.push(() => pg.close());
     const proxy = await startWsProxy({ targets: [`127.0.0.1:${options.pgPort}`, `localhost:${options.pgPort}`] });
     stops.push(() => proxy.close());
     const wire: WireOptions = { wsProxy: proxy.address, secureWebSocket: false };

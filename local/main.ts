@@ -2,27 +2,33 @@
 // Ctrl-C or SIGTERM stops every part; a failed start says why and exits non-zero.
 
 import { isAirlockError } from '../shared/errors.ts';
+import { describeCause } from '../shared/observe/index.ts';
 import { parseLocalConfig } from './config.ts';
+import { createLocalLogger } from './log.ts';
 import { startLocalStack } from './stack.ts';
 
 // The local stack runs on Node ≥ 20; the SDK's notice about its own future Node 22 floor is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const started = Date.now();
-const verbose = process.env.AIRLOCK_LOG === 'debug';
+// A terminal gets pretty log lines and the walkthrough on stdout; a pipe gets JSON lines only on stdout.
+const terminal = process.stdout.isTTY === true;
+const say = (text: string) => (terminal ? process.stdout : process.stderr).write(`${text}\n`);
 
 try {
   const config = parseLocalConfig(process.env, process.cwd());
-  console.log(`airlock: starting the local stack (data in ${config.dataDir}) …`);
-  const stack = await startLocalStack(config, (line) => verbose && console.log(`  ${line}`));
-  console.log(walkthrough(stack.baseUrl, config.pgPort, stack.infra.seeded, Date.now() - started));
+  const logger = createLocalLogger(config.logLevel ?? 'info', terminal);
+  say(`airlock: starting the local stack (data in ${config.dataDir}) …`);
+  const stack = await startLocalStack(config, { logger });
+  say(walkthrough(stack.baseUrl, config.pgPort, stack.infra.seeded, Date.now() - started));
+  logger.info({ url: stack.baseUrl, pgPort: config.pgPort, seeded: stack.infra.seeded }, 'airlock: ready');
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\nairlock: ${signal}, stopping …`);
+    say(`\nairlock: ${signal}, stopping …`);
     await stack.close();
-    console.log('airlock: stopped');
+    say('airlock: stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -32,9 +38,18 @@ try {
   const parent = process.ppid;
   setInterval(() => process.ppid !== parent && void stop('parent exited'), 1000).unref();
 } catch (error) {
-  const message = isAirlockError(error) ? error.message : error instanceof Error ? error.message : String(error);
-  console.error(`airlock: could not start: ${message}`);
+  process.stderr.write(`airlock: could not start: ${startFailure(error)}\n`);
   process.exit(1);
+}
+
+/** Airlock's own errors say what to do; anything else is named with its cause chain. */
+function startFailure(error: unknown): string {
+  if (isAirlockError(error)) return error.message;
+  const cause = describeCause(error);
+  const chain: string[] = [];
+  for (let link: typeof cause | undefined = cause; link; link = link.cause)
+    chain.push(`${link.name}${link.code ? ` (${link.code})` : ''}: ${link.message}`);
+  return `${chain.join(' ← ')} (run with AIRLOCK_LOG=debug for the parts' own output)`;
 }
 
 function walkthrough(base: string, pgPort: number, seeded: boolean, ms: number): string {

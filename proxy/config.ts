@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { WsProxyOptions } from '../shared/wsproxy/proxy.ts';
+import type { WsProxyOptions } from '../shared/wsproxy/index.ts';
 
 const ProxyEnv = z.object({
   /** Comma-separated `host:port` list, e.g. `mydb.cluster-xyz.eu-west-1.rds.amazonaws.com:5432`. */

@@ -1,7 +1,7 @@
 // The WebSocket→TCP proxy as a service (container, EC2, Fargate) next to an RDS, Aurora or self-hosted
 // Postgres. It forwards only to WSPROXY_TARGETS, never elsewhere; see the README, "The WebSocket proxy".
 
-import { startWsProxy } from '../shared/wsproxy/proxy.ts';
+import { startWsProxy } from '../shared/wsproxy/index.ts';
 import { proxyOptions } from './config.ts';
 
 const proxy = await startWsProxy(proxyOptions(process.env));

@@ -9,11 +9,12 @@ import { build, type Metafile } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** What gets bundled: the three Lambda handlers and the proxy service. */
+/** What gets bundled: the four Lambda handlers and the proxy service. */
 export const ENTRIES = {
   'functions/api': 'functions/api.ts',
   'functions/query': 'functions/query.ts',
   'functions/sweeper': 'functions/sweeper.ts',
+  'functions/export': 'functions/export.ts',
   proxy: 'proxy/main.ts',
 } as const;
 

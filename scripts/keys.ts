@@ -1,5 +1,5 @@
-// `npm run keys`: makes the values of Airlock's own secrets for a stage (new, rotate, retire) as files
-// with mode 0600, and prints the `aws secretsmanager put-secret-value` commands. Never prints a key.
+// `npm run keys`: makes the values of Airlock's own secrets for a stage (new, rotate, retire, audit-key) as
+// files with mode 0600, and prints the `aws secretsmanager put-secret-value` commands. Never prints a key.
 
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -7,8 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
-import { generateSigningKeyPair } from '../shared/identity/grant-token.ts';
-import { publicJwkOf } from '../shared/identity/keys.ts';
+import { generateSigningKeyPair, publicJwkOf } from '../shared/identity/index.ts';
 import { GrantJwksSecret, QueryKeysSecret, SigningKeysSecret } from '../shared/secrets/index.ts';
 
 export interface SigningKeySet {
@@ -24,10 +23,24 @@ function withPublic(keys: JWK[]): SigningKeySet {
 
 const newKid = () => `k-${new Date().toISOString().slice(0, 10)}-${randomBytes(3).toString('hex')}`;
 
+const token = () => randomBytes(32).toString('base64url');
+
 export async function newKeySet(): Promise<SigningKeySet & { queryKeys: QueryKeysSecret }> {
   const { privateJwk } = await generateSigningKeyPair(newKid());
-  const token = () => randomBytes(32).toString('base64url');
-  return { ...withPublic([privateJwk]), queryKeys: QueryKeysSecret.parse({ roleKey: token(), maskingKey: token() }) };
+  return {
+    ...withPublic([privateJwk]),
+    queryKeys: QueryKeysSecret.parse({ roleKey: token(), maskingKey: token(), auditKey: token() }),
+  };
+}
+
+/**
+ * The query keys of a stage set up before audit chains were keyed, with an audit key added. The other keys
+ * stay as they are (role passwords and masked hashes depend on them); a stage that has one keeps it.
+ */
+export function withAuditKey(current: unknown): QueryKeysSecret {
+  const keys = QueryKeysSecret.omit({ auditKey: true }).loose().parse(current);
+  if ('auditKey' in keys) throw new Error('query-keys already has an auditKey: changing it would break every chain');
+  return QueryKeysSecret.parse({ ...keys, auditKey: token() });
 }
 
 /** A new key first (it signs from now on); the current keys stay, so tokens they signed still verify. */
@@ -62,7 +75,9 @@ async function main(argv: string[]): Promise<void> {
   const command = positionals[0] ?? 'new';
   const stage = values.stage;
   if (!stage || !/^[a-z0-9-]+$/i.test(stage))
-    throw new Error('usage: npm run keys -- [new|rotate|retire] --stage <stage> [--from DIR] [--kid KID] [--out DIR]');
+    throw new Error(
+      'usage: npm run keys -- [new|rotate|retire|audit-key] --stage <stage> [--from DIR] [--kid KID] [--out DIR]',
+    );
   const out = resolve(values.out ?? `.airlock-keys-${stage}`);
   await mkdir(out, { recursive: true, mode: 0o700 });
   const current = async () => {
@@ -95,8 +110,15 @@ async function main(argv: string[]): Promise<void> {
         ? [jwks, '# recycle the query function, then:', signing]
         : [signing, '# recycle the API function and the sweeper, then:', jwks]),
     );
+  } else if (command === 'audit-key') {
+    if (!values.from)
+      throw new Error(
+        'audit-key needs --from DIR holding the current query-keys.json (aws secretsmanager get-secret-value)',
+      );
+    const keys = withAuditKey(JSON.parse(await readFile(join(values.from, 'query-keys.json'), 'utf8')));
+    lines.push(put(stage, 'query-keys', await writeSecret(out, 'query-keys', keys)), '# then recycle every function');
   } else {
-    throw new Error(`unknown command "${command}" (new, rotate, retire)`);
+    throw new Error(`unknown command "${command}" (new, rotate, retire, audit-key)`);
   }
   console.log(`wrote ${out} (mode 0600 files; delete the directory once the values are stored):\n${lines.join('\n')}`);
 }

@@ -1,9 +1,10 @@
 // The AWS stack: DynamoDB tables, Airlock's secrets, the API, query and sweeper functions behind one
-// HTTP API, the sweeper's schedule and the SES identity. Permissions come only from stacks/permissions.ts.
+// HTTP API, the sweeper's schedule, the audit export on the audit table's stream and the SES identity.
+// Permissions come only from stacks/permissions.ts.
 
 import { execFileSync } from 'node:child_process';
 import { relative } from 'node:path';
-import { TABLES, type TableDefinition } from '../shared/store/tables.ts';
+import { TABLES, type TableDefinition } from '../shared/store/index.ts';
 import { deployWarnings, functionEnvironment, loadStackConfig, secretArnPattern } from './config.ts';
 import { type FunctionName, functionPermissions } from './permissions.ts';
 
@@ -21,6 +22,8 @@ export async function airlockStack() {
   const grants = table('Grants', TABLES.grants);
   const audit = table('Audit', TABLES.audit);
   const approvals = table('Approvals', TABLES.approvals);
+  const exports = table('Exports', TABLES.exports);
+  const locks = table('Locks', TABLES.locks);
 
   // Values are put by the operator (`npm run keys`), never by the stack: keys stay out of deploy state.
   const secret = (id: string, name: string, description: string) =>
@@ -42,7 +45,7 @@ export async function airlockStack() {
   const queryKeys = secret(
     'QueryKeys',
     'query-keys',
-    'Airlock: roleKey (role passwords) and maskingKey (hash masking)',
+    'Airlock: roleKey (role passwords), maskingKey (hash masking) and auditKey (keyed audit chain)',
   );
 
   const email = new sst.aws.Email('Mail', {
@@ -62,14 +65,19 @@ export async function airlockStack() {
       grants: grants.arn,
       grantsIndexes: $interpolate`${grants.arn}/index/*`,
       audit: audit.arn,
+      auditStream: $interpolate`${audit.arn}/stream/*`,
+      auditIndexes: $interpolate`${audit.arn}/index/*`,
       approvals: approvals.arn,
       approvalsIndexes: $interpolate`${approvals.arn}/index/*`,
+      exports: exports.arn,
+      locks: locks.arn,
     },
     secrets: {
       signingKeys: signingKeys.arn,
       grantJwks: grantJwks.arn,
       queryKeys: queryKeys.arn,
       admin: config.adminSecrets.map((name) => secretsPrefix.apply((prefix) => secretArnPattern(prefix, name))),
+      export: config.exportSecrets.map((name) => secretsPrefix.apply((prefix) => secretArnPattern(prefix, name))),
     },
     email: {
       identities: $interpolate`${arnPrefix('ses')}:identity/*`,
@@ -80,11 +88,18 @@ export async function airlockStack() {
 
   const environment = functionEnvironment<$util.Input<string>>({
     stage: $app.stage,
-    tables: { grants: grants.name, audit: audit.name, approvals: approvals.name },
+    tables: {
+      grants: grants.name,
+      audit: audit.name,
+      approvals: approvals.name,
+      exports: exports.name,
+      locks: locks.name,
+    },
     secrets: { signingKeys: signingKeys.name, grantJwks: grantJwks.name, queryKeys: queryKeys.name },
     policy: SHIPPED_POLICY,
     ...(config.wsProxy ? { wsProxy: config.wsProxy } : {}),
     ...(config.rolePrefix ? { rolePrefix: config.rolePrefix } : {}),
+    ...(config.logLevel ? { logLevel: config.logLevel } : {}),
   });
   const fn = (
     id: string,
@@ -127,6 +142,28 @@ export async function airlockStack() {
   // No retries: the next minute's run is the retry, and a sweep is safe to repeat.
   new sst.aws.CronV2('Sweep', { schedule: 'rate(1 minute)', function: sweeper.arn, retries: 0 });
 
+  const exporter = fn('Export', 'export', {
+    timeout: '60 seconds',
+    memory: '512 MB',
+    description: 'Airlock audit export: the audit stream to the policy sinks',
+  });
+  // In order per shard, retried until every sink took a batch (the stream keeps records 24 hours);
+  // ReportBatchItemFailures makes a retry start at the batch the handler names, never after it.
+  audit.subscribe('ExportSubscription', exporter.arn, {
+    transform: {
+      eventSourceMapping: (args) => {
+        args.startingPosition = 'TRIM_HORIZON';
+        args.batchSize = 100;
+        args.maximumBatchingWindowInSeconds = 1;
+        args.parallelizationFactor = 1;
+        args.maximumRetryAttempts = -1;
+        args.maximumRecordAgeInSeconds = -1;
+        args.bisectBatchOnFunctionError = false;
+        args.functionResponseTypes = ['ReportBatchItemFailures'];
+      },
+    },
+  });
+
   return {
     ApiUrl: http.url,
     JwksUrl: $interpolate`${http.url}/.well-known/jwks.json`,
@@ -137,10 +174,12 @@ export async function airlockStack() {
     MailIdentity: config.mail.identity,
     GrantsTable: grants.name,
     AuditTable: audit.name,
+    LocksTable: locks.name,
     // Key rotation recycles these (README, "Rotating the signing key"): keys are read once per cold start.
     ApiFunction: api.name,
     QueryFunction: query.name,
     SweeperFunction: sweeper.name,
+    ExportFunction: exporter.name,
   };
 }
 
@@ -159,6 +198,7 @@ function table(id: string, definition: TableDefinition) {
       ]),
     ),
     ...(definition.ttl ? { ttl: definition.ttl } : {}),
+    ...(definition.stream ? { stream: definition.stream } : {}),
     deletionProtection: $app.stage === 'prod',
   });
 }

@@ -3,8 +3,8 @@
 
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { formatIssues, loadPolicyFile } from '../shared/policy/load.ts';
-import type { Policy } from '../shared/policy/schema.ts';
+import { LogLevel } from '../shared/observe/index.ts';
+import { formatIssues, loadPolicyFile, type Policy, sinkName } from '../shared/policy/index.ts';
 
 const DeployEnv = z.object({
   /** The policy file shipped with the functions (a policy change is a reviewed deploy). */
@@ -22,6 +22,8 @@ const DeployEnv = z.object({
     .string()
     .regex(/^airlock_(?:[a-z0-9]{1,12}_)?$/, 'expected airlock_ or airlock_<tag>_')
     .optional(),
+  /** The functions' log level (default info). */
+  AIRLOCK_LOG: LogLevel.optional(),
 });
 
 export interface StackConfig {
@@ -30,10 +32,13 @@ export interface StackConfig {
   policy: Policy;
   /** Secrets Manager names of the connections' admin credentials, as the policy names them. */
   adminSecrets: string[];
+  /** Secrets Manager names of the audit export's webhook secrets (only the export function reads them). */
+  exportSecrets: string[];
   mail: { from: string; identity: string; dns: boolean };
   wsProxy?: string;
   domain?: string;
   rolePrefix?: string;
+  logLevel?: LogLevel;
 }
 
 export async function loadStackConfig(env: Record<string, string | undefined>, root: string): Promise<StackConfig> {
@@ -49,14 +54,23 @@ export async function loadStackConfig(env: Record<string, string | undefined>, r
   if (!(from === identity || from.toLowerCase().endsWith(`@${identity.toLowerCase()}`))) {
     throw new Error(`the policy's mail.from (${from}) is neither the SES identity ${identity} nor an address at it`);
   }
+  const fileSink = policy.auditExport.sinks.find((sink) => sink.type === 'file');
+  if (fileSink)
+    throw new Error(
+      `${policyFile}: auditExport sink ${sinkName(fileSink)} is a file sink, which runs on the local stack only: use a webhook`,
+    );
   return {
     policyFile,
     policy,
     adminSecrets: [...new Set(Object.values(policy.connections).map((connection) => connection.adminSecret))].sort(),
+    exportSecrets: [
+      ...new Set(policy.auditExport.sinks.flatMap((sink) => (sink.type === 'webhook' ? [sink.secret] : []))),
+    ].sort(),
     mail: { from, identity, dns: parsed.AIRLOCK_MAIL_DNS === 'route53' },
     ...(parsed.AIRLOCK_WS_PROXY ? { wsProxy: parsed.AIRLOCK_WS_PROXY } : {}),
     ...(parsed.AIRLOCK_DOMAIN ? { domain: parsed.AIRLOCK_DOMAIN } : {}),
     ...(parsed.AIRLOCK_ROLE_PREFIX ? { rolePrefix: parsed.AIRLOCK_ROLE_PREFIX } : {}),
+    ...(parsed.AIRLOCK_LOG ? { logLevel: parsed.AIRLOCK_LOG } : {}),
   };
 }
 
@@ -67,12 +81,13 @@ export function secretArnPattern(prefix: string, nameOrArn: string): string {
 
 export interface EnvironmentValues<R> {
   stage: string;
-  tables: { grants: R; audit: R; approvals: R };
+  tables: { grants: R; audit: R; approvals: R; exports: R; locks: R };
   secrets: { signingKeys: R; grantJwks: R; queryKeys: R };
   /** Path of the shipped policy, relative to the function root. */
   policy: string;
   wsProxy?: string;
   rolePrefix?: string;
+  logLevel?: LogLevel;
 }
 
 /** The functions' environment, in the names functions/config.ts parses (a test holds the two together). */
@@ -82,12 +97,15 @@ export function functionEnvironment<R>(values: EnvironmentValues<R>): Record<str
     AIRLOCK_GRANTS_TABLE: values.tables.grants,
     AIRLOCK_AUDIT_TABLE: values.tables.audit,
     AIRLOCK_APPROVALS_TABLE: values.tables.approvals,
+    AIRLOCK_EXPORTS_TABLE: values.tables.exports,
+    AIRLOCK_LOCKS_TABLE: values.tables.locks,
     AIRLOCK_POLICY: values.policy,
     AIRLOCK_SIGNING_KEYS_SECRET: values.secrets.signingKeys,
     AIRLOCK_GRANT_JWKS_SECRET: values.secrets.grantJwks,
     AIRLOCK_QUERY_KEYS_SECRET: values.secrets.queryKeys,
     ...(values.wsProxy ? { AIRLOCK_WS_PROXY: values.wsProxy } : {}),
     ...(values.rolePrefix ? { AIRLOCK_ROLE_PREFIX: values.rolePrefix } : {}),
+    ...(values.logLevel ? { AIRLOCK_LOG: values.logLevel } : {}),
   };
 }
 

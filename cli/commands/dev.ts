@@ -1,7 +1,7 @@
 // `airlock dev token`: an identity token from the local stack's dev issuer (local mode only).
 
-import { parseDuration } from '../../shared/policy/duration.ts';
 import { type Command, flag } from '../args.ts';
+import { parseDurationSeconds } from '../duration.ts';
 import { CliError, EXIT, usageError } from '../exit.ts';
 
 export const devToken: Command = {
@@ -13,7 +13,7 @@ export const devToken: Command = {
     sub: { type: 'string', value: '<subject>', description: 'the subject, e.g. agent:demo' },
     groups: { type: 'string', multiple: true, value: '<g1,g2>', description: 'groups claim' },
     email: { type: 'string', value: '<email>', description: 'email claim' },
-    ttl: { type: 'string', value: '<duration>', description: 'token lifetime (default 10m)' },
+    ttl: { type: 'string', value: '<duration>', description: 'token lifetime, e.g. 1h (default 10m)' },
   },
   positionals: { min: 0, max: 0 },
   examples: ['export AIRLOCK_TOKEN=$(airlock dev token --sub agent:demo --groups finance)'],
@@ -21,8 +21,7 @@ export const devToken: Command = {
     const sub = flag.string(flags, 'sub');
     if (!sub) throw usageError('--sub is required', 'e.g. airlock dev token --sub agent:demo');
     const ttl = flag.string(flags, 'ttl');
-    const ttlSeconds = ttl === undefined ? undefined : parseDuration(ttl);
-    if (ttl !== undefined && ttlSeconds === undefined) throw usageError('--ttl expects seconds or a duration like 10m');
+    const ttlSeconds = ttl === undefined ? undefined : parseDurationSeconds(ttl, { name: '--ttl', bareUnit: 'm' });
     const groups = flag
       .list(flags, 'groups')
       .flatMap((item) => item.split(','))

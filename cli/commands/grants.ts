@@ -45,7 +45,7 @@ export const status: Command = {
   summary: 'show one grant and its decisions; keeps its token once active',
   usage: '<grant-id> [--json]',
   options: { json },
-  positionals: { min: 1, max: 1 },
+  positionals: { min: 1, max: 1, name: 'grant-id' },
   async run({ flags, positionals, ctx }) {
     const api = ctx.api();
     const { grant, token } = readGrant(
@@ -72,7 +72,7 @@ export const revoke: Command = {
   summary: "end a grant's window now (its role is dropped, its token stops working)",
   usage: '<grant-id> [--json]',
   options: { json },
-  positionals: { min: 1, max: 1 },
+  positionals: { min: 1, max: 1, name: 'grant-id' },
   async run({ flags, positionals, ctx }) {
     const api = ctx.api();
     const { grant } = readGrant(

@@ -1,22 +1,20 @@
-// `airlock policy check` and `airlock policy explain`: the policy file read locally, no server.
+// `airlock policy check` and `airlock policy explain`: the policy file read locally, no server (check --connect
+// also reads each connection's database with its admin credential, changing nothing).
 // explain is a dry run of the same `decide` the API runs, told rule by rule.
 
+import { join } from 'node:path';
 import { isAirlockError } from '../../shared/errors.ts';
-import type { Principal } from '../../shared/identity/principal.ts';
-import type { Decision } from '../../shared/policy/decide.ts';
-import { parseDuration } from '../../shared/policy/duration.ts';
-import type { Policy, Rule } from '../../shared/policy/schema.ts';
+import type { Principal } from '../../shared/identity/index.ts';
+import type { Decision, Policy, Rule } from '../../shared/policy/index.ts';
 import { type CliContext, type Command, flag } from '../args.ts';
+import { parseDurationSeconds } from '../duration.ts';
 import { CliError, EXIT, usageError } from '../exit.ts';
 import { formatSeconds, type Style } from '../render.ts';
 
 const policyPath = (ctx: CliContext, given?: string) => given ?? ctx.env.AIRLOCK_POLICY ?? 'airlock.policy.yaml';
 
 // Loaded on use: the schema (zod, yaml) would slow every other command's start.
-const policyModules = async () => ({
-  ...(await import('../../shared/policy/load.ts')),
-  ...(await import('../../shared/policy/decide.ts')),
-});
+const policyModules = () => import('../../shared/policy/index.ts');
 
 async function load(path: string): Promise<Policy> {
   const { loadPolicyFile } = await policyModules();
@@ -27,7 +25,7 @@ async function load(path: string): Promise<Policy> {
     throw new CliError(
       error.message,
       EXIT.error,
-      'the editor schema is airlock.policy.schema.json; fields are described in the README "Policy file"',
+      'every field is described in docs/policy.md; editors validate with airlock.policy.schema.json',
     );
   }
 }
@@ -35,14 +33,38 @@ async function load(path: string): Promise<Policy> {
 export const policyCheck: Command = {
   name: 'policy check',
   summary: 'validate a policy file; errors name their path in the file',
-  usage: '[file]',
-  details: 'The file defaults to $AIRLOCK_POLICY, else ./airlock.policy.yaml. Exits 1 when it is invalid.',
-  options: {},
-  positionals: { min: 0, max: 1 },
-  examples: ['airlock policy check', 'airlock policy check deploy/prod.policy.yaml'],
-  async run({ positionals, ctx }) {
+  usage: '[file] [--connect [--secrets <file>] [--role-prefix <prefix>]]',
+  details:
+    'The file defaults to $AIRLOCK_POLICY, else ./airlock.policy.yaml. Exits 1 when it is invalid.\n' +
+    "With --connect, each connection's database is checked too, changing nothing: every masked column, profile role " +
+    'and guardrail table must exist, and no role a grant would belong to (nor PUBLIC) may read a masked column. ' +
+    "Admin credentials come from a secrets file shaped like the local stack's (default $AIRLOCK_DATA_DIR/secrets.json, " +
+    'else .airlock/secrets.json: one {host, port, username, password, dbname} per adminSecret name); Postgres is reached ' +
+    'over TCP through a WebSocket proxy this command starts on loopback.',
+  options: {
+    connect: { type: 'boolean', description: "check the policy against each connection's database" },
+    secrets: {
+      type: 'string',
+      value: '<file>',
+      description: 'JSON file of admin secrets by name, mode 0600 (default $AIRLOCK_DATA_DIR/secrets.json)',
+    },
+    'role-prefix': {
+      type: 'string',
+      value: '<prefix>',
+      description: "the deployment's role prefix, when it is not airlock_ (names Airlock's reader and writer roles)",
+    },
+  },
+  positionals: { min: 0, max: 1, name: 'file', complete: 'file' },
+  examples: [
+    'airlock policy check',
+    'airlock policy check deploy/prod.policy.yaml',
+    'airlock policy check --connect',
+    'airlock policy check deploy/prod.policy.yaml --connect --secrets ~/prod-admin.json --role-prefix airlock_prod_',
+  ],
+  async run({ positionals, flags, ctx }) {
     const path = policyPath(ctx, positionals[0]);
     const policy = await load(path);
+    const warnings = flag.bool(flags, 'connect') ? await checkDatabases(path, policy, flags, ctx) : [];
     const connections = Object.entries(policy.connections).map(
       ([name, connection]) => `${name} (${Object.keys(connection.profiles).join(', ')})`,
     );
@@ -50,9 +72,69 @@ export const policyCheck: Command = {
       `${ctx.out.green('ok')}: ${path} — ${plural(connections.length, 'connection')} ${connections.join(', ')}; ${plural(policy.rules.length, 'rule')}, ` +
         `${plural(policy.guardrails.length, 'guardrail')}, ${plural(policy.masking.columns.length, 'masked column')}, ${plural(policy.identity.issuers.length, 'issuer')}\n`,
     );
+    if (flag.bool(flags, 'connect')) {
+      const names = Object.keys(policy.connections);
+      ctx.stdout.write(
+        `${ctx.out.green('ok')}: the database${names.length === 1 ? '' : 's'} of ${names.join(', ')} match${names.length === 1 ? 'es' : ''} the policy\n`,
+      );
+    }
+    for (const warning of warnings) ctx.stdout.write(`${ctx.out.yellow('warning')}: ${warning}\n`);
     return EXIT.ok;
   },
 };
+
+/** Checks every connection's database; throws with every error, returns the warnings. */
+async function checkDatabases(
+  path: string,
+  policy: Policy,
+  flags: Parameters<typeof flag.string>[0],
+  ctx: CliContext,
+): Promise<string[]> {
+  const { createFileSecretSource, DatabaseSecret, readSecret } = await import('../../shared/secrets/index.ts');
+  const { checkPolicyConnections } = await import('../../shared/masking/index.ts');
+  const { startWsProxy } = await import('../../shared/wsproxy/index.ts');
+  const { describeFindings } = await import('../../shared/masking/index.ts');
+  const secretsPath = flag.string(flags, 'secrets') ?? join(ctx.env.AIRLOCK_DATA_DIR ?? '.airlock', 'secrets.json');
+  const secrets = createFileSecretSource(secretsPath);
+  const targets: string[] = [];
+  try {
+    for (const connection of Object.values(policy.connections)) {
+      const admin = await readSecret(secrets, connection.adminSecret, DatabaseSecret);
+      targets.push(`${admin.host}:${admin.port}`);
+    }
+  } catch (error) {
+    if (!isAirlockError(error)) throw error;
+    throw new CliError(
+      error.message,
+      EXIT.error,
+      '--secrets names a JSON file (mode 0600) with one {host, port, username, password, dbname} per adminSecret',
+    );
+  }
+  // The driver speaks Postgres over WebSocket: a proxy on loopback that reaches only these databases.
+  const proxy = await startWsProxy({ targets, host: '127.0.0.1' });
+  let findings: Awaited<ReturnType<typeof checkPolicyConnections>>;
+  try {
+    findings = await checkPolicyConnections({
+      policy,
+      secrets,
+      wire: { wsProxy: proxy.address, secureWebSocket: false },
+      rolePrefix: flag.string(flags, 'role-prefix'),
+    });
+  } catch (error) {
+    if (!isAirlockError(error)) throw error;
+    throw new CliError(error.message, EXIT.error);
+  } finally {
+    await proxy.close();
+  }
+  const errors = describeFindings(findings.filter((finding) => finding.severity === 'error'));
+  if (errors.length > 0)
+    throw new CliError(
+      `${path} does not match the database:\n  ${errors.join('\n  ')}`,
+      EXIT.error,
+      'docs/masking.md says what each check means and what the admin credential needs',
+    );
+  return describeFindings(findings.filter((finding) => finding.severity === 'warning'));
+}
 
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
@@ -85,12 +167,17 @@ export const policyExplain: Command = {
       value: '<profile>',
       description: 'the access profile asked for (default read)',
     },
-    ttl: { type: 'string', value: '<duration>', description: "the TTL asked for (default: the rule's maxTtl)" },
+    ttl: {
+      type: 'string',
+      value: '<duration>',
+      description: "the TTL asked for, e.g. 15m (default: the rule's maxTtl)",
+    },
     file: {
       type: 'string',
       short: 'f',
       value: '<path>',
       description: 'the policy file (default $AIRLOCK_POLICY or ./airlock.policy.yaml)',
+      complete: 'file',
     },
     json: { type: 'boolean', description: 'print the decision and the rule trace as JSON' },
   },
@@ -103,8 +190,8 @@ export const policyExplain: Command = {
       throw usageError('--sub and --connection are required', 'see: airlock policy explain --help');
     const access = flag.string(flags, 'access') ?? 'read';
     const ttlText = flag.string(flags, 'ttl');
-    const ttlSeconds = ttlText === undefined ? Number.MAX_SAFE_INTEGER : parseDuration(ttlText);
-    if (ttlSeconds === undefined) throw usageError('--ttl expects seconds or a duration like 30m');
+    const ttlSeconds =
+      ttlText === undefined ? Number.MAX_SAFE_INTEGER : parseDurationSeconds(ttlText, { name: '--ttl', bareUnit: 'm' });
     const groups = flag
       .list(flags, 'groups')
       .flatMap((item) => item.split(','))

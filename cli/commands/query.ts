@@ -48,7 +48,7 @@ export const query: Command = {
     json: { type: 'boolean', description: "the API's JSON result" },
     csv: { type: 'boolean', description: 'CSV with a header row' },
   },
-  positionals: { min: 0, max: 1 },
+  positionals: { min: 0, max: 1, name: 'sql' },
   examples: [
     'airlock query "SELECT id, name, email FROM customers ORDER BY id LIMIT 5"',
     'airlock query "SELECT * FROM orders WHERE customer_id = $1" --param 42 --json',
@@ -152,16 +152,18 @@ async function grantToken(
   return { id: grant.id, token };
 }
 
+/** The 202 body of a held statement: `{"error": {code, message, guardrail}, "approval": {"id", "status"}}`. */
 function held(ctx: CliContext, body: unknown, json: boolean): number {
   const { error, approval } = body as {
-    error: { message: string; guardrail?: string };
-    approval?: { id: string; status: string; approvers?: string[] };
+    error?: { message?: string; guardrail?: string };
+    approval?: { id?: string; status?: string };
   };
   if (json) ctx.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+  const guardrail = error?.guardrail;
   const lines = [
-    `${ctx.err.yellow('held for approval')}: ${error.message}`,
-    `  guardrail: ${error.guardrail ?? '-'}; approval ${approval?.id ?? '-'} is ${approval?.status ?? 'pending'}`,
-    `  who must approve: ${approval?.approvers?.length ? approval.approvers.join(', ') : `the approvers the policy names for guardrail ${error.guardrail ?? '?'} (notified by email)`}`,
+    `${ctx.err.yellow('held for approval')}: ${error?.message ?? 'a guardrail holds this statement'}`,
+    `  guardrail: ${guardrail ?? '-'}; approval ${approval?.id ?? '-'} is ${approval?.status ?? 'pending'}`,
+    `  who must approve: the approvers the policy names for ${guardrail ? `guardrail ${guardrail}` : 'this guardrail'} (notified by email)`,
     'send the same statement with the same parameters again once approved: it then runs once.',
   ];
   ctx.stderr.write(`${lines.join('\n')}\n`);

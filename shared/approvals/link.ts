@@ -4,8 +4,8 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
 import { AirlockError } from '../errors.ts';
-import type { GrantTokenVerifierKeys, SigningKeys } from '../identity/grant-token.ts';
-import { carriesKey, MAX_TOKEN_LENGTH, SIGNING_ALG } from '../identity/keys.ts';
+import type { GrantTokenVerifierKeys, SigningKeys } from '../identity/index.ts';
+import { carriesKey, MAX_TOKEN_LENGTH, SIGNING_ALG } from '../identity/index.ts';
 
 export const APPROVAL_LINK_TYPE = 'airlock-approval+jwt';
 export const APPROVAL_LINK_AUDIENCE = 'airlock-approval';

@@ -8,7 +8,11 @@ export interface MailMessage {
   subject: string;
   text: string;
   html: string;
+  /** The approver's own decision link, also sent as the `X-Airlock-Approval-Link` header (tools read it there, never from the body). */
+  link?: string;
 }
+
+export const APPROVAL_LINK_HEADER = 'X-Airlock-Approval-Link';
 
 export interface Mailer {
   send(message: MailMessage): Promise<void>;

@@ -9,6 +9,8 @@ export interface MimeMessage {
   messageId: string;
   text: string;
   html: string;
+  /** Extra headers (name → value): names are tokens, values one line of printable ASCII, or the message is refused. */
+  headers?: Record<string, string>;
 }
 
 export interface ParsedMessage {
@@ -19,17 +21,23 @@ export interface ParsedMessage {
 }
 
 const ADDRESS = /^[^\s<>()[\],;:"\\@]+@[^\s<>()[\],;:"\\@]+$/;
+const HEADER_NAME = /^X-[A-Za-z0-9-]+$/;
+const HEADER_VALUE = /^[\x21-\x7e]{1,900}$/;
 const CRLF = '\r\n';
 
 export function buildMessage(message: MimeMessage, boundary: string): string {
   for (const address of message.to)
     if (!ADDRESS.test(address)) throw new Error('refusing to write a message to an unsafe address');
+  const extra = Object.entries(message.headers ?? {});
+  for (const [name, value] of extra)
+    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) throw new Error('refusing to write an unsafe header');
   const headers = [
     `From: ${oneLine(message.from)}`,
     `To: ${message.to.join(', ')}`,
     `Subject: ${encodeHeader(message.subject)}`,
     `Date: ${message.date.toUTCString().replace(/GMT$/, '+0000')}`,
     `Message-ID: <${oneLine(message.messageId)}>`,
+    ...extra.map(([name, value]) => `${name}: ${value}`),
     'MIME-Version: 1.0',
     `Content-Type: multipart/alternative; boundary="${boundary}"`,
   ];

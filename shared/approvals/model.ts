@@ -3,6 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { mailbox } from './address.ts';
 
 export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired', 'consumed'] as const;
 export const ApprovalStatus = z.enum(APPROVAL_STATUSES);
@@ -27,6 +28,17 @@ export const HeldStatementView = z.object({
   guardrail: z.string(),
   /** Why the guardrail held it, e.g. "DELETE without WHERE". */
   heldBecause: z.string(),
+  /** The bound parameters as approvers see them: masked where they meet a masked column, or where that cannot be told. */
+  params: z
+    .array(
+      z.object({
+        position: z.number().int().min(1),
+        shown: z.string(),
+        /** The strategy it was masked with, `undecided` when its column could not be told, null when shown as sent. */
+        masked: z.string().nullable(),
+      }),
+    )
+    .default([]),
 });
 export type HeldStatementView = z.infer<typeof HeldStatementView>;
 
@@ -47,6 +59,8 @@ export const ApprovalRequest = z.object({
   decisions: z.array(ApprovalDecision),
   /** `jti` of every link that decided: a link decides once. */
   usedLinks: z.array(z.string()),
+  /** Wrong confirmation codes typed per link (`jti`); a link locks at MAX_CODE_FAILURES. */
+  codeFailures: z.record(z.string(), z.number().int().min(1)).default({}),
   requester: z.object({ subject: z.string(), email: z.string().nullable() }),
   connection: z.string(),
   access: z.string(),
@@ -84,11 +98,16 @@ export function statementApprovalId(grantId: string, fingerprint: string, params
   return `stmt-${createHash('sha256').update(`${grantId}\n${fingerprint}\n${paramsHash}`).digest('hex').slice(0, 40)}`;
 }
 
-/** Approvers and requester compare case-insensitively; a requester is matched by email and by subject. */
+/** Wrong confirmation codes after which a link is locked: 5 guesses at a 30-bit code. */
+export const MAX_CODE_FAILURES = 5;
+
+/** Approvers and requester compare as mailboxes (case, `+tag`); a requester is matched by email and by subject. */
 export function isRequester(request: Pick<ApprovalRequest, 'requester'>, approver: string): boolean {
-  const who = approver.toLowerCase();
-  return who === request.requester.email?.toLowerCase() || who === request.requester.subject.toLowerCase();
+  const who = mailbox(approver);
+  const { email, subject } = request.requester;
+  return (email !== null && who === mailbox(email)) || who === mailbox(subject);
 }
 
+/** Distinct people who approved: two addresses of one mailbox are one approval. */
 export const approvalsGiven = (request: Pick<ApprovalRequest, 'decisions'>) =>
-  new Set(request.decisions.filter((d) => d.decision === 'approved').map((d) => d.approver)).size;
+  new Set(request.decisions.filter((d) => d.decision === 'approved').map((d) => mailbox(d.approver))).size;

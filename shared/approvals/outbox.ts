@@ -5,12 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unavailable } from '../errors.ts';
-import type { Mailer } from './mailer.ts';
+import { APPROVAL_LINK_HEADER, type Mailer } from './mailer.ts';
 import { buildMessage, parseMessage } from './mime.ts';
 
 /** `20250101T120000123Z-000042-k3j4h5g6`: time, a per-process counter, randomness. */
 export const OUTBOX_ID = /^\d{8}T\d{9}Z-\d{6}-[0-9a-z]{8}$/;
-const LINK = /https?:\/\/[^\s<>"']+\/v1\/approvals\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g;
+/** A decision link as Airlock writes it; the header must hold exactly one. */
+const LINK = /^https?:\/\/[^\s<>"']+\/v1\/approvals\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export interface OutboxEntry {
   id: string;
@@ -33,8 +34,15 @@ export function createOutboxMailer(options: { dir: string; from: string; now?: (
     async send(message) {
       const at = now();
       const id = `${at.toISOString().replace(/[-:.]/g, '')}-${String(counter++ % 1_000_000).padStart(6, '0')}-${randomSuffix()}`;
+      const { link, ...content } = message;
       const raw = buildMessage(
-        { ...message, from: options.from, date: at, messageId: `${id}@airlock.local` },
+        {
+          ...content,
+          from: options.from,
+          date: at,
+          messageId: `${id}@airlock.local`,
+          ...(link ? { headers: { [APPROVAL_LINK_HEADER]: link } } : {}),
+        },
         `=_airlock_${randomSuffix()}`,
       );
       try {
@@ -81,10 +89,16 @@ export async function readOutboxMessage(dir: string, id: string): Promise<Outbox
       .filter(Boolean),
     subject: parsed.headers.subject ?? '',
     at: Number.isNaN(date) ? '' : new Date(date).toISOString(),
-    links: [...new Set(parsed.text.match(LINK) ?? [])],
+    // From the structured header only: the body carries the requester's words, which may look like anything.
+    links: linksOf(parsed.headers[APPROVAL_LINK_HEADER.toLowerCase()]),
     text: parsed.text,
     html: parsed.html,
   };
+}
+
+function linksOf(header: string | undefined): string[] {
+  const value = header?.trim();
+  return value && LINK.test(value) ? [value] : [];
 }
 
 function randomSuffix(): string {

@@ -2,16 +2,17 @@
 // (the StatementGate). Must never let one approval run a different statement, or run the same one twice.
 
 import { AirlockError } from '../errors.ts';
-import { type GrantRecord, isLive } from '../grants/model.ts';
-import type { ApprovalNotifier } from '../grants/service.ts';
-import type { SigningKeys } from '../identity/grant-token.ts';
-import type { Principal } from '../identity/principal.ts';
-import type { Policy } from '../policy/schema.ts';
-import type { GateDecision, HeldStatement, StatementGate } from '../query/gate.ts';
+import type { ApprovalNotifier } from '../grants/index.ts';
+import { type GrantRecord, isLive } from '../grants/index.ts';
+import type { Principal, SigningKeys } from '../identity/index.ts';
+import type { Policy } from '../policy/index.ts';
+import type { GateDecision, HeldStatement, StatementGate } from '../query/index.ts';
+import { distinctMailboxes } from './address.ts';
 import { signApprovalLink } from './link.ts';
 import type { Mailer } from './mailer.ts';
 import { approvalMessage } from './message.ts';
 import { type ApprovalRequest, approvalRef, grantApprovalId, isRequester, statementApprovalId } from './model.ts';
+import { shownParameters } from './params.ts';
 import type { ApprovalStore } from './store.ts';
 
 /** How long a decided request stays readable before DynamoDB's TTL may delete it. */
@@ -22,7 +23,7 @@ const MAX_ATTEMPTS = 8;
 const SHOWN_SQL_CHARS = 40_000;
 
 export interface ApprovalRequestsOptions {
-  policy: Pick<Policy, 'publicUrl' | 'limits'>;
+  policy: Pick<Policy, 'publicUrl' | 'limits' | 'masking'>;
   store: ApprovalStore;
   /**
    * Signs links and sends them: the API side only. Links are ES256 tokens like grant tokens (own typ
@@ -47,12 +48,38 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
     Math.floor(Math.max(...times.filter((t): t is string => t !== null).map((t) => Date.parse(t))) / 1000) +
     RETENTION_SECONDS;
 
+  /** Who is emailed: one address per mailbox, never the requester's own (`oncall+agent@` is `oncall@`). */
+  const recipients = (request: Pick<ApprovalRequest, 'approvers' | 'requester'>) =>
+    request.approvers.filter((approver) => !isRequester(request, approver));
+
+  /**
+   * Counts the emails a new request will cause against its requester's hourly budget, before anything is
+   * recorded: beyond it the hold is refused with 429 rate_limited and nobody is emailed.
+   */
+  async function allowMail(requester: { issuer: string; subject: string }, request: ApprovalRequest): Promise<void> {
+    const answer = await store.takeMailQuota(
+      `${requester.issuer}\n${requester.subject}`,
+      recipients(request).length,
+      policy.limits.approvalEmailsPerHour,
+      now(),
+    );
+    if (!answer.taken)
+      throw new AirlockError(
+        'rate_limited',
+        `${request.requester.subject} has caused ${policy.limits.approvalEmailsPerHour} approval emails in the last hour; try again in ${answer.retryAfterSeconds} s`,
+        {
+          quota: 'approvalEmailsPerHour',
+          limit: policy.limits.approvalEmailsPerHour,
+          retryAfterSeconds: answer.retryAfterSeconds,
+        },
+      );
+  }
+
   /** One email per approver, each with that approver's own link; the requester gets none. */
   async function notify(request: ApprovalRequest): Promise<void> {
     const sender = options.sender;
     if (!sender) return; // recorded with notifiedAt null: the API side's sweeper sends it
-    const approvers = request.approvers.filter((approver) => !isRequester(request, approver));
-    for (const approver of approvers) {
+    for (const approver of recipients(request)) {
       const { token } = await signApprovalLink(
         sender.signingKeys,
         { approval: approvalRef(request), approver, expiresAt: new Date(request.deadline), issuer: policy.publicUrl },
@@ -87,11 +114,14 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
         tables: statement.relations.map((r) => (r.schema ? `${r.schema}.${r.name}` : r.name)),
         guardrail: held.guardrail,
         heldBecause: held.reason,
+        // Computed here, on the side that has the values: the store keeps only what approvers may see.
+        params: shownParameters(statement.sql, held.params ?? [], policy.masking),
       },
-      approvers: held.approvers.map((a) => a.toLowerCase()),
+      approvers: distinctMailboxes(held.approvers.map((a) => a.toLowerCase())),
       required: held.required,
       decisions: [],
       usedLinks: [],
+      codeFailures: {},
       requester: { subject: grant.subject, email: grant.email },
       connection: grant.connection,
       access: grant.access,
@@ -141,10 +171,11 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
         status: 'pending',
         grantId: grant.id,
         statement: null,
-        approvers: grant.approval.approvers.map((a) => a.toLowerCase()),
+        approvers: distinctMailboxes(grant.approval.approvers.map((a) => a.toLowerCase())),
         required: grant.approval.required,
         decisions: [],
         usedLinks: [],
+        codeFailures: {},
         requester: { subject: principal.subject, email: principal.email },
         connection: grant.connection,
         access: grant.access,
@@ -159,6 +190,7 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
         notifiedAt: null,
         ttl: ttlFrom(grant.approvalDeadline),
       };
+      await allowMail(principal, request);
       const created = await store.swap(null, request);
       if (!created) throw new AirlockError('conflict', `grant ${grant.id} already has an approval request`);
       await notify(created);
@@ -190,7 +222,9 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
             return pending(current);
           }
           // Nothing yet, or the last hold ran, was denied or timed out: a new hold, a new generation, new links.
-          const created = await store.swap(current, statementHold(held, id, (current?.generation ?? 0) + 1, at));
+          const hold = statementHold(held, id, (current?.generation ?? 0) + 1, at);
+          await allowMail(held.grant, hold);
+          const created = await store.swap(current, hold);
           if (!created) continue;
           await notify(created);
           return pending(created);

@@ -3,7 +3,7 @@
 
 import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { unavailable } from '../errors.ts';
-import type { Mailer } from './mailer.ts';
+import { APPROVAL_LINK_HEADER, type Mailer } from './mailer.ts';
 
 /** The one call this adapter makes; `SESv2Client` satisfies it, and tests pass a recorder. */
 export interface SesSender {
@@ -20,6 +20,7 @@ export function createSesMailer(options: { client: SesSender; from: string }): M
           Simple: {
             Subject: { Data: message.subject, Charset: 'UTF-8' },
             Body: { Text: { Data: message.text, Charset: 'UTF-8' }, Html: { Data: message.html, Charset: 'UTF-8' } },
+            ...(message.link ? { Headers: [{ Name: APPROVAL_LINK_HEADER, Value: message.link }] } : {}),
           },
         },
       });

@@ -1,17 +1,44 @@
-// The audit log on DynamoDB: one item per event, keyed (grantId, seq), appended with a conditional put.
-// Must never update or delete an item, nor use any write but PutItem with attribute_not_exists.
+// The audit log on DynamoDB: one item per event, keyed (grantId, seq), appended with a conditional put, the
+// chain's head then anchored on its record. Must never update or delete an event, nor write it any other way.
 
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { AirlockError } from '../errors.ts';
-import { fromItem, isConditionFailure, storeCall, toItem } from '../store/dynamo.ts';
-import { canonicalJson, GENESIS_HASH, hashEvent, toHashedJson } from './chain.ts';
-import { AUDIT_EVENT_TYPES, type AuditAppend, AuditEvent, type AuditLog, CORE_FIELDS } from './event.ts';
+import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
+import type { AuditHeadAnchor } from './anchor.ts';
+import {
+  canonicalJson,
+  checkChain,
+  checkHead,
+  createKeyedHasher,
+  type EventHasher,
+  GENESIS_HASH,
+  hashEvent,
+  toHashedJson,
+} from './chain.ts';
+import {
+  AUDIT_EVENT_TYPES,
+  type AuditAppend,
+  type AuditEvent,
+  type AuditLog,
+  type AuditVerification,
+  CHAIN_ID,
+  CORE_FIELDS,
+  INDEX_FIELDS,
+  StoredAuditEvent,
+} from './event.ts';
+import { createTimeIndex, timeIndexKeys } from './time-index.ts';
 
 export interface DynamoAuditLogOptions {
   client: DynamoDBClient;
-  /** Physical name of the `audit` table (hash key `grantId` S, range key `seq` N). */
+  /** Physical name of the `audit` table (hash key `grantId` S, range key `seq` N, index `byTime`). */
   table: string;
+  /**
+   * The audit key (`auditKey` of the query-keys secret) and where chain heads are anchored (the grants
+   * table). Without it events carry a plain sha256 and no head is kept: `verify` then cannot tell a
+   * recomputed chain or a cut end from an intact one (the composition root must pass it).
+   */
+  chain?: { key: string; anchor: AuditHeadAnchor };
   now?: () => Date;
 }
 
@@ -24,9 +51,11 @@ interface ChainHead {
 const MAX_APPEND_ATTEMPTS = 20;
 /** Heads remembered per process; beyond this, the least recently written grant is forgotten. */
 const MAX_CACHED_HEADS = 1000;
-const CORE = new Set<string>(CORE_FIELDS);
+const RESERVED = new Set<string>([...CORE_FIELDS, ...INDEX_FIELDS]);
 const TYPES = new Set<string>(AUDIT_EVENT_TYPES);
 const EMPTY_HEAD: ChainHead = { seq: 0, hash: GENESIS_HASH };
+/** Reads of a chain caught between an event and its head, before the verdict is given as it stands. */
+const VERIFY_ATTEMPTS = 3;
 
 /**
  * Appends are serialized per grant inside this log and the last written head is cached, so a warm
@@ -38,6 +67,9 @@ export function createDynamoAuditLog(options: DynamoAuditLogOptions): AuditLog {
   const now = options.now ?? (() => new Date());
   const heads = new Map<string, ChainHead>();
   const tails = new Map<string, Promise<void>>();
+  const hasher: EventHasher = options.chain ? createKeyedHasher(options.chain.key) : hashEvent;
+  const anchor = options.chain?.anchor;
+  const timeIndex = createTimeIndex({ client, table, now, parse: parseStored });
 
   function remember(grantId: string, head: ChainHead): void {
     heads.delete(grantId);
@@ -82,10 +114,11 @@ export function createDynamoAuditLog(options: DynamoAuditLogOptions): AuditLog {
     return { seq: head.seq, hash: head.hash };
   }
 
+  /** The event first, then its head: a crash in between leaves an event past the head, which the next append covers. */
   async function write(input: PreparedAppend): Promise<AuditEvent> {
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
       const head = heads.get(input.grantId) ?? (await readHead(input.grantId));
-      const event = link(input, head, now());
+      const event = link(input, head, now(), hasher);
       const item = storable(event);
       try {
         await storeCall('audit log', () =>
@@ -101,9 +134,52 @@ export function createDynamoAuditLog(options: DynamoAuditLogOptions): AuditLog {
         continue;
       }
       remember(input.grantId, { seq: event.seq, hash: event.hash });
+      if (anchor) await anchor.advance(input.grantId, { seq: event.seq, hash: event.hash });
       return event;
     }
     throw new AirlockError('unavailable', `audit log is contended for grant ${input.grantId}; nothing was run`);
+  }
+
+  async function list(grantId: string): Promise<AuditEvent[]> {
+    const events: AuditEvent[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const output = await storeCall('audit log', () =>
+        client.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: '#grantId = :grantId',
+            ExpressionAttributeNames: { '#grantId': 'grantId' },
+            ExpressionAttributeValues: { ':grantId': { S: grantId } },
+            ScanIndexForward: true,
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const item of output.Items ?? []) events.push(parseStored(item));
+      startKey = output.LastEvaluatedKey;
+    } while (startKey);
+    return events;
+  }
+
+  async function verify(grantId: string): Promise<AuditVerification> {
+    if (!anchor) {
+      const events = await list(grantId);
+      return { events, head: null, ...checkChain(events, hasher) };
+    }
+    for (let attempt = 1; ; attempt++) {
+      // Head first: every event it names was written before it, so an honest chain is never shorter than its head.
+      const head = await anchor.read(grantId);
+      const events = await list(grantId);
+      const links = checkChain(events, hasher);
+      if (!links.verified) return { events, head, ...links };
+      const end = checkHead(events, head);
+      const inFlight = head !== null && (events.at(-1)?.seq ?? 0) > head.seq;
+      // An append between its event and its head looks like a chain past its head for a moment.
+      if (end.verified || !inFlight || attempt === VERIFY_ATTEMPTS) return { events, head, ...end };
+      await sleep(50 * attempt);
+    }
   }
 
   return {
@@ -115,29 +191,9 @@ export function createDynamoAuditLog(options: DynamoAuditLogOptions): AuditLog {
         return Promise.reject(error);
       }
     },
-
-    async list(grantId) {
-      const events: AuditEvent[] = [];
-      let startKey: Record<string, AttributeValue> | undefined;
-      do {
-        const output = await storeCall('audit log', () =>
-          client.send(
-            new QueryCommand({
-              TableName: table,
-              KeyConditionExpression: '#grantId = :grantId',
-              ExpressionAttributeNames: { '#grantId': 'grantId' },
-              ExpressionAttributeValues: { ':grantId': { S: grantId } },
-              ScanIndexForward: true,
-              ConsistentRead: true,
-              ExclusiveStartKey: startKey,
-            }),
-          ),
-        );
-        for (const item of output.Items ?? []) events.push(parseStored(item));
-        startKey = output.LastEvaluatedKey;
-      } while (startKey);
-      return events;
-    },
+    list,
+    listByTime: timeIndex.listByTime,
+    verify,
   };
 }
 
@@ -151,13 +207,13 @@ interface PreparedAppend {
 /** Checks an append before it is queued; details are copied as the plain JSON that gets hashed. */
 function prepare(event: AuditAppend): PreparedAppend {
   const { grantId, type, subject } = event;
-  if (typeof grantId !== 'string' || grantId === '' || toHashedJson(grantId) !== grantId) {
+  if (typeof grantId !== 'string' || !CHAIN_ID.test(grantId)) {
     throw new AirlockError('internal', 'an audit event needs a well-formed grant id');
   }
   if (!TYPES.has(type)) throw new AirlockError('internal', `unknown audit event type "${String(type)}"`);
   if (typeof subject !== 'string' || subject === '')
     throw new AirlockError('internal', 'an audit event needs a subject');
-  const overriding = Object.keys(event.details ?? {}).filter((key) => CORE.has(key));
+  const overriding = Object.keys(event.details ?? {}).filter((key) => RESERVED.has(key));
   if (overriding.length > 0) {
     throw new AirlockError('internal', `audit event details may not set core fields: ${overriding.join(', ')}`);
   }
@@ -168,7 +224,7 @@ function prepare(event: AuditAppend): PreparedAppend {
   return { grantId, type, subject: toHashedJson(subject) as string, details: details as Record<string, unknown> };
 }
 
-function link(input: PreparedAppend, head: ChainHead, at: Date): AuditEvent {
+function link(input: PreparedAppend, head: ChainHead, at: Date, hasher: EventHasher): AuditEvent {
   const seq = head.seq + 1;
   const unsigned = {
     ...input.details,
@@ -180,14 +236,15 @@ function link(input: PreparedAppend, head: ChainHead, at: Date): AuditEvent {
     subject: input.subject,
     prevHash: head.hash,
   };
-  return { ...unsigned, hash: hashEvent(unsigned) };
+  // Its details were typed by the append (AuditAppend), and are stored exactly as hashed.
+  return { ...unsigned, hash: hasher(unsigned) } as AuditEvent;
 }
 
-/** The item for an event, refused unless it reads back to exactly what was hashed. */
+/** The item for an event (plus its time-index keys), refused unless the event reads back to exactly what was hashed. */
 function storable(event: AuditEvent): Record<string, AttributeValue> {
   try {
     const item = toItem(event);
-    if (canonicalJson(fromItem(item)) === canonicalJson(event)) return item;
+    if (canonicalJson(fromItem(item)) === canonicalJson(event)) return { ...item, ...toItem(timeIndexKeys(event)) };
   } catch (error) {
     throw new AirlockError('internal', `audit event ${event.id} cannot be stored as hashed`, {}, { cause: error });
   }
@@ -195,9 +252,11 @@ function storable(event: AuditEvent): Record<string, AttributeValue> {
 }
 
 function parseStored(item: Record<string, AttributeValue>): AuditEvent {
-  const parsed = AuditEvent.safeParse(fromItem<unknown>(item));
+  const { tmonth: _month, tkey: _key, ...event } = fromItem<Record<string, unknown>>(item);
+  const parsed = StoredAuditEvent.safeParse(event);
   if (!parsed.success) throw new AirlockError('internal', 'a stored audit event is malformed');
-  return parsed.data;
+  // Only appends write items, and they are typed; the core is what a reader may rely on being checked.
+  return parsed.data as unknown as AuditEvent;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -2,10 +2,10 @@
 // A status only moves along these edges, and only through a conditional write in the store.
 
 import { z } from 'zod';
+import { GRANT_DECISIONS, type Grant, GrantStatus } from '../api/index.ts';
+import { AuditHead } from '../audit/index.ts';
 
-export const GRANT_STATUSES = ['pending', 'active', 'denied', 'expired', 'revoked'] as const;
-export const GrantStatus = z.enum(GRANT_STATUSES);
-export type GrantStatus = z.infer<typeof GrantStatus>;
+export { GRANT_STATUSES, GrantStatus } from '../api/index.ts';
 
 export const TRANSITIONS: Record<GrantStatus, readonly GrantStatus[]> = {
   pending: ['active', 'denied', 'expired', 'revoked'],
@@ -17,13 +17,24 @@ export const TRANSITIONS: Record<GrantStatus, readonly GrantStatus[]> = {
 
 export const GrantDecision = z.object({
   by: z.string(),
-  decision: z.enum(['approved', 'denied', 'activated', 'revoked', 'expired', 'failed']),
+  decision: z.enum(GRANT_DECISIONS),
   at: z.string(),
   reason: z.string().optional(),
 });
 export type GrantDecision = z.infer<typeof GrantDecision>;
 
-/** The stored item. `sweep`/`dueAt` exist only while the sweeper may have to act (pending, active). */
+/** The audit event a grant owes from its end state until it is written (the sweeper retries it). */
+export const EndEvent = z.object({
+  type: z.enum(['grant.revoked', 'grant.denied', 'grant.expired']),
+  subject: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+export type EndEvent = z.infer<typeof EndEvent>;
+
+/**
+ * The stored item. `sweep`/`dueAt` exist only while the sweeper may have to act: pending, active, or
+ * `audit` (an ended grant whose `endEvent` is not written yet).
+ */
 export const GrantRecord = z.object({
   id: z.string(),
   status: GrantStatus,
@@ -45,14 +56,19 @@ export const GrantRecord = z.object({
   role: z.string(),
   /** Where the role logs in, recorded at activation so the query side never needs the admin secret. */
   target: z.object({ host: z.string(), port: z.number().int(), database: z.string() }).nullable(),
-  sweep: z.enum(['pending', 'active']).optional(),
+  /** The database sessions this grant's role may open: its share of the subject's sessionsPerSubject. */
+  sessionLimit: z.number().int().min(1).optional(),
+  sweep: z.enum(['pending', 'active', 'audit']).optional(),
   dueAt: z.string().optional(),
+  endEvent: EndEvent.optional(),
+  /** Last seq and hash of the grant's audit chain: written only by the audit log's anchor, never by a transition. */
+  auditHead: AuditHead.optional(),
   ttl: z.number().int(),
 });
 export type GrantRecord = z.infer<typeof GrantRecord>;
 
 /** What the API shows of a grant (API.md "Grant"). */
-export function publicGrant(grant: GrantRecord) {
+export function publicGrant(grant: GrantRecord): Grant {
   return {
     id: grant.id,
     status: grant.status,
@@ -75,7 +91,6 @@ export function publicGrant(grant: GrantRecord) {
     })),
   };
 }
-export type PublicGrant = ReturnType<typeof publicGrant>;
 
 /** A grant is usable only while active AND before its window end, whatever the store still says. */
 export function isLive(grant: GrantRecord, now: Date): boolean {

@@ -9,8 +9,10 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { AirlockError } from '../errors.ts';
-import { fromItem, isConditionFailure, storeCall, toItem } from '../store/dynamo.ts';
+import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import { GrantRecord, type GrantStatus, TRANSITIONS } from './model.ts';
+import { createQuotaStore, type QuotaStore } from './quota-store.ts';
+import { type GrantSearch, type GrantSearchPage, searchGrants } from './search.ts';
 
 export interface GrantStore {
   create(grant: GrantRecord): Promise<void>;
@@ -24,9 +26,15 @@ export interface GrantStore {
     patch: Partial<GrantRecord>,
     extraCondition?: { expiresAtBefore?: string; dueAfter?: string },
   ): Promise<GrantRecord | null>;
-  /** Pending or active grants whose `dueAt` is at or before `before`. */
-  listDue(sweep: 'pending' | 'active', before: string, limit?: number): Promise<GrantRecord[]>;
+  /** Grants the sweeper must act on (pending, active, or owing an end event) whose `dueAt` is at or before `before`. */
+  listDue(sweep: NonNullable<GrantRecord['sweep']>, before: string, limit?: number): Promise<GrantRecord[]>;
+  /** Forgets the end event an ended grant owed, once it is written; false when there was none to forget. */
+  endEventWritten(id: string): Promise<boolean>;
   getMany(ids: string[]): Promise<Map<string, GrantRecord>>;
+  /** Subjects' quota items, kept in the same table under ids no grant can have (`quota#…`). */
+  quotas: QuotaStore;
+  /** Every subject's grants, newest first (operators). */
+  search(query: GrantSearch): Promise<GrantSearchPage>;
 }
 
 export function createGrantStore(options: { client: DynamoDBClient; table: string }): GrantStore {
@@ -82,7 +90,8 @@ export function createGrantStore(options: { client: DynamoDBClient; table: strin
       const names: Record<string, string> = { '#status': 'status' };
       const values: Record<string, unknown> = { ':to': to, ':from': from };
       Object.entries(patch).forEach(([key, value], index) => {
-        if (key === 'id' || key === 'status') return;
+        // The audit head only ever moves forward through the audit log's anchor.
+        if (key === 'id' || key === 'status' || key === 'auditHead') return;
         names[`#f${index}`] = key;
         if (value === undefined) removes.push(`#f${index}`);
         else {
@@ -143,6 +152,28 @@ export function createGrantStore(options: { client: DynamoDBClient; table: strin
       return grants;
     },
 
+    quotas: createQuotaStore(options),
+    async endEventWritten(id) {
+      try {
+        await storeCall('the grants store', () =>
+          client.send(
+            new UpdateItemCommand({
+              TableName: table,
+              Key: toItem({ id }),
+              UpdateExpression: 'REMOVE #sweep, #dueAt, #endEvent',
+              ConditionExpression: '#sweep = :audit',
+              ExpressionAttributeNames: { '#sweep': 'sweep', '#dueAt': 'dueAt', '#endEvent': 'endEvent' },
+              ExpressionAttributeValues: toItem({ ':audit': 'audit' }),
+            }),
+          ),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailure(error)) return false;
+        throw error;
+      }
+    },
+
     async getMany(ids) {
       const found = new Map<string, GrantRecord>();
       // GetItem per id keeps reads strongly consistent; the sweeper calls this for a handful of roles.
@@ -154,5 +185,7 @@ export function createGrantStore(options: { client: DynamoDBClient; table: strin
       );
       return found;
     },
+
+    search: (query) => searchGrants(client, table, query),
   };
 }

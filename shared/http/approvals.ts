@@ -1,12 +1,21 @@
 // /v1/approvals/{token}: the approver's confirmation page (GET, changes nothing) and decision (POST).
 // Answers are HTML pages, errors included, always with the no-referrer / no-store / strict CSP headers.
 
-import { type ApprovalDecisions, DecisionForm, type DecisionOutcome } from '../approvals/decisions.ts';
-import { approvalsGiven } from '../approvals/model.ts';
-import { confirmPage, PAGE_HEADERS, refusalPage, resultPage } from '../approvals/page.ts';
+import { z } from '@hono/zod-openapi';
+import {
+  type ApprovalDecisions,
+  approvalsGiven,
+  confirmPage,
+  DecisionForm,
+  type DecisionOutcome,
+  PAGE_HEADERS,
+  refusalPage,
+  resultPage,
+} from '../approvals/index.ts';
 import { AirlockError } from '../errors.ts';
-import type { Routes } from './app.ts';
-import { STATUS, toAirlockError } from './errors.ts';
+import { noteError } from '../observe/index.ts';
+import { type AirlockApp, documentedRoute, type Routes } from './app.ts';
+import { presentError } from './present.ts';
 
 const REFUSAL_TITLES: Partial<Record<number, string>> = {
   400: 'This link or form is not valid',
@@ -21,19 +30,16 @@ function page(status: number, html: string): Response {
 }
 
 function refusal(cause: unknown): Response {
-  const error = toAirlockError(cause);
-  const status = STATUS[error.code];
-  if (status >= 500) {
-    console.error(
-      `[airlock] approval page: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`,
-    );
+  const presented = presentError(cause);
+  noteError(presented.error.code, presented.severity === 'error' ? (presented.cause ?? cause) : undefined);
+  if (presented.severity === 'error') {
     const message =
-      error.code === 'unavailable'
-        ? error.message
+      presented.error.code === 'unavailable'
+        ? presented.error.message
         : 'Something went wrong; nothing was decided. Try the link again later.';
-    return page(status, refusalPage('Airlock could not complete this', message));
+    return page(presented.status, refusalPage('Airlock could not complete this', message));
   }
-  return page(status, refusalPage(REFUSAL_TITLES[status] ?? 'Refused', error.message));
+  return page(presented.status, refusalPage(REFUSAL_TITLES[presented.status] ?? 'Refused', presented.error.message));
 }
 
 function outcomePage(result: DecisionOutcome): Response {
@@ -95,25 +101,66 @@ async function readForm(request: Request): Promise<DecisionForm> {
   return parsed.data;
 }
 
-export function approvalRoutes(options: { decisions: ApprovalDecisions }): Routes {
-  const { decisions } = options;
-  return (app) => {
-    app.get('/v1/approvals/:token', async (c) => {
-      try {
-        const view = await decisions.view(c.req.param('token'));
-        return page(200, confirmPage(view.request, view.approver, view.code));
-      } catch (error) {
-        return refusal(error);
-      }
-    });
+const Token = z.object({ token: z.string().meta({ description: 'The signed link token from the email.' }) });
+const Html = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
+const PAGE_RESPONSES = {
+  400: Html('The link or the form is not valid (a page)'),
+  403: Html('Not an approver of this request, or the requester (a page)'),
+  410: Html('Used, decided or expired (a page)'),
+};
 
-    app.post('/v1/approvals/:token', async (c) => {
-      try {
-        const form = await readForm(c.req.raw);
-        return outcomePage(await decisions.decide(c.req.param('token'), form));
-      } catch (error) {
-        return refusal(error);
-      }
-    });
+export function approvalRoutes(options: {
+  decisions: ApprovalDecisions;
+  /** The deployment serves /console: the page points signed-in approvers there. */
+  console?: boolean;
+}): Routes {
+  const { decisions } = options;
+  return (app: AirlockApp) => {
+    documentedRoute(
+      app,
+      {
+        method: 'get',
+        path: '/v1/approvals/{token}',
+        operationId: 'approvalPage',
+        summary: 'The confirmation page of an emailed approval link; changes nothing',
+        tags: ['approvals'],
+        security: [],
+        request: { params: Token },
+        responses: { 200: Html('The confirmation page'), ...PAGE_RESPONSES },
+      },
+      async (c) => {
+        try {
+          const view = await decisions.view(c.req.param('token') ?? '');
+          return page(200, confirmPage(view.request, view.approver, view.code, options.console ?? false));
+        } catch (error) {
+          return refusal(error);
+        }
+      },
+    );
+
+    documentedRoute(
+      app,
+      {
+        method: 'post',
+        path: '/v1/approvals/{token}',
+        operationId: 'approvalDecide',
+        summary: 'Decide: approve or deny, with the code shown on the page',
+        tags: ['approvals'],
+        security: [],
+        request: {
+          params: Token,
+          body: { required: true, content: { 'application/x-www-form-urlencoded': { schema: DecisionForm } } },
+        },
+        responses: { 200: Html('The result page'), ...PAGE_RESPONSES },
+      },
+      async (c) => {
+        try {
+          const form = await readForm(c.req.raw);
+          return outcomePage(await decisions.decide(c.req.param('token') ?? '', form));
+        } catch (error) {
+          return refusal(error);
+        }
+      },
+    );
   };
 }

@@ -1,12 +1,10 @@
-// Authentication middleware: identity tokens for /v1/grants and /mcp, nothing else accepted there.
-// The verified principal goes on the context; a handler never sees an unverified token.
+// Authentication middleware: identity tokens for /v1/grants, /v1/admin and /mcp; grant tokens for /v1/query.
+// The verified principal (or live grant) goes on the context; a handler never sees an unverified token.
 
 import type { MiddlewareHandler } from 'hono';
 import { AirlockError } from '../errors.ts';
-import type { Principal } from '../identity/principal.ts';
-import type { IdentityVerifier } from '../identity/verify.ts';
-
-export type IdentityEnv = { Variables: { principal: Principal } };
+import type { IdentityVerifier } from '../identity/index.ts';
+import type { AppEnv } from './app.ts';
 
 /** The bearer token of the request, or a 401. */
 export function bearerToken(header: string | undefined): string {
@@ -15,7 +13,7 @@ export function bearerToken(header: string | undefined): string {
   return match[1]!;
 }
 
-export function identityAuth(verifier: IdentityVerifier): MiddlewareHandler<IdentityEnv> {
+export function identityAuth(verifier: IdentityVerifier): MiddlewareHandler<AppEnv> {
   return async function identity(c, next) {
     const principal = await verifier.verify(bearerToken(c.req.header('authorization')));
     c.set('principal', principal);

@@ -1,206 +1,91 @@
-// The OpenAPI 3.1 document, generated from the same zod schemas the routes validate with.
-// Describes the contract only; it never reflects configuration or secrets.
+// The public system routes: liveness, the grant tokens' public keys, and the OpenAPI 3.1 document, generated
+// from the routes' own schemas (every route the app mounts, as mounted). It never reflects configuration or secrets.
 
-import { z } from 'zod';
-import { DecisionForm } from '../approvals/decisions.ts';
-import { GRANT_STATUSES } from '../grants/model.ts';
-import { QueryBody } from '../query/service.ts';
-import type { Routes } from './app.ts';
-import { GrantRequestBody } from './grants.ts';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { AirlockApp, Routes } from './app.ts';
 
-const ErrorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string() }).catchall(z.unknown()),
-});
-const Grant = z.object({
-  id: z.string(),
-  status: z.enum(GRANT_STATUSES),
-  subject: z.string(),
-  connection: z.string(),
-  access: z.string(),
-  reason: z.string(),
-  rule: z.string(),
-  ttlSeconds: z.number().int(),
-  requestedAt: z.iso.datetime(),
-  activatedAt: z.iso.datetime().nullable(),
-  expiresAt: z.iso.datetime().nullable(),
-  decisions: z.array(
-    z.object({ by: z.string(), decision: z.string(), at: z.iso.datetime(), reason: z.string().optional() }),
-  ),
-});
-const QueryResult = z.object({
-  columns: z.array(z.object({ name: z.string(), type: z.string(), masked: z.string().nullable() })),
-  rows: z.array(z.array(z.unknown())),
-  rowCount: z.number().int(),
-  truncated: z.boolean(),
-  auditId: z.string(),
-});
-const AuditEvents = z.object({
-  events: z.array(
-    z
-      .object({
-        id: z.string(),
-        grantId: z.string(),
-        seq: z.number().int(),
-        at: z.string(),
-        type: z.string(),
-        subject: z.string(),
-        prevHash: z.string(),
-        hash: z.string(),
-      })
-      .catchall(z.unknown()),
-  ),
-  verified: z.boolean(),
-});
+const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
-type Schema = z.ZodType;
-interface Operation {
-  summary: string;
-  security?: 'identity' | 'grant';
-  body?: Schema;
-  /** The body's media type; JSON unless the route takes a form. */
-  bodyType?: string;
-  /** The success answer is an HTML page (approval links). */
-  html?: boolean;
-  responses: Record<number, { description: string; schema?: Schema }>;
+export interface SystemRoutesOptions {
+  /** Airlock's base URL: the protected resource MCP clients and OAuth-aware tools discover. */
+  publicUrl: string;
+  /** The configured identity issuers: where a token for this resource comes from. */
+  issuers: string[];
+  /** The grant tokens' public keys (served by the API half). */
+  publicJwks?: { keys: unknown[] };
 }
 
-const errors = (...codes: number[]) =>
-  Object.fromEntries(codes.map((code) => [code, { description: 'error', schema: ErrorBody }]));
+const ProtectedResource = z
+  .object({
+    resource: z.string(),
+    authorization_servers: z.array(z.string()),
+    bearer_methods_supported: z.array(z.string()),
+    resource_name: z.string(),
+  })
+  .meta({ id: 'ProtectedResourceMetadata', description: 'RFC 9728 protected resource metadata' });
 
-const OPERATIONS: Record<string, Record<string, Operation>> = {
-  '/healthz': {
-    get: { summary: 'Liveness', responses: { 200: { description: 'ok', schema: z.object({ ok: z.literal(true) }) } } },
-  },
-  '/.well-known/jwks.json': {
-    get: { summary: 'Public keys of grant tokens', responses: { 200: { description: 'JWKS' } } },
-  },
-  '/v1/grants': {
-    post: {
-      summary: 'Request access',
-      security: 'identity',
-      body: GrantRequestBody,
-      responses: {
-        201: { description: 'active', schema: z.object({ grant: Grant, token: z.string() }) },
-        202: { description: 'pending approval', schema: z.object({ grant: Grant }) },
-        ...errors(400, 401, 403, 413, 503),
-      },
-    },
-    get: {
-      summary: "The caller's grants, newest first",
-      security: 'identity',
-      responses: { 200: { description: 'grants', schema: z.object({ grants: z.array(Grant) }) }, ...errors(401, 503) },
-    },
-  },
-  '/v1/grants/{id}': {
-    get: {
-      summary: 'One grant (token while active)',
-      security: 'identity',
-      responses: {
-        200: { description: 'grant', schema: z.object({ grant: Grant, token: z.string().optional() }) },
-        ...errors(401, 404),
-      },
-    },
-    delete: {
-      summary: 'Revoke: end the window now',
-      security: 'identity',
-      responses: { 200: { description: 'revoked', schema: z.object({ grant: Grant }) }, ...errors(401, 404, 503) },
-    },
-  },
-  '/v1/grants/{id}/audit': {
-    get: {
-      summary: "A grant's audit trail",
-      security: 'identity',
-      responses: { 200: { description: 'events', schema: AuditEvents }, ...errors(401, 404) },
-    },
-  },
-  '/v1/approvals/{token}': {
-    get: {
-      summary: 'The confirmation page of an emailed approval link; changes nothing',
-      html: true,
-      responses: {
-        200: { description: 'page' },
-        400: { description: 'invalid link (page)' },
-        403: { description: 'not this approver (page)' },
-        410: { description: 'used or expired (page)' },
-      },
-    },
-    post: {
-      summary: 'Decide: approve or deny, with the code shown on the page',
-      html: true,
-      body: DecisionForm,
-      bodyType: 'application/x-www-form-urlencoded',
-      responses: {
-        200: { description: 'result page' },
-        400: { description: 'missing code or invalid link (page)' },
-        403: { description: 'not this approver (page)' },
-        410: { description: 'used or expired (page)' },
-      },
-    },
-  },
-  '/mcp': {
-    post: {
-      summary: 'MCP over streamable HTTP (stateless, JSON answers): tools for agents',
-      security: 'identity',
-      responses: { 200: { description: 'JSON-RPC response' }, ...errors(401) },
-    },
-  },
-  '/v1/query': {
-    post: {
-      summary: 'Run one statement, or a transaction, as the grant’s role',
-      security: 'grant',
-      body: QueryBody,
-      responses: {
-        200: { description: 'result', schema: z.union([QueryResult, z.object({ results: z.array(QueryResult) })]) },
-        202: { description: 'held for approval', schema: ErrorBody },
-        ...errors(400, 401, 403, 413, 503),
-      },
-    },
-  },
-};
-
-export function openApiDocument(serverUrl: string): Record<string, unknown> {
-  const schema = (s: Schema) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
-  const paths: Record<string, unknown> = {};
-  for (const [path, methods] of Object.entries(OPERATIONS)) {
-    paths[path] = Object.fromEntries(
-      Object.entries(methods).map(([method, op]) => [
-        method,
-        {
-          summary: op.summary,
-          ...(op.security ? { security: [{ [op.security === 'identity' ? 'identityToken' : 'grantToken']: [] }] } : {}),
-          ...(/\{(\w+)\}/.test(path)
-            ? {
-                parameters: [
-                  { name: /\{(\w+)\}/.exec(path)![1], in: 'path', required: true, schema: { type: 'string' } },
-                ],
-              }
-            : {}),
-          ...(op.body
-            ? {
-                requestBody: {
-                  required: true,
-                  content: { [op.bodyType ?? 'application/json']: { schema: schema(op.body) } },
-                },
-              }
-            : {}),
-          responses: Object.fromEntries(
-            Object.entries(op.responses).map(([status, response]) => [
-              status,
-              {
-                description: response.description,
-                ...(response.schema
-                  ? { content: { 'application/json': { schema: schema(response.schema) } } }
-                  : op.html
-                    ? { content: { 'text/html': { schema: { type: 'string' } } } }
-                    : {}),
-              },
-            ]),
-          ),
+export function systemRoutes(options: SystemRoutesOptions): Routes {
+  return (app) => {
+    app.openapi(
+      createRoute({
+        method: 'get',
+        path: '/healthz',
+        operationId: 'health',
+        summary: 'Liveness: the process answers',
+        tags: ['system'],
+        security: [],
+        responses: {
+          200: { description: 'Alive', content: { 'application/json': { schema: z.object({ ok: z.literal(true) }) } } },
         },
-      ]),
+      }),
+      (c) => c.json({ ok: true as const }, 200),
     );
-  }
-  return {
+    app.openapi(
+      createRoute({
+        method: 'get',
+        path: '/.well-known/oauth-protected-resource',
+        operationId: 'protectedResource',
+        summary: 'RFC 9728 metadata: this resource and the issuers whose tokens it accepts',
+        tags: ['system'],
+        security: [],
+        responses: {
+          200: {
+            description: 'Protected resource metadata',
+            content: { 'application/json': { schema: ProtectedResource } },
+          },
+        },
+      }),
+      (c) =>
+        c.json(
+          {
+            resource: options.publicUrl,
+            authorization_servers: options.issuers,
+            bearer_methods_supported: ['header'],
+            resource_name: 'Airlock',
+          },
+          200,
+        ),
+    );
+    const { publicJwks } = options;
+    if (!publicJwks) return;
+    app.openapi(
+      createRoute({
+        method: 'get',
+        path: '/.well-known/jwks.json',
+        operationId: 'grantTokenKeys',
+        summary: 'The public keys grant tokens are signed with',
+        tags: ['system'],
+        security: [],
+        responses: { 200: { description: 'JWKS', content: { 'application/json': { schema: Jwks } } } },
+      }),
+      (c) => c.json(publicJwks as z.infer<typeof Jwks>, 200),
+    );
+  };
+}
+
+/** The OpenAPI document of everything mounted on `app`. */
+export function openApiDocument(app: AirlockApp, serverUrl: string) {
+  return app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
       title: 'Airlock',
@@ -208,27 +93,41 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
       description: 'Just-in-time, least-privilege access to PostgreSQL for AI agents.',
     },
     servers: [{ url: serverUrl }],
-    components: {
-      securitySchemes: {
-        identityToken: {
-          type: 'http',
-          scheme: 'bearer',
-          bearerFormat: 'JWT',
-          description: 'an identity token from a configured issuer',
-        },
-        grantToken: {
-          type: 'http',
-          scheme: 'bearer',
-          bearerFormat: 'JWT',
-          description: 'a grant token from POST /v1/grants',
-        },
-      },
-    },
-    paths,
-  };
+    tags: [
+      { name: 'grants', description: 'Ask for access, follow it, end it.' },
+      { name: 'query', description: 'Run SQL with a grant token.' },
+      { name: 'approvals', description: 'Decide through an emailed link.' },
+      { name: 'audit', description: 'The tamper-evident trail.' },
+      { name: 'mcp', description: 'The MCP server for agents.' },
+      { name: 'system', description: 'Health and keys.' },
+      { name: 'local', description: 'Local stack only.' },
+    ],
+  });
 }
 
+/** GET /openapi.json: built once, on first request, after every route is mounted. */
 export function openApiRoutes(serverUrl: string): Routes {
-  const document = openApiDocument(serverUrl);
-  return (app) => app.get('/openapi.json', (c) => c.json(document));
+  return (app) => {
+    let document: ReturnType<typeof openApiDocument> | undefined;
+    app.openapi(
+      createRoute({
+        method: 'get',
+        path: '/openapi.json',
+        operationId: 'openapi',
+        summary: 'This document',
+        tags: ['system'],
+        security: [],
+        responses: {
+          200: {
+            description: 'OpenAPI 3.1',
+            content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } },
+          },
+        },
+      }),
+      (c) => {
+        document ??= openApiDocument(app, serverUrl);
+        return c.json(document as unknown as Record<string, unknown>, 200);
+      },
+    );
+  };
 }

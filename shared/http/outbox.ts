@@ -1,11 +1,18 @@
 // Local mode only: GET /dev/outbox lists the emails Airlock wrote (JSON, or HTML for a browser) and
 // GET /dev/outbox/{id} shows one. Never mounted in AWS; it reads only the outbox folder.
 
+import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { listOutbox, type OutboxMessage, readOutboxMessage } from '../approvals/outbox.ts';
-import { escapeHtml, htmlPage, PAGE_HEADERS } from '../approvals/page.ts';
+import {
+  escapeHtml,
+  htmlPage,
+  listOutbox,
+  type OutboxMessage,
+  PAGE_HEADERS,
+  readOutboxMessage,
+} from '../approvals/index.ts';
 import { AirlockError } from '../errors.ts';
-import type { Routes } from './app.ts';
+import { documentedRoute, errorResponses, type Routes } from './app.ts';
 
 const wantsHtml = (c: Context) => /\btext\/html\b/i.test(c.req.header('accept') ?? '');
 
@@ -32,29 +39,62 @@ ${links || '<li>(none)</li>'}
   );
 }
 
+const Listing = {
+  description: 'JSON by default; an HTML page when the request accepts text/html',
+  content: {
+    'application/json': { schema: z.object({ messages: z.array(z.record(z.string(), z.unknown())) }) },
+    'text/html': { schema: z.string() },
+  },
+};
+
 export function outboxRoutes(options: { dir: string }): Routes {
   return (app) => {
-    app.get('/dev/outbox', async (c) => {
-      const messages = await listOutbox(options.dir);
-      if (!wantsHtml(c)) return c.json({ messages });
-      const items = messages
-        .map(
-          (m) =>
-            `<li><a href="/dev/outbox/${escapeHtml(m.id)}">${escapeHtml(m.subject || '(no subject)')}</a> — to ${escapeHtml(m.to.join(', '))}, ${escapeHtml(m.at)}</li>`,
-        )
-        .join('\n');
-      return html(
-        htmlPage(
-          'Outbox',
-          `<p>${messages.length} message${messages.length === 1 ? '' : 's'}, newest first.</p>\n<ul>\n${items}\n</ul>`,
-        ),
-      );
-    });
+    documentedRoute(
+      app,
+      {
+        method: 'get',
+        path: '/dev/outbox',
+        operationId: 'devOutbox',
+        summary: 'Local stack only: the emails Airlock wrote, newest first',
+        tags: ['local'],
+        security: [],
+        responses: { 200: Listing },
+      },
+      async (c) => {
+        const messages = await listOutbox(options.dir);
+        if (!wantsHtml(c)) return c.json({ messages });
+        const items = messages
+          .map(
+            (m) =>
+              `<li><a href="/dev/outbox/${escapeHtml(m.id)}">${escapeHtml(m.subject || '(no subject)')}</a> — to ${escapeHtml(m.to.join(', '))}, ${escapeHtml(m.at)}</li>`,
+          )
+          .join('\n');
+        return html(
+          htmlPage(
+            'Outbox',
+            `<p>${messages.length} message${messages.length === 1 ? '' : 's'}, newest first.</p>\n<ul>\n${items}\n</ul>`,
+          ),
+        );
+      },
+    );
 
-    app.get('/dev/outbox/:id', async (c) => {
-      const message = await readOutboxMessage(options.dir, c.req.param('id'));
-      if (!message) throw new AirlockError('not_found', 'no such message in the outbox');
-      return wantsHtml(c) ? html(messagePage(message)) : c.json({ message });
-    });
+    documentedRoute(
+      app,
+      {
+        method: 'get',
+        path: '/dev/outbox/{id}',
+        operationId: 'devOutboxMessage',
+        summary: 'Local stack only: one email, with its links',
+        tags: ['local'],
+        security: [],
+        request: { params: z.object({ id: z.string() }) },
+        responses: { 200: Listing, ...errorResponses(404) },
+      },
+      async (c) => {
+        const message = await readOutboxMessage(options.dir, c.req.param('id') ?? '');
+        if (!message) throw new AirlockError('not_found', 'no such message in the outbox');
+        return wantsHtml(c) ? html(messagePage(message)) : c.json({ message });
+      },
+    );
   };
 }

@@ -16,6 +16,10 @@ export interface DevTokenRequest {
   email?: string;
   /** Default 600, at most 86400. */
   ttlSeconds?: number;
+  /** Default `airlock`; an OIDC ID token names the client it was issued to. */
+  audience?: string;
+  /** An OIDC ID token carries the nonce the client sent with its authorization request. */
+  nonce?: string;
 }
 
 export interface DevIssuer {
@@ -41,7 +45,7 @@ export function createDevIssuer(options: {
   let privateKey: Promise<CryptoKey> | undefined;
 
   async function issue(input: DevTokenRequest): Promise<string> {
-    const { sub, groups = [], email, ttlSeconds = DEV_TOKEN_DEFAULT_TTL_SECONDS } = input;
+    const { sub, groups = [], email, ttlSeconds = DEV_TOKEN_DEFAULT_TTL_SECONDS, nonce } = input;
     if (typeof sub !== 'string' || sub.length === 0) throw invalid('sub must be a non-empty string');
     if (!Array.isArray(groups) || !groups.every((group) => typeof group === 'string' && group.length > 0))
       throw invalid('groups must be non-empty strings');
@@ -51,11 +55,15 @@ export function createDevIssuer(options: {
     }
     privateKey ??= importPrivateKey(signingJwk);
     const issuedAt = Math.floor(now().getTime() / 1000);
-    return new SignJWT({ groups: [...groups], ...(email === undefined ? {} : { email }) })
+    return new SignJWT({
+      groups: [...groups],
+      ...(email === undefined ? {} : { email }),
+      ...(nonce === undefined ? {} : { nonce }),
+    })
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'JWT' })
       .setIssuer(options.issuer)
       .setSubject(sub)
-      .setAudience(DEV_TOKEN_AUDIENCE)
+      .setAudience(input.audience ?? DEV_TOKEN_AUDIENCE)
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + ttlSeconds)
       .setJti(randomUUID())

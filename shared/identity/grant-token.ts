@@ -13,7 +13,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
-import { AirlockError } from '../errors.ts';
+import { AirlockError, GrantTokenExpired } from '../errors.ts';
 import {
   carriesKey,
   checkPrivateJwks,
@@ -96,12 +96,10 @@ function grantTokenError(error: unknown): AirlockError {
   if (error instanceof errors.JWTExpired && error.claim === 'exp') {
     // jose checks `exp` only after the signature and every other claim held, so the payload is genuine:
     // the query side records the late attempt on that grant (the cause is never rendered).
-    return new AirlockError(
-      'grant_expired',
-      'the grant token has expired',
-      {},
-      { cause: { grantId: error.payload[GRANT_ID_CLAIM], subject: error.payload.sub } },
-    );
+    const grantId = error.payload[GRANT_ID_CLAIM];
+    const subject = error.payload.sub;
+    if (typeof grantId === 'string' && typeof subject === 'string') return new GrantTokenExpired({ grantId, subject });
+    return new AirlockError('grant_expired', 'the grant token has expired');
   }
   if (error instanceof errors.JWSSignatureVerificationFailed)
     return unauthenticated('the grant token signature is invalid');

@@ -1,6 +1,8 @@
 // The identity module's public surface: identity tokens in, grant tokens out and back, the dev issuer.
-// Must never export key-handling internals (keys.ts) that could leak private material.
+// Must never export private key material: only public keys, verification and signing through loaded keys.
 
+export type { DevAuthorizeParams, DevAuthorizer } from './dev-authorize.ts';
+export { createDevAuthorizer, DevPerson, pkceChallenge } from './dev-authorize.ts';
 export type { DevIssuer, DevTokenRequest } from './dev-issuer.ts';
 export {
   createDevIssuer,
@@ -19,6 +21,7 @@ export {
   signGrantToken,
   verifyGrantToken,
 } from './grant-token.ts';
+export { carriesKey, MAX_TOKEN_LENGTH, publicJwkOf, SIGNING_ALG } from './keys.ts';
 export type { Principal } from './principal.ts';
 export type { IdentityVerifier, IdentityVerifierOptions } from './verify.ts';
 export { createIdentityVerifier, DEFAULT_IDENTITY_ALGORITHMS } from './verify.ts';

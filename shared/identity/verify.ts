@@ -15,7 +15,7 @@ import {
   type RemoteJWKSet,
 } from 'jose';
 import { AirlockError, unavailable } from '../errors.ts';
-import type { Issuer } from '../policy/schema.ts';
+import type { Issuer } from '../policy/index.ts';
 import { GRANT_TOKEN_TYPE } from './grant-token.ts';
 import { carriesKey, MAX_TOKEN_LENGTH, normalizeTyp } from './keys.ts';
 import type { Principal } from './principal.ts';
@@ -82,9 +82,12 @@ function identityError(error: unknown): AirlockError {
   return unauthenticated('the identity token is invalid');
 }
 
-function discoveryUrl(issuer: string): URL {
-  return new URL(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`);
+function discoveryUrl(issuer: string): string {
+  return `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
 }
+
+/** A URL as jose types it; the cast only bridges hosts whose globals declare URL twice (SST's type check). */
+const asUrl = (href: string): URL => new URL(href) as URL;
 
 /** Reads `jwks_uri` from the issuer's OIDC discovery document, which must name the same issuer. */
 async function discoverJwksUri(issuer: string, fetchImpl: typeof fetch): Promise<URL> {
@@ -100,7 +103,7 @@ async function discoverJwksUri(issuer: string, fetchImpl: typeof fetch): Promise
     const { issuer: named, jwks_uri: jwksUri } = document as Record<string, unknown>;
     if (named !== issuer) throw new Error('discovery document names another issuer');
     if (typeof jwksUri !== 'string') throw new Error('discovery document has no jwks_uri');
-    const url = new URL(jwksUri);
+    const url = asUrl(jwksUri);
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('jwks_uri is not an HTTP(S) URL');
     return url;
   } catch (cause) {
@@ -118,6 +121,13 @@ function stringList(value: unknown): string[] | undefined {
 function toPrincipal(payload: JWTPayload, issuer: Issuer): Principal {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0)
     throw unauthenticated('the identity token lacks a subject');
+  // A token minted for ten years is refused even while it is young: exp - iat bounds how long a leak is good.
+  if (
+    typeof payload.iat !== 'number' ||
+    typeof payload.exp !== 'number' ||
+    payload.exp - payload.iat > issuer.maxTokenAge
+  )
+    throw unauthenticated(`the identity token lives longer than this issuer allows (${issuer.maxTokenAge} s)`);
   const groups = stringList(payload[issuer.groupsClaim]);
   if (!groups) throw unauthenticated('the identity token groups claim is malformed');
   const email = payload[issuer.emailClaim];
@@ -146,7 +156,7 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
     let keySet = keySets.get(issuer.issuer);
     if (!keySet) {
       const jwksUrl = issuer.jwksUri
-        ? Promise.resolve(new URL(issuer.jwksUri))
+        ? Promise.resolve(asUrl(issuer.jwksUri))
         : discoverJwksUri(issuer.issuer, fetchImpl);
       keySet = jwksUrl.then((url) =>
         createRemoteJWKSet(url, {
@@ -178,7 +188,9 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
       audience: issuer.audience,
       clockTolerance,
       currentDate: now(),
-      requiredClaims: ['exp', 'sub'],
+      requiredClaims: ['exp', 'iat', 'sub'],
+      // A token's lifetime, not only its expiry: jose refuses one issued more than this long ago.
+      maxTokenAge: issuer.maxTokenAge,
     };
     let key: CryptoKey | undefined;
     try {

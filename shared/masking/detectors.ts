@@ -1,7 +1,7 @@
 // Content detectors: the last net that masks emails, card numbers, SSNs, … found inside any text value.
 // Must never be the main mechanism (origin and lineage are) and must never throw on odd input.
 
-import type { Detector } from '../policy/schema.ts';
+import type { Detector } from '../policy/index.ts';
 import { maskEmail, maskLast4, REDACTED } from './strategies.ts';
 
 /** Rewrites every detected value inside `text`; returns `text` itself when nothing was found. */

@@ -1,8 +1,9 @@
-// The masking plan: decides, per result column, how it is masked (origin, view, lineage, detectors) and applies it.
-// Must never fail open: when the plan cannot be computed or does not fit the rows, nothing is returned.
+// The masking plan: decides, per result column, how it is masked (by Postgres, origin, view, lineage, detectors) and
+// applies what Postgres did not. Must never fail open: when the plan cannot be computed or does not fit the rows, nothing
+// is returned; and must never mask a value twice (a hash of a hash would change what agents see).
 
 import { AirlockError } from '../errors.ts';
-import type { Detector, MaskStrategy, Policy } from '../policy/schema.ts';
+import type { Detector, MaskStrategy, Policy } from '../policy/index.ts';
 import { createDetectorScan, maskDetected } from './detectors.ts';
 import { createStrategy } from './strategies.ts';
 
@@ -22,6 +23,8 @@ export interface ColumnOrigin {
   via?: string;
   /** The view calls a function defined in the database: what it returns cannot be traced, so it counts as sensitive. */
   opaque?: boolean;
+  /** Read through an Airlock masking view that already applies this strategy in Postgres. */
+  enforced?: MaskStrategy;
 }
 
 export interface CatalogLookup {
@@ -67,7 +70,9 @@ export interface MaskingPlanColumn {
   strategy: MaskStrategy | null;
   /** Text values are scanned by the content detectors (only when no whole-column strategy applies). */
   detectors: boolean;
-  reason: 'origin' | 'view' | 'lineage' | 'none';
+  /** Postgres already applied `strategy` (a masking view): it is reported, not applied again. */
+  enforced: boolean;
+  reason: 'database' | 'origin' | 'view' | 'lineage' | 'none';
 }
 
 export interface MaskingPlan {
@@ -92,7 +97,16 @@ export async function buildMaskingPlan(input: {
     masked: null,
     strategy: null,
     detectors,
+    enforced: false,
     reason: 'none',
+  });
+  const masked = (name: string, strategy: MaskStrategy, reason: MaskingPlanColumn['reason']): MaskingPlanColumn => ({
+    name,
+    masked: strategy,
+    strategy,
+    detectors: false,
+    enforced: reason === 'database',
+    reason,
   });
   if (sensitive.size === 0) return { columns: fields.map((field) => unmasked(field.name)) };
 
@@ -110,24 +124,20 @@ export async function buildMaskingPlan(input: {
 
     const columns = fields.map((field): MaskingPlanColumn => {
       const found = field.tableID === 0 ? [] : originOf(field);
-      if (found.length === 0) {
-        return lineageSensitive
-          ? { name: field.name, masked: 'redact', strategy: 'redact', detectors: false, reason: 'lineage' }
-          : unmasked(field.name);
-      }
+      if (found.length === 0) return lineageSensitive ? masked(field.name, 'redact', 'lineage') : unmasked(field.name);
       const direct = strongest(
         found.filter((origin) => origin.via === undefined),
         sensitive,
       );
-      if (direct) return { name: field.name, masked: direct, strategy: direct, detectors: false, reason: 'origin' };
-      if (found.some((origin) => origin.opaque))
-        return { name: field.name, masked: 'redact', strategy: 'redact', detectors: false, reason: 'view' };
+      // Masked by Postgres exactly as the policy says: applying it again would mask the masked value.
+      if (direct && found.length === 1 && found[0]?.enforced === direct) return masked(field.name, direct, 'database');
+      if (direct) return masked(field.name, direct, 'origin');
+      if (found.some((origin) => origin.opaque)) return masked(field.name, 'redact', 'view');
       const throughView = strongest(
         found.filter((origin) => origin.via !== undefined),
         sensitive,
       );
-      if (throughView)
-        return { name: field.name, masked: throughView, strategy: throughView, detectors: false, reason: 'view' };
+      if (throughView) return masked(field.name, throughView, 'view');
       return unmasked(field.name);
     });
     return { columns };
@@ -194,6 +204,7 @@ export function applyMaskingPlan(
 ): unknown[][] {
   const scan = options.detectors.length > 0 ? createDetectorScan(options.detectors) : null;
   const maskers = plan.columns.map((column): ((value: unknown) => unknown) | null => {
+    if (column.enforced) return null;
     if (column.strategy) return createStrategy(column.strategy, { hashKey: options.hashKey });
     if (column.detectors && scan) return (value) => maskDetected(value, scan);
     return null;

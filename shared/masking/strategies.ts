@@ -3,7 +3,7 @@
 
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { AirlockError } from '../errors.ts';
-import type { MaskStrategy } from '../policy/schema.ts';
+import type { MaskStrategy } from '../policy/index.ts';
 
 export const REDACTED = '[REDACTED]';
 
@@ -71,10 +71,15 @@ function createHashMask(hashKey: Uint8Array | string): (text: string) => string 
 }
 
 function secretKey(hashKey: Uint8Array | string): KeyObject {
+  return createSecretKey(hashKeyBytes(hashKey));
+}
+
+/** The masking key's bytes (a string key is UTF-8), refused when shorter than 16 bytes. */
+export function hashKeyBytes(hashKey: Uint8Array | string): Buffer {
   const bytes = typeof hashKey === 'string' ? Buffer.from(hashKey, 'utf8') : Buffer.from(hashKey);
   // A short or empty key would make hashes of low-entropy values (phones, SSNs) reversible by guessing.
   if (bytes.length < 16) throw new AirlockError('invalid_config', 'the masking hash key must be at least 16 bytes');
-  return createSecretKey(bytes);
+  return bytes;
 }
 
 /** The function that masks a whole cell with `strategy`; null in, null out. */

@@ -1,8 +1,15 @@
 // Policy evaluation: which rule, if any, lets this principal have this access, and on what terms.
 // A pure function of the policy, the request and the principal; no match is always a denial.
 
-import type { Principal } from '../identity/principal.ts';
 import { expandApprovers, type Policy, type Rule, type RuleMatch } from './schema.ts';
+
+/** Who asks, as policy sees it: an identity's verified subject, issuer, groups and claims. */
+export interface Requester {
+  subject: string;
+  issuer: string;
+  groups: string[];
+  claims: Record<string, unknown>;
+}
 
 export interface AccessRequest {
   connection: string;
@@ -15,7 +22,7 @@ export type Decision =
   | { outcome: 'granted'; rule: Rule; ttlSeconds: number; clamped: boolean }
   | { outcome: 'approval'; rule: Rule; ttlSeconds: number; clamped: boolean; approvers: string[]; required: number };
 
-export function decide(policy: Policy, request: AccessRequest, principal: Principal): Decision {
+export function decide(policy: Policy, request: AccessRequest, principal: Requester): Decision {
   // Own keys only: a requested `__proto__` or `constructor` must not find Object.prototype's.
   const connection = Object.hasOwn(policy.connections, request.connection)
     ? policy.connections[request.connection]
@@ -49,8 +56,9 @@ export function decide(policy: Policy, request: AccessRequest, principal: Princi
   };
 }
 
-/** Every condition given must hold; `groups` is any-of; `claims` compare exactly. */
-export function matches(when: RuleMatch, principal: Principal): boolean {
+/** Every condition given must hold; `issuer` compares exactly; `groups` is any-of; `claims` compare exactly. */
+export function matches(when: RuleMatch, principal: Requester): boolean {
+  if (when.issuer !== undefined && when.issuer !== principal.issuer) return false;
   if (when.subject !== undefined && !globMatch(when.subject, principal.subject)) return false;
   if (when.groups !== undefined && !when.groups.some((group) => principal.groups.includes(group))) return false;
   if (when.claims !== undefined) {

@@ -4,6 +4,9 @@
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
 const DURATION = /^(\d{1,7})(s|m|h|d)$/;
 
+/** The text parseDuration accepts, as a JSON Schema pattern: up to 9 digits, or 7 digits and a unit; never zero. */
+export const DURATION_PATTERN = '^(?=\\d*[1-9])(?:\\d{1,9}|\\d{1,7}[smhd])$';
+
 /** Seconds for `30m`, `"90"` or `90`; `undefined` when it is not a duration. */
 export function parseDuration(value: unknown): number | undefined {
   // Safe integers only: 1e308 is an integer too, but no date or audit record can carry it.

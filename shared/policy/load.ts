@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { AirlockError } from '../errors.ts';
 import { Policy } from './schema.ts';
 
@@ -53,12 +53,4 @@ export async function loadPolicyFile(path: string): Promise<Policy> {
     );
   }
   return parsePolicyText(text, path);
-}
-
-/** The JSON Schema editors use, generated from the same zod schema. */
-export function policyJsonSchema(): Record<string, unknown> {
-  return {
-    ...z.toJSONSchema(Policy, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }),
-    title: 'Airlock policy',
-  };
 }

@@ -1,9 +1,10 @@
 // Postgres over WebSocket with @neondatabase/serverless, for the admin side and the agent side alike.
-// Connection settings are per client (never the driver's globals), so two stacks can share a process.
+// Settings are per client, never the driver's globals (two stacks share a process); no client runs unguarded.
 
 import { Client, type ClientConfig } from '@neondatabase/serverless';
 import WebSocket from 'ws';
 import { unavailable } from '../errors.ts';
+import { guardSession } from './wire-guard.ts';
 
 export interface WireOptions {
   /** `host:port[/path]` of a WebSocket→TCP proxy; omit for Neon's own proxy. */
@@ -35,7 +36,11 @@ export function createClient(target: DatabaseTarget, wire: WireOptions, extra: P
   config.useSecureWebSocket = wire.secureWebSocket ?? true;
   // Pipelined password auth only works against Neon's proxy; a plain Postgres speaks SCRAM.
   config.pipelineConnect = false;
-  if (wire.secureWebSocket === false) config.forceDisablePgSSL = true;
+  // The WebSocket is the only encryption layer; the wire guard reads plain protocol bytes.
+  config.forceDisablePgSSL = true;
+  // Coalescing holds every write for a 1 ms timer; a pipeline is one write already, so it only adds latency.
+  config.coalesceWrites = false;
+  guardSession(client);
   return client;
 }
 
@@ -48,7 +53,7 @@ export async function connectClient(
 ): Promise<Client> {
   const client = createClient(target, wire, extra);
   client.on('error', () => {}); // a dropped socket surfaces on the next query; never crash the process
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     // A refused WebSocket upgrade never settles connect(): bound it.
     await Promise.race([
@@ -72,7 +77,7 @@ function connectFailure(error: unknown) {
 
 /** Ends a client; a client whose connection was already cut never settles `end()`, so it is bounded. */
 export async function closeClient(client: Client, waitMs = 1000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     client.end().catch(() => {}),
     new Promise<void>((resolve) => {

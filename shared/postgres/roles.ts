@@ -1,12 +1,13 @@
 // The admin side of temporary roles, Vault-style: mint one for a grant, revoke it, list them; nothing else.
 // Must never put an unquoted identifier or a plaintext password into SQL, nor touch a role outside the prefix.
 
-import { createHash } from 'node:crypto';
 import { AirlockError, unavailable } from '../errors.ts';
-import type { Profile } from '../policy/schema.ts';
+import type { Profile } from '../policy/index.ts';
 import { closeClient, type PgClient } from './driver.ts';
+import { isConnectionLost } from './execute.ts';
 import { scramVerifier } from './password.ts';
 import { quoteIdent, quoteLiteral } from './quote.ts';
+import { roleLockKey, roleNameFor } from './role-names.ts';
 
 export const ROLE_PREFIX = 'airlock_';
 /**
@@ -16,8 +17,23 @@ export const ROLE_PREFIX = 'airlock_';
 const ROLE_SCRAM_ITERATIONS = 16;
 const ROLE_NAME = /^airlock_[a-z0-9_]{1,55}$/;
 const DEFAULT_IDLE_IN_TRANSACTION_SECONDS = 60;
+const DEFAULT_LOCK_TIMEOUT_SECONDS = 5;
+/**
+ * Every admin statement waits at most this long for a lock, and runs at most this long. Minting and blocking
+ * logins wait only on other admin transactions (role rows, memberships), which are bounded the same way.
+ */
+const ADMIN_LOCK_TIMEOUT_MS = 5000;
+const ADMIN_STATEMENT_TIMEOUT_MS = 10_000;
+/** A drop waits at most this long for a lock: grants' sessions can hold locks on the role's objects. */
+const DROP_LOCK_TIMEOUT_MS = 2000;
+/** What revokeRole spends on dropping (after logins are blocked and sessions ended) unless told otherwise. */
+const DEFAULT_DROP_BUDGET_MS = 2000;
+/** Large objects unlinked per transaction before DROP OWNED: it takes one lock per object, and the lock table is finite. */
+const LARGE_OBJECT_BATCH = 1000;
+/** SQLSTATEs after which a drop is left for later: a lock or the budget ran out, or a concurrent change won. */
+const DEFERRED_DROP = new Set(['55P03', '57014', '40P01', '40001', 'XX000', '53200']);
 /** Predefined roles that reach the server's files or shell: never a temporary role's to have. */
-const FORBIDDEN_MEMBERSHIPS = [
+export const FORBIDDEN_MEMBERSHIPS = [
   'postgres',
   'pg_execute_server_program',
   'pg_read_server_files',
@@ -34,6 +50,14 @@ export interface RoleSpec {
   statementTimeoutSeconds: number;
   /** Default 60. */
   idleInTransactionTimeoutSeconds?: number;
+  /** How long the role's statements wait for a lock (the policy's `limits.lockTimeout`); default 5. */
+  lockTimeoutSeconds?: number;
+}
+
+export interface RevokeResult {
+  existed: boolean;
+  terminated: number;
+  dropped: boolean;
 }
 
 export interface RoleInfo {
@@ -43,24 +67,21 @@ export interface RoleInfo {
 }
 
 export interface RoleAdmin {
+  /**
+   * Whether a grant may be issued on this connection now: its masking is set up and in step, and the policy
+   * matches the database (throws `unavailable` naming what does not). Call it before writing a grant.
+   */
+  prepareConnection(): Promise<void>;
   /** Creates the grant's role, or resets it to the spec when a retried activation finds it (`created: false`). */
   mintRole(spec: RoleSpec): Promise<{ role: string; created: boolean }>;
-  /** Blocks logins, ends the role's sessions, drops what it owns and the role; `existed` is false when it was already gone. */
-  revokeRole(role: string): Promise<{ existed: boolean; terminated: number }>;
+  /**
+   * Blocks logins and ends the role's sessions without waiting on any lock, then drops everything it owns and
+   * the role within `dropBudgetMs`. `dropped` is false when that has to wait (the role can no longer log in;
+   * the sweeper finishes it); `existed` is false when it was already gone.
+   */
+  revokeRole(role: string, options?: { dropBudgetMs?: number }): Promise<RevokeResult>;
   /** Every role whose name starts with this deployment's prefix. */
   listRoles(): Promise<RoleInfo[]>;
-}
-
-/** `airlock_<readable part of the grant id>_<hash>`: the same grant always maps to the same role, two grants never share one. */
-export function roleNameFor(grantId: string, prefix: string = ROLE_PREFIX): string {
-  assertPrefix(prefix);
-  if (grantId.length === 0) throw new AirlockError('invalid_request', 'a role name needs a grant id');
-  const readable = grantId
-    .toLowerCase()
-    .replace(/[^a-z0-9]/g, '')
-    .slice(0, 24);
-  const digest = createHash('sha256').update(grantId).digest('hex').slice(0, 12);
-  return `${prefix}${readable ? `${readable}_` : ''}${digest}`;
 }
 
 /** `airlock_`, or `airlock_<tag>_` for a deployment that shares its database with another one. */
@@ -69,18 +90,35 @@ export function assertPrefix(prefix: string): void {
     throw new AirlockError('invalid_config', `invalid role prefix "${prefix}" (airlock_ or airlock_<tag>_)`);
 }
 
+/**
+ * The connection's masking, as the mint needs it (shared/masking/enforce.ts): when active, the policy's
+ * `pg_read_all_data`/`pg_write_all_data` are replaced by Airlock's reader/writer and the role's search_path
+ * starts with the masking schema.
+ */
+export interface RoleMasking {
+  active: boolean;
+  searchPath: string[];
+  replaces: Record<string, string>;
+}
+
 export interface RoleAdminOptions {
   connect: () => Promise<PgClient>;
+  /** Brings the connection's masking in step and says how to mint on it; absent: no masking in the database. */
+  masking?: (client: PgClient) => Promise<RoleMasking>;
   /** Gives a client back for reuse (default: close it); `broken` clients must not be reused. */
   release?: (client: PgClient, broken: boolean) => void;
   /** This deployment's role prefix (default `airlock_`); listRoles sees only roles under it. */
   prefix?: string;
+  /** Names roles and keys their locks (role-names.ts): the same key the grant service names roles with. */
+  roleKey: string;
 }
 
 export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
   const prefix = options.prefix ?? ROLE_PREFIX;
   assertPrefix(prefix);
   const release = options.release ?? ((client: PgClient) => void closeClient(client));
+  const naming = { roleKey: options.roleKey, prefix };
+  const bounded = new WeakSet<PgClient>();
   // Profile roles are re-checked at most once a minute per database, not on every mint.
   const checkedMemberships = new Map<string, number>();
   const checkMembershipsOnce = async (client: PgClient, memberOf: string[]) => {
@@ -90,13 +128,24 @@ export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
     checkedMemberships.set(key, Date.now() + MEMBERSHIP_CHECK_TTL_MS);
   };
   const withClient = async <T>(action: string, work: (client: PgClient) => Promise<T>): Promise<T> => {
-    const client = await options.connect();
+    let client: PgClient;
+    try {
+      client = await options.connect();
+    } catch (error) {
+      throw databaseFailure(error, action);
+    }
     let broken = false;
     try {
+      if (!bounded.has(client)) {
+        // Every admin statement is bounded: a lock a session holds, or a slow catalog, cannot hold an admin session.
+        await client.query(
+          `SET lock_timeout = ${ADMIN_LOCK_TIMEOUT_MS}; SET statement_timeout = ${ADMIN_STATEMENT_TIMEOUT_MS}`,
+        );
+        bounded.add(client);
+      }
       return await work(client);
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      broken = typeof code !== 'string' || code.startsWith('08') || code === '57P01';
+      broken = isConnectionLost(error);
       throw databaseFailure(error, action);
     } finally {
       release(client, broken);
@@ -104,15 +153,24 @@ export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
   };
 
   return {
+    async prepareConnection() {
+      const masking = options.masking;
+      if (masking) await withClient('set up masking', async (client) => void (await masking(client)));
+    },
+
     async mintRole(spec) {
-      const role = roleNameFor(spec.grantId, prefix);
+      const role = roleNameFor(spec.grantId, naming);
       assertRoleName(role);
-      const plan = mintPlan(role, spec);
+      // A bad spec is refused before any connection is made.
+      mintPlan(role, spec);
       return withClient('create roles', async (client) => {
-        await checkMembershipsOnce(client, plan.memberOf);
+        const plan = mintPlan(role, spec, options.masking ? await options.masking(client) : undefined);
+        await checkMembershipsOnce(client, plan.checked);
         // One round trip to open: a lost mint fails closed (less access), so it need not wait for
         // the WAL flush; revocation below always commits synchronously.
-        await client.query(`BEGIN; SET LOCAL synchronous_commit = off; ${lockStatement(role)}; SAVEPOINT create_role`);
+        await client.query(
+          `BEGIN; SET LOCAL synchronous_commit = off; ${lockStatement(options.roleKey, role)}; SAVEPOINT create_role`,
+        );
         try {
           let created = true;
           try {
@@ -135,25 +193,22 @@ export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
       });
     },
 
-    async revokeRole(role) {
+    async revokeRole(role, revokeOptions = {}) {
       assertRoleName(role);
+      const budgetMs = revokeOptions.dropBudgetMs ?? DEFAULT_DROP_BUDGET_MS;
+      positiveInteger(budgetMs, 'drop budget');
       return withClient('drop roles', async (client) => {
         const found = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [role]);
-        if (found.rowCount === 0) return { existed: false, terminated: 0 };
-        const ident = quoteIdent(role);
-        // Both steps hold the role's lock (concurrent ALTERs of one role fail) and accept that a
-        // concurrent revoker finished first (42704 undefined_object).
-        const locked = (statements: string[]) =>
-          goneDuring(() =>
-            inTransaction(client, async () => {
-              await lockRole(client, role);
-              await client.query(statements.join(';\n'));
-            }),
-          );
-        if (await locked([`ALTER ROLE ${ident} NOLOGIN`])) return { existed: true, terminated: 0 };
+        if (found.rowCount === 0) return { existed: false, terminated: 0, dropped: true };
+        // The window closes first, and waits on nothing a session can hold: no advisory lock, and an
+        // ALTER that a concurrent admin change (the only writer of this row) can only make fail, then retry.
+        const blocked = await goneDuring(() =>
+          retried(() => client.query(`ALTER ROLE ${quoteIdent(role)} NOLOGIN`), ['XX000', '40001']),
+        );
+        if (blocked) return { existed: true, terminated: 0, dropped: true };
         const terminated = await terminateSessions(client, role);
-        await locked([`REASSIGN OWNED BY ${ident} TO CURRENT_USER`, `DROP OWNED BY ${ident}`, `DROP ROLE ${ident}`]);
-        return { existed: true, terminated };
+        const dropped = await dropRole(client, options.roleKey, role, Date.now() + budgetMs);
+        return { existed: true, terminated, dropped };
       });
     },
 
@@ -172,6 +227,8 @@ export function createRoleAdmin(options: RoleAdminOptions): RoleAdmin {
 
 interface MintPlan {
   memberOf: string[];
+  /** The policy's memberships the role keeps as written (not replaced by masking): checked before each mint. */
+  checked: string[];
   create: string;
   /** Resets an existing role's login attributes; memberships are reconciled separately. */
   reset: string;
@@ -179,7 +236,7 @@ interface MintPlan {
 }
 
 /** The SQL of a mint, as data; validates the spec first, since these statements cannot take parameters. */
-function mintPlan(role: string, spec: RoleSpec): MintPlan {
+function mintPlan(role: string, spec: RoleSpec, masking?: RoleMasking): MintPlan {
   const { profile } = spec;
   if (!(spec.validUntil instanceof Date) || Number.isNaN(spec.validUntil.getTime())) {
     throw new AirlockError('invalid_request', 'a role needs a valid expiry');
@@ -189,8 +246,11 @@ function mintPlan(role: string, spec: RoleSpec): MintPlan {
     spec.idleInTransactionTimeoutSeconds ?? DEFAULT_IDLE_IN_TRANSACTION_SECONDS,
     'idle-in-transaction timeout',
   );
+  const lockTimeout = positiveInteger(spec.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS, 'lock timeout');
   const connectionLimit = positiveInteger(profile.connectionLimit, 'connection limit');
-  const memberOf = [...new Set(profile.memberOf)];
+  const replaces = masking?.active ? masking.replaces : {};
+  const checked = [...new Set(profile.memberOf.filter((name) => !(name in replaces)))];
+  const memberOf = [...new Set(profile.memberOf.map((name) => replaces[name] ?? name))];
   const ident = quoteIdent(role);
   const login = [
     'LOGIN',
@@ -201,6 +261,7 @@ function mintPlan(role: string, spec: RoleSpec): MintPlan {
   ].join(' ');
   return {
     memberOf,
+    checked,
     create: `CREATE ROLE ${ident} WITH ${login}${memberOf.length > 0 ? ` IN ROLE ${memberOf.map(quoteIdent).join(', ')}` : ''}`,
     reset: `ALTER ROLE ${ident} WITH ${login}`,
     configure: [
@@ -208,6 +269,11 @@ function mintPlan(role: string, spec: RoleSpec): MintPlan {
       `ALTER ROLE ${ident} SET idle_in_transaction_session_timeout = ${quoteLiteral(`${idleTimeout}s`)}`,
       // The second lock: a read grant's sessions start read-only whatever the statement says.
       ...(profile.readOnly ? [`ALTER ROLE ${ident} SET default_transaction_read_only = on`] : []),
+      `ALTER ROLE ${ident} SET lock_timeout = ${quoteLiteral(`${lockTimeout}s`)}`,
+      // Unqualified names reach the masking views first, so `SELECT * FROM customers` returns masked values.
+      ...(masking?.active
+        ? [`ALTER ROLE ${ident} SET search_path = ${masking.searchPath.map(quoteIdent).join(', ')}`]
+        : []),
     ],
   };
 }
@@ -296,15 +362,56 @@ async function terminateSessions(client: PgClient, role: string): Promise<number
   }
 }
 
-async function inTransaction<T>(client: PgClient, work: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
+/**
+ * Drops everything the role owns (large objects first, in batches), then the role, each step under the role's
+ * lock and within the deadline. Nothing is handed to anyone: objects that depend on the role's go with them.
+ * False when a lock, the deadline or a concurrent change stopped it; what committed stays done.
+ */
+async function dropRole(client: PgClient, roleKey: string, role: string, deadline: number): Promise<boolean> {
+  const ident = quoteIdent(role);
+  /** One transaction under the role's lock, bounded by what is left of the deadline; its statement's rows, or null when none is left. */
+  const step = async (statement: string): Promise<Array<Record<string, unknown>> | null> => {
+    const left = Math.floor(deadline - Date.now());
+    if (left < 1) return null;
+    const results = (await client.query(
+      [
+        'BEGIN',
+        `SET LOCAL statement_timeout = ${left}`,
+        `SET LOCAL lock_timeout = ${Math.min(left, DROP_LOCK_TIMEOUT_MS)}`,
+        lockStatement(roleKey, role),
+        statement,
+        'COMMIT',
+      ].join(';\n'),
+    )) as unknown as Array<{ rows: Array<Record<string, unknown>> }>;
+    return results[4]?.rows ?? [];
+  };
   try {
-    const result = await work();
-    await client.query('COMMIT');
-    return result;
+    for (;;) {
+      const rows = await step(
+        `SELECT count(lo_unlink(m.oid))::int AS unlinked FROM (SELECT oid FROM pg_largeobject_metadata
+           WHERE lomowner = (SELECT oid FROM pg_roles WHERE rolname = ${quoteLiteral(role)}) LIMIT ${LARGE_OBJECT_BATCH}) m`,
+      );
+      if (rows === null) return false;
+      if (Number(rows[0]?.unlinked ?? 0) < LARGE_OBJECT_BATCH) break;
+    }
+    return (await step(`DROP OWNED BY ${ident} CASCADE;\nDROP ROLE ${ident}`)) !== null;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
+    const sqlstate = sqlstateOf(error);
+    if (sqlstate === '42704') return true;
+    if (sqlstate && DEFERRED_DROP.has(sqlstate)) return false;
     throw error;
+  }
+}
+
+/** Runs a statement again (at most twice more) when it fails with one of `sqlstates`. */
+async function retried<T>(run: () => Promise<T>, sqlstates: string[]): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt >= 3 || !sqlstates.includes(sqlstateOf(error) ?? '')) throw error;
+    }
   }
 }
 
@@ -329,14 +436,12 @@ function positiveInteger(value: number, what: string): number {
   return value;
 }
 
-/** Mints and drops of one role take the same transaction lock, so concurrent retries see each other's work. */
-async function lockRole(client: PgClient, role: string): Promise<void> {
-  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`airlock:role:${role}`]);
-}
-
-/** The same lock as lockRole, as text for a batch; the role name has passed assertRoleName. */
-function lockStatement(role: string): string {
-  return `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`airlock:role:${role}`)}, 0))`;
+/**
+ * Mints and drops of one role take the same transaction lock, so concurrent retries see each other's work. Its
+ * key is keyed with the role key: a session that reads the role's name in pg_roles cannot take it first.
+ */
+function lockStatement(roleKey: string, role: string): string {
+  return `SELECT pg_advisory_xact_lock(${roleLockKey(roleKey, role)}::bigint)`;
 }
 
 function sqlstateOf(error: unknown): string | undefined {

@@ -1,7 +1,7 @@
 // Names of result column types: the common built-ins from a table, anything else from pg_type once.
 // Only the type's name is looked up; it never reads data.
 
-import type { CatalogQuery } from '../masking/catalog.ts';
+import type { CatalogQuery } from '../masking/index.ts';
 
 const BUILTIN: Record<number, string> = {
   16: 'bool',

@@ -44,10 +44,14 @@ export type SigningKeysSecret = z.infer<typeof SigningKeysSecret>;
 export const GrantJwksSecret = z.object({ keys: z.array(Jwk).min(1) });
 export type GrantJwksSecret = z.infer<typeof GrantJwksSecret>;
 
-/** Keys of the query side: role passwords are HMAC(roleKey, grantId); hash masking uses maskingKey. */
+/**
+ * Keys of the query side: role passwords are HMAC(roleKey, grantId); hash masking uses maskingKey; every
+ * audit event's hash is an HMAC under auditKey (whoever can write the audit table cannot recompute a chain).
+ */
 export const QueryKeysSecret = z.object({
   roleKey: z.string().min(32),
   maskingKey: z.string().min(32),
+  auditKey: z.string().min(32),
 });
 export type QueryKeysSecret = z.infer<typeof QueryKeysSecret>;
 

@@ -1,8 +1,8 @@
 // Walks one libpg-query parse tree and says what the statement is and everything it touches.
 // It must never guess in the permissive direction: an unknown node counts as a write.
 
-import type { StatementKind } from '../policy/schema.ts';
-import type { ParsedStatement, RelationRef } from './parse.ts';
+import type { StatementKind } from '../policy/index.ts';
+import type { ParsedStatement, RelationRef } from './statement.ts';
 
 export type StatementAnalysis = Omit<ParsedStatement, 'sql' | 'fingerprint' | 'normalizedSql'>;
 
@@ -212,6 +212,7 @@ class TreeWalk {
   readonly rangeNames = new Set<string>();
   readonly functions = new Set<string>();
   readonly settings: Array<string | null> = [];
+  readonly commands = new Set<string>();
   readonly whereOfChanges: boolean[] = [];
   writes = false;
 
@@ -277,6 +278,7 @@ class TreeWalk {
   }
 
   statement(type: string, fields: JsonObject, runs: boolean): void {
+    this.commands.add(type);
     if (type === 'UpdateStmt' || type === 'DeleteStmt') this.whereOfChanges.push(filtersRows(fields.whereClause));
     if (!runs) return;
     const kind = statementKind(type, fields);
@@ -359,6 +361,7 @@ export function classifyStatement(stmt: unknown): StatementAnalysis {
     kind,
     kinds: [...walk.kinds],
     command: type,
+    commands: [...walk.commands],
     relations: [...walk.relations.values()],
     columns: [...walk.columns.values()],
     wholeRowRefs: [...whole],

@@ -1,8 +1,9 @@
-// Decides whether one parsed statement may run: built-in rules, then the grant's access, then policy guardrails.
+// Decides whether one parsed statement may run: built-in rules, the grant's access, its `allow`, then guardrails.
 // It must never look at SQL text: only the ParsedStatement the real parser produced.
 
-import type { Guardrail, StatementKind } from '../policy/schema.ts';
-import type { ParsedStatement, RelationRef } from './parse.ts';
+import type { Capability, Guardrail, StatementKind } from '../policy/index.ts';
+import { missingCapability } from './capabilities.ts';
+import type { ParsedStatement, RelationRef } from './statement.ts';
 
 export type Verdict =
   | { action: 'allow' }
@@ -14,6 +15,8 @@ export interface CheckOptions {
   readOnly: boolean;
   /** The policy's guardrails, in file order; the first match decides. */
   guardrails: Guardrail[];
+  /** The profile's `allow`: capabilities refused unless named here (none when absent). */
+  allow?: readonly Capability[];
 }
 
 /** Kinds that are refused whatever the policy says, with the built-in guardrail that refuses them. */
@@ -38,6 +41,7 @@ const FORBIDDEN_FUNCTIONS: ReadonlySet<string> = new Set([
   'lo_export',
   'pg_terminate_backend',
   'pg_cancel_backend',
+  'pg_signal_backend',
   'pg_reload_conf',
   'pg_rotate_logfile',
   'pg_promote',
@@ -69,6 +73,8 @@ const FORBIDDEN_PREFIXES: readonly string[] = [
   'pg_replication_origin_',
   'pg_wal_replay_',
   'pg_background_',
+  // Statistics resets blind the monitoring every other session relies on.
+  'pg_stat_reset',
   // These run a query string (or dump a whole table) the guard and the masking planner never see.
   'query_to_xml',
   'cursor_to_xml',
@@ -95,11 +101,26 @@ const FORBIDDEN_CATALOGS: ReadonlySet<string> = new Set([
   'pg_stats_ext_exprs',
 ]);
 
+/** Statements that take a table lock of their own choosing (or a heavy one) on the relations they name. */
+const HEAVY_LOCK_COMMANDS: ReadonlySet<string> = new Set(['LockStmt', 'VacuumStmt', 'ClusterStmt', 'ReindexStmt']);
+
+/** pg_catalog, information_schema and TOAST relations; an unqualified pg_* name resolves to pg_catalog first. */
+function isSystemRelation(relation: RelationRef): boolean {
+  const schema = relation.schema?.toLowerCase();
+  if (schema === undefined) return relation.name.toLowerCase().startsWith('pg_');
+  return schema === 'pg_catalog' || schema === 'information_schema' || schema === 'pg_toast';
+}
+
 /** Kinds a read-only grant may run; SHOW (`other`) is allowed too, it reads a setting. */
 const READ_KINDS: ReadonlySet<StatementKind> = new Set(['select', 'explain']);
 
 export function checkStatement(stmt: ParsedStatement, options: CheckOptions): Verdict {
-  return builtin(stmt) ?? access(stmt, options.readOnly) ?? guardrails(stmt, options.guardrails) ?? { action: 'allow' };
+  return (
+    builtin(stmt) ??
+    access(stmt, options.readOnly) ??
+    capability(stmt, options.allow ?? []) ??
+    guardrails(stmt, options.guardrails) ?? { action: 'allow' }
+  );
 }
 
 function block(guardrail: string, reason: string): Verdict {
@@ -126,6 +147,15 @@ function builtin(stmt: ParsedStatement): Verdict | undefined {
       'builtin:catalog',
       `${catalog.name} holds credentials or samples of column values and is never read through Airlock`,
     );
+  // A lock or maintenance run on a system catalog stalls every session, Airlock's logins and revocations included.
+  const system = stmt.commands.some((command) => HEAVY_LOCK_COMMANDS.has(command))
+    ? stmt.relations.find(isSystemRelation)
+    : undefined;
+  if (system)
+    return block(
+      'builtin:catalog',
+      `${system.name} is a system catalog: no grant locks or maintains it, whatever its profile allows`,
+    );
   // pg_settings is writable by everyone: an UPDATE of it is set_config under another name.
   if (
     stmt.writes &&
@@ -151,6 +181,12 @@ function builtin(stmt: ParsedStatement): Verdict | undefined {
       );
   }
   return undefined;
+}
+
+/** After access: a read-only grant is told it cannot write, not that an allow entry would help. */
+function capability(stmt: ParsedStatement, allow: readonly Capability[]): Verdict | undefined {
+  const missing = missingCapability(stmt, allow);
+  return missing ? block(missing.guardrail, missing.reason) : undefined;
 }
 
 function access(stmt: ParsedStatement, readOnly: boolean): Verdict | undefined {

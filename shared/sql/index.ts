@@ -3,5 +3,8 @@
 
 export type { CheckOptions, Verdict } from './guard.ts';
 export { checkStatement } from './guard.ts';
-export type { ParsedStatement, RelationRef } from './parse.ts';
-export { parseOne, parseStatements } from './parse.ts';
+export { textFingerprint } from './identifiers.ts';
+export type { ParameterUse } from './params.ts';
+export { parameterUses } from './params.ts';
+export { parseOne, parserHealthy, parseStatements } from './parse.ts';
+export type { ParsedStatement, RelationRef } from './statement.ts';

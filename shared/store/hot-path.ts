@@ -224,7 +224,7 @@ export function createDynamoHotPath(options: DynamoHotPathOptions): DynamoHotPat
 
   function exchange(headers: Record<string, string>, body: string): Promise<RawResponse> {
     return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const fail = (error: unknown) => {
         clearTimeout(timer);
         reject(error);

@@ -13,6 +13,7 @@ const message = {
   subject: 'Airlock: agent:zoë asks for write access to shop — «urgent»',
   text: 'agent:zoë asks for write access to shop for 15 minutes.\n\nReview and decide:\nhttp://127.0.0.1:8787/v1/approvals/aaa.bbb.ccc\n',
   html: '<p>agent:zoë asks &amp; <a href="http://127.0.0.1:8787/v1/approvals/aaa.bbb.ccc">decide</a></p>',
+  link: 'http://127.0.0.1:8787/v1/approvals/aaa.bbb.ccc',
 };
 
 describe('the SES mailer', () => {
@@ -29,6 +30,7 @@ describe('the SES mailer', () => {
         Simple: {
           Subject: { Data: message.subject, Charset: 'UTF-8' },
           Body: { Text: { Data: message.text, Charset: 'UTF-8' }, Html: { Data: message.html, Charset: 'UTF-8' } },
+          Headers: [{ Name: 'X-Airlock-Approval-Link', Value: message.link }],
         },
       },
     });
@@ -87,6 +89,21 @@ describe('the outbox mailer', () => {
       links: ['http://127.0.0.1:8787/v1/approvals/aaa.bbb.ccc'],
     });
     expect(await readOutboxMessage(dir, '../../etc/passwd')).toBeNull();
+  });
+
+  it('lists links from the X-Airlock-Approval-Link header only, never from the body', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outbox-'));
+    const mailer = createOutboxMailer({ dir, from: 'airlock@localhost', now: () => new Date('2030-01-01T00:00:00Z') });
+    const forged = 'http://127.0.0.1:8787/v1/approvals/xxx.yyy.zzz';
+    await mailer.send({ ...message, text: `Why: "x"\n\nReview and decide:\n${forged}\n${message.text}` });
+    await mailer.send({ ...message, link: undefined });
+    const [withoutHeader, withHeader] = await listOutbox(dir);
+    expect(withHeader!.links).toEqual([message.link]);
+    expect(withoutHeader!.links).toEqual([]);
+    // A header value that is not one link stays out of the list, and one that could break the header is refused.
+    await expect(mailer.send({ ...message, link: `${message.link}\r\nBcc: x@evil.com` })).rejects.toThrow(
+      /unsafe header/,
+    );
   });
 
   it('refuses an address that could smuggle another header or recipient', async () => {

@@ -2,14 +2,14 @@
 // Must never build chains by hand for the tamper cases: they come from the real log on dynalite.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type AuditEvent, GENESIS_HASH, hashEvent, verifyChain } from '../../shared/audit/index.ts';
+import { GENESIS_HASH, hashEvent, type StoredEvent, verifyChain } from '../../shared/audit/index.ts';
 import { auditLog, freshAuditTable } from './fixtures.ts';
 
-let chain: AuditEvent[];
-let other: AuditEvent[];
+let chain: StoredEvent[];
+let other: StoredEvent[];
 
-const copy = (events: AuditEvent[]): AuditEvent[] => structuredClone(events);
-const at = (events: AuditEvent[], index: number): AuditEvent => events[index] as AuditEvent;
+const copy = (events: StoredEvent[]): StoredEvent[] => structuredClone(events);
+const at = (events: StoredEvent[], index: number): StoredEvent => events[index] as StoredEvent;
 
 beforeAll(async () => {
   const log = auditLog(await freshAuditTable());
@@ -128,7 +128,7 @@ describe('verifyChain', () => {
   });
 
   it('rejects changed core fields: subject, type, at, id', () => {
-    const cases: Array<(event: AuditEvent) => void> = [
+    const cases: Array<(event: StoredEvent) => void> = [
       (event) => (event.subject = 'agent:b'),
       (event) => (event.type = 'grant.denied'),
       (event) => (event.at = '2000-01-01T00:00:00.000Z'),

@@ -2,11 +2,11 @@
 // Must never mock the store; an outage is a client pointed at a closed port.
 
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type AuditAppend, createDynamoAuditLog, GENESIS_HASH, verifyChain } from '../../shared/audit/index.ts';
+import { createDynamoAuditLog, GENESIS_HASH, verifyChain } from '../../shared/audit/index.ts';
 import { isAirlockError } from '../../shared/errors.ts';
 import { createDynamoClient } from '../../shared/store/dynamo.ts';
 import { dynamo, uniqueName } from '../support/infra.ts';
-import { auditLog, freshAuditTable, recordCommands } from './fixtures.ts';
+import { auditLog, freshAuditTable, type RawAppend, type RawAuditLog, recordCommands } from './fixtures.ts';
 
 let table: string;
 let grantId: string;
@@ -16,7 +16,7 @@ beforeEach(async () => {
   grantId = uniqueName('grant');
 });
 
-const statement = (i: number): AuditAppend => ({
+const statement = (i: number): RawAppend => ({
   grantId,
   type: 'statement',
   subject: 'agent:demo',
@@ -165,7 +165,7 @@ describe('concurrency', () => {
 });
 
 describe('refusals', () => {
-  it.each(['id', 'grantId', 'seq', 'at', 'type', 'subject', 'prevHash', 'hash'])(
+  it.each(['id', 'grantId', 'seq', 'at', 'type', 'subject', 'prevHash', 'hash', 'tmonth', 'tkey'])(
     'refuses a detail that sets the core field %s, and writes nothing',
     async (field) => {
       const log = auditLog(table);
@@ -200,7 +200,7 @@ describe('refusals', () => {
     await expectRefused(log.append({ ...statement(1), grantId: '' }), 'internal');
     await expectRefused(log.append({ ...statement(1), grantId: 'g\ud800' }), 'internal');
     await expectRefused(log.append({ ...statement(1), subject: '' }), 'internal');
-    await expectRefused(log.append({ ...statement(1), type: 'statement.executed' as AuditAppend['type'] }), 'internal');
+    await expectRefused(log.append({ ...statement(1), type: 'statement.executed' as RawAppend['type'] }), 'internal');
   });
 
   it('a refused append does not block the next one for the same grant', async () => {
@@ -218,7 +218,10 @@ describe('store down', () => {
   const down = () => createDynamoClient({ region: 'local', endpoint: 'http://127.0.0.1:1' });
 
   it('append fails closed with unavailable', async () => {
-    await expectRefused(createDynamoAuditLog({ client: down(), table }).append(statement(1)), 'unavailable');
+    await expectRefused(
+      (createDynamoAuditLog({ client: down(), table }) as unknown as RawAuditLog).append(statement(1)),
+      'unavailable',
+    );
   });
 
   it('list fails with unavailable', async () => {

@@ -1,17 +1,20 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decide, grantRef, linkFor } from '../approvals/support.ts';
+import { decide, grantRef, linkFor, open, submit } from '../approvals/support.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
+import { startConnectionsApp } from '../support/connections-app.ts';
 
 // The real binary, as a user runs it: `node bin/airlock.mjs …` against a stack over HTTP.
 // Approvals for --wait go through the approvals flow itself: the emailed link, the page, the code.
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'airlock.mjs');
+const run = promisify(execFile);
 
 let stack: TestAirlock;
 let configDir: string;
@@ -40,7 +43,8 @@ interface RunOptions {
   onStderr?: (chunk: string) => void;
 }
 
-function airlock(args: string[], options: RunOptions = {}): Promise<Run> {
+/** The binary as a child process, and its outcome once it exits. */
+function spawnAirlock(args: string[], options: RunOptions = {}): { child: ChildProcess; done: Promise<Run> } {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env))
     if (value !== undefined && !key.startsWith('AIRLOCK_')) env[key] = value;
@@ -50,20 +54,25 @@ function airlock(args: string[], options: RunOptions = {}): Promise<Run> {
     options.token ? { AIRLOCK_TOKEN: options.token } : {},
     options.env ?? {},
   );
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const done = new Promise<Run>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       options.onStderr?.(chunk.toString());
     });
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr }));
+    child.stdin!.end(options.input ?? '');
   });
+  return { child, done };
 }
+
+const airlock = (args: string[], options: RunOptions = {}): Promise<Run> => spawnAirlock(args, options).done;
 
 const storeFile = () => join(configDir, 'grants.json');
 async function keptGrants(): Promise<Array<{ id: string; token: string }>> {
@@ -92,31 +101,30 @@ async function pendingGrantOf(identity: string): Promise<string> {
 }
 
 describe('airlock CLI', () => {
-  it('answers --help on every command', async () => {
-    const top = await airlock(['--help']);
-    expect(top.code).toBe(0);
-    expect(top.stdout).toMatch(/exit codes: 0 ok · 1 error · 2 usage · 3 approval required or pending · 4 denied/);
-    const commands = [
-      'request',
-      'query',
-      'grants',
-      'status',
-      'revoke',
-      'audit',
-      'replay',
-      'policy check',
-      'policy explain',
-      'dev token',
-    ];
-    const results = await Promise.all(commands.map((command) => airlock([...command.split(' '), '--help'])));
-    results.forEach((result, index) => {
-      expect(result.code, commands[index]).toBe(0);
-      expect(result.stdout, commands[index]).toContain(`usage: airlock ${commands[index]}`);
-      expect(result.stdout, commands[index]).toContain('--url <url>');
-    });
+  it('runs as a binary: --help, a usage error, a local policy check, a completion script bash loads', async () => {
+    const [help, usage, check, completion] = await Promise.all([
+      airlock(['--help']),
+      airlock(['query', '--nope']),
+      airlock(['policy', 'check']),
+      airlock(['completion', 'bash']),
+    ]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/exit codes: 0 ok · 1 error · 2 usage · 3 approval required or pending · 4 denied/);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("Unknown option '--nope'");
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toBe(
+      'ok: airlock.policy.yaml — 1 connection shop (read, write); 2 rules, 2 guardrails, 4 masked columns, 1 issuer\n',
+    );
+    expect(completion.code).toBe(0);
+    const script = join(configDir, 'airlock.bash');
+    await writeFile(script, completion.stdout);
+    const loaded = await run('bash', ['--norc', '-c', 'source "$1" && complete -p airlock', 'bash', script]);
+    expect(loaded.stderr).toBe('');
+    expect(loaded.stdout.trim()).toBe('complete -F _airlock airlock');
   }, 60_000);
 
-  it('request → query (table, JSON, CSV) → grants → audit --verify → replay → revoke', async () => {
+  it('request → query (table, JSON, CSV, bytea and arrays) → grants → audit --verify → replay → revoke', async () => {
     const token = (await airlock(['dev', 'token', '--sub', 'agent:cli', '--groups', 'ops'])).stdout.trim();
     expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
 
@@ -133,12 +141,24 @@ describe('airlock CLI', () => {
     expect((await stat(configDir)).mode & 0o077).toBe(0);
     expect((await keptGrants()).map((grant) => grant.id)).toEqual([grantId]);
 
-    const table = await airlock([
-      'query',
-      'SELECT id, name, email, card_number FROM customers WHERE id <= $1 ORDER BY id',
-      '--param',
-      '3',
+    // Four statements on the kept token at once, and the grant list beside them.
+    const typed =
+      "SELECT '\\x00abff'::bytea AS b, ARRAY[1,2,3] AS a, ARRAY[['x y','c'],['d',NULL]] AS t, ARRAY[true,false] AS f, ARRAY['\\x01'::bytea] AS ba, '{\"k\":[1,2]}'::jsonb AS j";
+    const [table, json, csv, types, grants] = await Promise.all([
+      airlock([
+        'query',
+        'SELECT id, name, email, card_number FROM customers WHERE id <= $1 ORDER BY id',
+        '--param',
+        '3',
+      ]),
+      airlock(['query', '--json', 'SELECT id, email FROM customers ORDER BY id LIMIT 2']),
+      airlock(['query', '--csv', '--grant', grantId!], {
+        input: 'SELECT id, status FROM orders WHERE id IN (1, 2) ORDER BY id\n',
+      }),
+      airlock(['query', typed]),
+      airlock(['grants'], { token }),
     ]);
+
     expect(table.code, table.stderr).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^ id \| name +\| email\* +\| card_number\*$/);
@@ -147,7 +167,6 @@ describe('airlock CLI', () => {
     for (const line of lines.slice(2, 5)) expect(line).toMatch(/^ +\d \| .+ \| .\*+@\S+ +\| \*+\d{4}$/);
     expect(lines[5]).toBe('(3 rows; * masked: email (email), card_number (last4))');
 
-    const json = await airlock(['query', '--json', 'SELECT id, email FROM customers ORDER BY id LIMIT 2']);
     expect(json.code, json.stderr).toBe(0);
     const result = JSON.parse(json.stdout);
     expect(result.columns).toEqual([
@@ -157,29 +176,34 @@ describe('airlock CLI', () => {
     expect(result.rows).toHaveLength(2);
     expect(result.rowCount).toBe(2);
 
-    const csv = await airlock(['query', '--csv', '--grant', grantId!], {
-      input: 'SELECT id, status FROM orders WHERE id IN (1, 2) ORDER BY id\n',
-    });
     expect(csv.code, csv.stderr).toBe(0);
     expect(csv.stdout).toMatch(/^id,status\r\n1,\w+\r\n2,\w+\r\n$/);
 
-    const grants = await airlock(['grants'], { token });
+    expect(types.code, types.stderr).toBe(0);
+    expect(types.stdout.split('\n').slice(0, 3)).toEqual([
+      ' b        | a       | t                    | f     | ba        | j',
+      '----------+---------+----------------------+-------+-----------+-------------',
+      ' \\x00abff | {1,2,3} | {{"x y",c},{d,NULL}} | {t,f} | {"\\\\x01"} | {"k":[1,2]}',
+    ]);
+
     expect(grants.code).toBe(0);
     expect(grants.stdout).toMatch(new RegExp(`\\*${grantId} +active +read@shop +10m`));
 
-    const audit = await airlock(['audit', grantId!, '--verify'], { token });
+    const [audit, replay] = await Promise.all([
+      airlock(['audit', grantId!, '--verify'], { token }),
+      airlock(['replay', grantId!], { token }),
+    ]);
     expect(audit.code, audit.stderr).toBe(0);
     expect(audit.stdout).toMatch(
       /grant\.requested .*read on shop for 10m, rule agents-read: "investigate order totals"/,
     );
     expect(audit.stdout).toMatch(/grant\.activated/);
-    expect(audit.stdout.match(/statement .*executed: /g)).toHaveLength(3);
+    expect(audit.stdout.match(/statement .*executed: /g)).toHaveLength(4);
     expect(audit.stdout).toMatch(/masked email, card_number/);
     expect(audit.stdout).toMatch(
-      /hash chain verified: 5 events link from the genesis hash to [0-9a-f]{16}… \(checked here and by the server\)/,
+      /audit chain verified: 6 events link from the genesis hash to [0-9a-f]{16}… and end at the head anchored on the grant \(checked here\); the keyed hashes were checked by the server \(this CLI has no audit key\)/,
     );
 
-    const replay = await airlock(['replay', grantId!], { token });
     expect(replay.code, replay.stderr).toBe(0);
     const story = replay.stdout;
     expect(story).toMatch(/requested by agent:cli: read on shop for 10m — "investigate order totals"/);
@@ -188,7 +212,7 @@ describe('airlock CLI', () => {
     expect(story).toMatch(
       /✓ ran +SELECT id, name, email, card_number FROM customers WHERE id <= \$1 ORDER BY id · 3 rows · [\d.]+ ms · masked email, card_number/,
     );
-    expect(story).toContain('3 statements: 3 ran, 0 held, 0 blocked, 0 failed');
+    expect(story).toContain('4 statements: 4 ran, 0 held, 0 blocked, 0 failed');
     expect(story.indexOf('requested by')).toBeLessThan(story.indexOf('activated'));
 
     const before = await readFile(storeFile(), 'utf8');
@@ -208,7 +232,7 @@ describe('airlock CLI', () => {
 
     const replayed = await airlock(['replay', grantId!], { token });
     expect(replayed.stdout).toMatch(/revoked by agent:cli: window closed, role dropped/);
-    expect(replayed.stdout).toContain('4 statements: 3 ran, 0 held, 1 blocked, 0 failed'); // the refused query never ran, and is on the record
+    expect(replayed.stdout).toContain('5 statements: 4 ran, 0 held, 1 blocked, 0 failed'); // the refused query never ran, and is on the record
   }, 90_000);
 
   it('--wait shows what it waits for, through a human approval, then the grant is usable', async () => {
@@ -226,11 +250,13 @@ describe('airlock CLI', () => {
         '5m',
         '--wait',
         '--interval',
-        '0.2',
+        '200ms',
       ],
       {
         token,
-        onStderr: (chunk) => (sawWaiting += chunk),
+        onStderr: (chunk) => {
+          sawWaiting += chunk;
+        },
       },
     );
     const grantId = await pendingGrantOf(token);
@@ -250,7 +276,9 @@ describe('airlock CLI', () => {
     expect(held.code).toBe(3);
     expect(held.stderr).toMatch(/held for approval: held for approval by guardrail "unbounded-change"/);
     expect(held.stderr).toMatch(/guardrail: unbounded-change; approval \S+ is pending/);
-    expect(held.stderr).toContain('who must approve:');
+    expect(held.stderr).toContain(
+      'who must approve: the approvers the policy names for guardrail unbounded-change (notified by email)',
+    );
 
     const replay = await airlock(['replay', grantId], { token });
     expect(replay.stdout).toMatch(/approved by oncall@example\.com/);
@@ -258,12 +286,50 @@ describe('airlock CLI', () => {
     await airlock(['revoke', grantId], { token });
   }, 60_000);
 
+  it('Ctrl-C during --wait withdraws the pending request, so no approver can open it afterwards', async () => {
+    const token = await stack.token('agent:cli-interrupted', ['finance']);
+    let stderr = '';
+    const { child, done } = spawnAirlock(
+      ['request', 'shop', '-a', 'write', '-r', 'fix order 7', '--wait', '--interval', '200ms'],
+      {
+        token,
+        onStderr: (chunk) => {
+          stderr += chunk;
+        },
+      },
+    );
+    const grantId = await pendingGrantOf(token);
+    await waitFor('the waiting line', async () => (stderr.includes('waiting for') ? true : undefined));
+    child.kill('SIGINT');
+    const run = await done;
+    expect(run.code, run.stderr).toBe(130);
+    expect(run.stderr).toContain('interrupted: withdrawing the request (Ctrl-C again to leave it as it is)');
+    expect(run.stderr).toContain(`withdrew request ${grantId}: it is revoked, and approvers can no longer approve it`);
+    expect(run.stdout).toMatch(new RegExp(`grant ${grantId} +revoked`));
+
+    const { body } = await stack.call('GET', `/v1/grants/${grantId}`, { token });
+    expect(body.grant.status).toBe('revoked');
+    expect(body.grant.decisions).toEqual([
+      expect.objectContaining({ by: 'agent:cli-interrupted', decision: 'revoked' }),
+    ]);
+    // The approver's emailed link is dead: the page says so and a decision changes nothing.
+    const link = await linkFor(stack, grantRef(grantId), 'oncall@example.com');
+    expect((await open(link)).status).toBe(410);
+    expect((await submit(link, { decision: 'approve', confirm: 'AAAAAA' })).status).toBe(410);
+    expect((await stack.call('GET', `/v1/grants/${grantId}`, { token })).body.grant.status).toBe('revoked');
+  }, 60_000);
+
   it('--wait ends with exit 4 when the approver denies; without --wait a pending grant exits 3', async () => {
     const token = await stack.token('agent:cli-denied', ['finance']);
     let sawWaiting = '';
     const waiting = airlock(
-      ['request', 'shop', '-a', 'write', '-r', 'drop everything', '--wait', '--interval', '0.2'],
-      { token, onStderr: (chunk) => (sawWaiting += chunk) },
+      ['request', 'shop', '-a', 'write', '-r', 'drop everything', '--wait', '--interval', '200ms'],
+      {
+        token,
+        onStderr: (chunk) => {
+          sawWaiting += chunk;
+        },
+      },
     );
     const grantId = await pendingGrantOf(token);
     // The request's answer (and so its emails) is out once the CLI says what it waits for.
@@ -291,141 +357,76 @@ describe('airlock CLI', () => {
     const request = await airlock(['request', 'shop', '--reason', 'exit codes'], { token });
     expect(request.code).toBe(0);
 
-    const usage = await Promise.all([
-      airlock(['query', '--nope']),
-      airlock(['query']),
-      airlock(['request', 'shop']),
-      airlock(['frobnicate']),
-      airlock(['query', '--json', '--csv', 'SELECT 1']),
+    const [noToken, denied, blocked, syntax, notFound, unreachable, badToken] = await Promise.all([
+      airlock(['grants']),
+      stack.token('human:bob').then((bob) => airlock(['request', 'shop', '--reason', 'x'], { token: bob })),
+      airlock(['query', 'CREATE TABLE cli_nope (id int)']),
+      airlock(['query', 'SELECT id FROM customers WHER id = 1']),
+      airlock(['status', 'zzzzzzzzzzzzzzzzzzzz'], { token }),
+      airlock(['grants', '--url', 'http://127.0.0.1:1'], { token }),
+      airlock(['grants'], { token: 'not-a-jwt' }),
     ]);
-    for (const run of usage) expect(run.code, run.stderr).toBe(2);
-    expect(usage[1]!.stderr).toContain('no SQL given');
-    expect(usage[2]!.stderr).toContain('a reason is required');
 
-    const noToken = await airlock(['grants']);
     expect(noToken.code).toBe(2);
     expect(noToken.stderr).toMatch(
       /no identity token\nhint: pass --token, set AIRLOCK_TOKEN, or set AIRLOCK_TOKEN_COMMAND/,
     );
-
-    const denied = await airlock(['request', 'shop', '--reason', 'x'], { token: await stack.token('human:bob') });
     expect(denied.code).toBe(4);
     expect(denied.stderr).toMatch(
       /^airlock: policy_denied: no rule allows read access to shop for human:bob\nhint: see which rule applies: airlock policy explain/,
     );
-
-    const blocked = await airlock(['query', 'CREATE TABLE cli_nope (id int)']);
     expect(blocked.code).toBe(4);
     expect(blocked.stderr).toMatch(/statement_blocked: .*\n {2}guardrail: /);
-
-    const syntax = await airlock(['query', 'SELECT id FROM customers WHER id = 1']);
     expect(syntax.code).toBe(1);
     expect(syntax.stderr).toMatch(/sql_syntax: /);
     expect(syntax.stderr).toMatch(/near here:\n {4}SELECT id FROM customers WHER id = 1\n {4} +\^/);
-
-    const notFound = await airlock(['status', 'zzzzzzzzzzzzzzzzzzzz'], { token });
     expect(notFound.code).toBe(1);
     expect(notFound.stderr).toMatch(
       /not_found: no grant zzzzzzzzzzzzzzzzzzzz\nhint: list your grants with: airlock grants/,
     );
-
-    const unreachable = await airlock(['grants', '--url', 'http://127.0.0.1:1'], { token });
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/cannot reach Airlock at http:\/\/127\.0\.0\.1:1.*\nhint: is it running\?/);
-
-    const badToken = await airlock(['grants'], { token: 'not-a-jwt' });
     expect(badToken.code).toBe(1);
     expect(badToken.stderr).toMatch(/unauthenticated: .*\nhint: check the identity token/);
   }, 90_000);
 
   it('takes the identity token from AIRLOCK_TOKEN_COMMAND', async () => {
     const token = await stack.token('agent:cli-command');
-    const viaCommand = await airlock(['grants'], { env: { AIRLOCK_TOKEN_COMMAND: `printf '%s\\n' '${token}'` } });
+    const [viaCommand, failing] = await Promise.all([
+      airlock(['grants'], { env: { AIRLOCK_TOKEN_COMMAND: `printf '%s\\n' '${token}'` } }),
+      airlock(['grants'], { env: { AIRLOCK_TOKEN_COMMAND: 'echo "helper broke" >&2; exit 7' } }),
+    ]);
     expect(viaCommand.code, viaCommand.stderr).toBe(0);
     expect(viaCommand.stdout).toContain('no grants yet');
-
-    const failing = await airlock(['grants'], { env: { AIRLOCK_TOKEN_COMMAND: 'echo "helper broke" >&2; exit 7' } });
     expect(failing.code).toBe(1);
     expect(failing.stderr).toContain('AIRLOCK_TOKEN_COMMAND failed (7): helper broke');
   }, 30_000);
 
-  it('policy explain is a dry run of the demo policy: which rule decides and why', async () => {
-    const write = await airlock([
-      'policy',
-      'explain',
-      '--sub',
-      'agent:demo',
-      '--groups',
-      'finance',
-      '--connection',
-      'shop',
-      '--access',
-      'write',
-      '--ttl',
-      '1h',
-    ]);
-    expect(write.code).toBe(3);
-    expect(write.stdout).toContain(
-      "NEEDS APPROVAL by rule agents-write (rules[1]): 1 of oncall@example.com, dba@example.com; window 15m (clamped to the rule's maxTtl)",
-    );
-    expect(write.stdout).toContain('✗ rules[0] agents-read: access is read, not write');
-    expect(write.stdout).toContain(
-      '✓ rules[1] agents-write: connection shop, access write, subject "agent:*" matches agent:demo, in group finance → decides',
-    );
-    expect(write.stdout).toMatch(
-      /guardrails on each statement: no-ddl \(ddl → blocked\); unbounded-change \(update, delete with no WHERE → held for oncall@example\.com\)/,
-    );
-
-    const read = await airlock(['policy', 'explain', '--sub', 'agent:demo', '--connection', 'shop', '--json']);
-    expect(read.code).toBe(0);
-    expect(JSON.parse(read.stdout)).toEqual({
-      decision: { outcome: 'granted', rule: 'agents-read', ttlSeconds: 1800, clamped: false },
-      rules: [
-        {
-          index: 0,
-          name: 'agents-read',
-          result: 'decides',
-          why: 'connection shop, access read, subject "agent:*" matches agent:demo',
-        },
-        { index: 1, name: 'agents-write', result: 'not reached', why: 'an earlier rule decided' },
-      ],
-    });
-
-    const nobody = await airlock([
-      'policy',
-      'explain',
-      '--sub',
-      'human:bob',
-      '--connection',
-      'shop',
-      '--access',
-      'write',
-    ]);
-    expect(nobody.code).toBe(4);
-    expect(nobody.stdout).toContain('DENIED: no rule allows write access to shop for human:bob');
-    expect(nobody.stdout).toContain(
-      '✗ rules[1] agents-write: subject "agent:*" does not match human:bob; needs one of groups finance',
-    );
-  }, 30_000);
-
-  it('policy check validates a file and names each problem by its path', async () => {
-    const ok = await airlock(['policy', 'check']);
-    expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toBe(
-      'ok: airlock.policy.yaml — 1 connection shop (read, write); 2 rules, 2 guardrails, 4 masked columns, 1 issuer\n',
-    );
-
-    const broken = join(configDir, 'broken.policy.yaml');
-    const demo = await readFile(join(ROOT, 'airlock.policy.yaml'), 'utf8');
-    await writeFile(broken, demo.replace('maxTtl: 15m', 'maxTtl: soon').replace('strategy: last4', 'strategy: last5'));
-    const check = await airlock(['policy', 'check', broken]);
-    expect(check.code).toBe(1);
-    expect(check.stderr).toContain(`airlock: ${broken} is invalid:`);
-    expect(check.stderr).toMatch(/\n {2}masking\.columns\[1\]\.strategy: .*\n/);
-    expect(check.stderr).toContain('  rules[1].maxTtl: expected a duration like 30m');
-
-    const missing = await airlock(['policy', 'check', join(configDir, 'nope.yaml')]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/cannot read the policy file .*nope\.yaml: ENOENT/);
+  it('connections lists what the caller could request, from GET /v1/connections', async () => {
+    // The route is served by its own app until the composition root mounts it; same dev-issuer tokens.
+    const app = await startConnectionsApp();
+    try {
+      const [finance, bob] = await Promise.all([
+        app.token('agent:demo', ['finance']).then((token) => airlock(['connections', '--url', app.baseUrl], { token })),
+        app.token('human:bob').then((token) => airlock(['connections', '--json', '--url', app.baseUrl], { token })),
+      ]);
+      expect(finance.code, finance.stderr).toBe(0);
+      expect(finance.stdout).toBe(
+        [
+          'connection  access  outcome         max window  rule',
+          'shop        read    granted         30m         agents-read',
+          'shop        write   needs approval  15m         agents-write',
+          '',
+        ].join('\n'),
+      );
+      expect(bob.code).toBe(0);
+      expect(JSON.parse(bob.stdout)).toEqual({ connections: [] });
+      // An Airlock without the route (here: a base path that has none) says so, with a hint.
+      const older = await airlock(['connections', '--url', `${app.baseUrl}/older`], { token: 'any' });
+      expect(older.code).toBe(1);
+      expect(older.stderr).toMatch(/not_found: .*\nhint: .* does not list connections \(an older Airlock\)/);
+    } finally {
+      await app.close();
+    }
   }, 30_000);
 });

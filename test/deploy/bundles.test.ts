@@ -8,6 +8,7 @@ import { type BuiltBundle, buildBundles } from '../../scripts/build.ts';
 import { SECRET_NAMES } from '../../shared/secrets/index.ts';
 import { secretArnPattern } from '../../stacks/config.ts';
 import { type FunctionName, functionPermissions } from '../../stacks/permissions.ts';
+import { allSigned, startReceiver } from '../export/support.ts';
 import { allowed } from '../support/iam.ts';
 import { freshTables, infra } from '../support/infra.ts';
 
@@ -67,7 +68,7 @@ async function invokeAll(
   bundle: BuiltBundle,
   events: unknown[],
   env: Record<string, string>,
-): Promise<{ importMs: number; results: unknown[] }> {
+): Promise<{ importMs: number; results: unknown[]; lines: Array<Record<string, unknown>> }> {
   const script = `
     const started = performance.now();
     const mod = await import(${JSON.stringify(new URL(`file://${bundle.file}`).href)});
@@ -87,7 +88,14 @@ async function invokeAll(
         error ? fail(new Error(`${bundle.name}: ${error.message}\n${stderr}`)) : done({ stdout }),
     );
   });
-  return JSON.parse(stdout.slice(stdout.lastIndexOf('\n@@result ') + 10)) as { importMs: number; results: unknown[] };
+  const marker = stdout.lastIndexOf('\n@@result ');
+  // What the function wrote before the result: its JSON log lines and EMF documents, as CloudWatch would get them.
+  const lines = stdout
+    .slice(0, marker)
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { ...(JSON.parse(stdout.slice(marker + 10)) as { importMs: number; results: unknown[] }), lines };
 }
 
 async function invoke(
@@ -106,6 +114,8 @@ async function functionEnv(policyPath = resolve('airlock.policy.yaml')): Promise
     AIRLOCK_GRANTS_TABLE: tables.grants,
     AIRLOCK_AUDIT_TABLE: tables.audit,
     AIRLOCK_APPROVALS_TABLE: tables.approvals,
+    AIRLOCK_EXPORTS_TABLE: tables.exports,
+    AIRLOCK_LOCKS_TABLE: tables.locks,
     AIRLOCK_POLICY: policyPath,
     AWS_REGION: 'eu-west-1',
     AIRLOCK_TEST_SECRETS_FILE: infra().secretsPath,
@@ -115,7 +125,13 @@ async function functionEnv(policyPath = resolve('airlock.policy.yaml')): Promise
 
 describe('function bundles', () => {
   it('builds one bundle per function, with the parser WASM beside the ones that parse', async () => {
-    expect([...bundles.keys()].sort()).toEqual(['functions/api', 'functions/query', 'functions/sweeper', 'proxy']);
+    expect([...bundles.keys()].sort()).toEqual([
+      'functions/api',
+      'functions/export',
+      'functions/query',
+      'functions/sweeper',
+      'proxy',
+    ]);
     for (const name of ['functions/api', 'functions/query', 'functions/sweeper']) {
       const bundle = bundles.get(name)!;
       expect((await readFile(join(bundle.dir, 'libpg-query.wasm'))).subarray(0, 4)).toEqual(
@@ -141,8 +157,27 @@ describe('function bundles', () => {
 
   it('the API function serves MCP; the query function serves POST /v1/query and nothing else', async () => {
     const mcp = { ...httpEvent('POST', '/mcp'), headers: { 'content-type': 'application/json' }, body: '{}' };
-    const api = await invoke(bundles.get('functions/api')!, mcp, await functionEnv());
-    expect(api.result).toMatchObject({ statusCode: 401 });
+    const api = await invokeAll(bundles.get('functions/api')!, [mcp], await functionEnv());
+    expect(api.results[0]).toMatchObject({ statusCode: 401 });
+    // One JSON line for the request, with Lambda's request id, and the invocation's metrics as EMF.
+    expect(api.lines.filter((line) => line.route === '/mcp' && typeof line.msg === 'string')).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        status: 401,
+        code: 'unauthenticated',
+        awsRequestId: 'req-1',
+        fn: 'api',
+      }),
+    ]);
+    expect(api.lines).toContainEqual(
+      expect.objectContaining({
+        _aws: expect.objectContaining({
+          CloudWatchMetrics: [expect.objectContaining({ Namespace: 'Airlock/test' })],
+        }),
+        route: '/mcp',
+        http_requests_total: 1,
+      }),
+    );
     const query = await invokeAll(
       bundles.get('functions/query')!,
       [httpEvent('GET', '/v1/grants'), mcp, { ...httpEvent('POST', '/v1/query'), body: '{"sql":"SELECT 1"}' }],
@@ -167,7 +202,7 @@ describe('function bundles', () => {
       { source: 'aws.scheduler' },
       await functionEnv(policy),
     );
-    expect(result).toEqual({ expired: 0, orphansReaped: 0, errors: 0 });
+    expect(result).toEqual({ expired: 0, orphansReaped: 0, errors: 0, failures: [] });
   });
 
   // The secrets file holds only what the function's IAM statements let it read, as in AWS.
@@ -179,14 +214,19 @@ describe('function bundles', () => {
         grants: 'grants',
         grantsIndexes: 'grants/index/*',
         audit: 'audit',
+        auditStream: 'audit/stream/*',
+        auditIndexes: 'audit/index/*',
         approvals: 'approvals',
         approvalsIndexes: 'approvals/index/*',
+        exports: 'exports',
+        locks: 'locks',
       },
       secrets: {
         signingKeys: arn(SECRET_NAMES.signingKeys),
         grantJwks: arn(SECRET_NAMES.grantJwks),
         queryKeys: arn(SECRET_NAMES.queryKeys),
         admin: [secretArnPattern(prefix, 'airlock/shop/admin')],
+        export: [],
       },
       email: { identities: 'ses', configurationSet: 'ses', from: 'airlock@example.com' },
     })[name];
@@ -213,6 +253,42 @@ describe('function bundles', () => {
     } else {
       const { result } = await invoke(bundles.get(`functions/${name}`)!, httpEvent('GET', '/healthz'), env);
       expect(result).toMatchObject({ statusCode: 200 });
+    }
+  });
+
+  it("the export bundle delivers a recorded stream batch to a webhook, with only its sinks' secrets", async () => {
+    const receiver = await startReceiver();
+    try {
+      const key = 'k'.repeat(48);
+      const policy = join(outdir, 'export-policy.yaml');
+      await writeFile(
+        policy,
+        `${await readFile(resolve('airlock.policy.yaml'), 'utf8')}\nauditExport:\n  sinks:\n    - { type: webhook, name: siem, url: "${receiver.url}", secret: airlock/export/siem }\n`,
+      );
+      const secretsFile = join(outdir, 'secrets-export.json');
+      await writeFile(secretsFile, JSON.stringify({ 'airlock/export/siem': { key } }), { mode: 0o600 });
+      const batch = JSON.parse(
+        await readFile(new URL('../export/fixtures/audit-stream-batch.json', import.meta.url), 'utf8'),
+      ) as { Records: Array<{ eventName: string; dynamodb: { SequenceNumber: string } }> };
+      const env = { ...(await functionEnv(policy)), AIRLOCK_TEST_SECRETS_FILE: secretsFile };
+      const delivered = await invokeAll(bundles.get('functions/export')!, [batch], env);
+      expect(delivered.results).toEqual([{ batchItemFailures: [] }]);
+      expect(receiver.accepted()).toHaveLength(batch.Records.filter((r) => r.eventName === 'INSERT').length);
+      expect(allSigned(receiver, key)).toBe(true);
+      expect(delivered.lines).toContainEqual(
+        expect.objectContaining({ sink: 'siem', events: 8, awsRequestId: 'req-1', fn: 'export' }),
+      );
+
+      receiver.answer(500);
+      const refused = await invokeAll(bundles.get('functions/export')!, [batch], {
+        ...(await functionEnv(policy)),
+        AIRLOCK_TEST_SECRETS_FILE: secretsFile,
+      });
+      expect(refused.results).toEqual([
+        { batchItemFailures: [{ itemIdentifier: batch.Records[0]!.dynamodb.SequenceNumber }] },
+      ]);
+    } finally {
+      await receiver.close();
     }
   });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { newKeySet, retireSigningKey, rotateSigningKeys } from '../../scripts/keys.ts';
+import { newKeySet, retireSigningKey, rotateSigningKeys, withAuditKey } from '../../scripts/keys.ts';
 import {
   loadSigningKeys,
   loadVerificationKeys,
@@ -34,8 +34,17 @@ describe('npm run keys', () => {
     expect(GrantJwksSecret.safeParse(keys.grantJwks).success).toBe(true);
     expect(QueryKeysSecret.safeParse(keys.queryKeys).success).toBe(true);
     expect(keys.grantJwks.keys.every((key) => !('d' in key))).toBe(true);
-    expect(keys.queryKeys.roleKey).not.toBe(keys.queryKeys.maskingKey);
+    expect(new Set([keys.queryKeys.roleKey, keys.queryKeys.maskingKey, keys.queryKeys.auditKey]).size).toBe(3);
     expect(await verifies(await sign(keys.signingKeys), keys.grantJwks)).toBe(true);
+  });
+
+  it('adds an audit key to an existing stage’s query keys, keeping the others, and never replaces one', async () => {
+    const { queryKeys } = await newKeySet();
+    const { auditKey: _old, ...older } = queryKeys;
+    const added = withAuditKey(older);
+    expect(added).toEqual({ ...older, auditKey: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(added.auditKey).not.toBe(queryKeys.auditKey);
+    expect(() => withAuditKey(queryKeys)).toThrow(/already has an auditKey/);
   });
 
   it('rotates with two keys published while the old one retires', async () => {

@@ -5,16 +5,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTables, type LocalDynamo, localTableNames, startLocalDynamo } from '../../local/dynamo.ts';
 import { type LocalInfra, startLocalInfra } from '../../local/infra.ts';
 import { LOCAL_ADMIN_SECRET } from '../../local/secrets.ts';
 import { localizePolicy } from '../../local/stack.ts';
+import { type Airlock, assembleAirlock } from '../../shared/airlock/index.ts';
 import { createDynamoAuditLog, verifyChain } from '../../shared/audit/index.ts';
-import { type Airlock, assembleAirlock } from '../../shared/http/airlock.ts';
+import { createLogger } from '../../shared/observe/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import { closeClient, connectClient, type PgClient } from '../../shared/postgres/driver.ts';
-import { roleNameFor } from '../../shared/postgres/roles.ts';
+import { roleNameFor } from '../../shared/postgres/role-names.ts';
+import { ROLE_PREFIX } from '../../shared/postgres/roles.ts';
 import { DatabaseSecret, QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
 import { createDynamoClient } from '../../shared/store/dynamo.ts';
 import { freePort } from '../global-setup.ts';
@@ -45,8 +47,9 @@ let airlock: Airlock;
 let server: ServerType;
 let baseUrl: string;
 const tables = localTableNames('faults');
-/** What the server logs for operators (each 503's cause): kept out of the test output, checked for secrets. */
+/** What the server logs for operators (each request, with a 503's cause): kept out of the test output, checked for secrets. */
 const logged: string[] = [];
+const logger = createLogger({ level: 'info', destination: { write: (line: string) => void logged.push(line) } });
 
 async function call(
   method: string,
@@ -128,7 +131,6 @@ async function writers(prefix: string, tokens: string[], table: string, until: P
 }
 
 beforeAll(async () => {
-  vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(' ')));
   dataDir = await mkdtemp(join(tmpdir(), 'airlock-faults-'));
   infra = await startLocalInfra({ dataDir, pgPort: await freePort(), memoryStore: true });
   // The store of this Airlock is a dynalite of its own, so that it can be stopped.
@@ -146,6 +148,7 @@ beforeAll(async () => {
     wire: infra.wire,
     parts: { api: true, query: true },
     dev: { baseUrl, outboxDir: join(dataDir, 'outbox') },
+    observe: { logger },
   });
   server = await new Promise<ServerType>((resolve) => {
     const listening = serve({ fetch: airlock.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(listening));
@@ -161,7 +164,6 @@ afterAll(async () => {
   await store?.close().catch(() => {});
   await infra?.stop();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  vi.restoreAllMocks();
 });
 
 describe('Postgres goes away and comes back', () => {
@@ -249,7 +251,9 @@ describe('Postgres goes away and comes back', () => {
     expect((await grant(reader, 'read')).token).toBeTruthy();
     await airlock.sweep();
     const client = await admin();
-    const left = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [roleNameFor(revokedLater.grant.id)]);
+    const { roleKey } = await readSecret(infra.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
+    const role = roleNameFor(revokedLater.grant.id, { roleKey, prefix: ROLE_PREFIX });
+    const left = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [role]);
     await closeClient(client);
     expect(left.rowCount).toBe(0);
     console.log(
@@ -305,7 +309,11 @@ describe('the store goes away', () => {
   it('logged each outage for operators without a credential or key in it', async () => {
     const admin = await readSecret(infra.secrets, LOCAL_ADMIN_SECRET, DatabaseSecret);
     const keys = await readSecret(infra.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
-    expect(logged.length).toBeGreaterThan(0);
+    const outages = logged.map((line) => JSON.parse(line)).filter((line) => line.status === 503);
+    expect(outages.length).toBeGreaterThan(0);
+    // Each names its cause: a name and a message, never a value.
+    for (const line of outages)
+      expect(line).toMatchObject({ level: 'error', code: 'unavailable', cause: { name: expect.any(String) } });
     expect(
       logged.filter((line) => [admin.password, keys.roleKey, keys.maskingKey].some((secret) => line.includes(secret))),
     ).toEqual([]);

@@ -133,4 +133,19 @@ describe('local secrets', () => {
     await ensureLocalSecrets(path, 54329);
     await expect(ensureLocalSecrets(path, 54329)).resolves.toBeDefined();
   });
+
+  it('a secrets file from before the audit key gets one on the next start, its other keys untouched', async () => {
+    const { path } = await corruptedSecrets(async (file, secrets) => {
+      delete secrets[SECRET_NAMES.queryKeys].auditKey;
+      await write(file, secrets);
+    });
+    const before = JSON.parse(await readFile(path, 'utf8'))[SECRET_NAMES.queryKeys];
+    expect(before.auditKey).toBeUndefined();
+    await ensureLocalSecrets(path, 54329);
+    const after = JSON.parse(await readFile(path, 'utf8'))[SECRET_NAMES.queryKeys];
+    expect(after).toEqual({ ...before, auditKey: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    // A second start keeps the key it was given.
+    await ensureLocalSecrets(path, 54329);
+    expect(JSON.parse(await readFile(path, 'utf8'))[SECRET_NAMES.queryKeys]).toEqual(after);
+  });
 });

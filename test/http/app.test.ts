@@ -26,11 +26,14 @@ describe('the app surface', () => {
     const { status, body } = await stack.call('GET', '/openapi.json');
     expect(status).toBe(200);
     expect(body.openapi).toBe('3.1.0');
-    const grantBody = body.paths['/v1/grants'].post.requestBody.content['application/json'].schema;
+    const resolve = (schema: { $ref?: string }) =>
+      schema.$ref ? body.components.schemas[schema.$ref.replace('#/components/schemas/', '')] : schema;
+    const grantBody = resolve(body.paths['/v1/grants'].post.requestBody.content['application/json'].schema);
     expect(grantBody.required).toEqual(expect.arrayContaining(['connection', 'access', 'ttl', 'reason']));
     expect(body.paths['/v1/query'].post.security).toEqual([{ grantToken: [] }]);
-    const decision =
-      body.paths['/v1/approvals/{token}'].post.requestBody.content['application/x-www-form-urlencoded'].schema;
+    const decision = resolve(
+      body.paths['/v1/approvals/{token}'].post.requestBody.content['application/x-www-form-urlencoded'].schema,
+    );
     expect(Object.keys(decision.properties)).toEqual(expect.arrayContaining(['decision', 'confirm']));
     expect(body.paths['/v1/approvals/{token}'].get.parameters[0].name).toBe('token');
     expect(body.paths['/mcp'].post.security).toEqual([{ identityToken: [] }]);
@@ -40,7 +43,9 @@ describe('the app surface', () => {
     const { status, body, headers } = await stack.call('GET', '/nope');
     expect(status).toBe(404);
     expect(headers.get('content-type')).toMatch(/application\/json/);
-    expect(body).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
+    expect(body).toEqual({
+      error: { code: 'not_found', message: expect.any(String), requestId: headers.get('x-request-id') },
+    });
   });
 
   it('refuses a body over the limit with 413 before reading it', async () => {

@@ -94,8 +94,15 @@ beforeAll(async () => {
     jwksUri: `${server.base}/a/jwks.json`,
     groupsClaim: 'groups',
     emailClaim: 'email',
+    maxTokenAge: 86_400,
   };
-  issuerB = { issuer: `${server.base}/b`, audience: ['other', 'airlock'], groupsClaim: 'roles', emailClaim: 'mail' };
+  issuerB = {
+    issuer: `${server.base}/b`,
+    audience: ['other', 'airlock'],
+    groupsClaim: 'roles',
+    emailClaim: 'mail',
+    maxTokenAge: 86_400,
+  };
   server.route('/a/jwks.json', { keys: [keyA.publicJwk] });
   server.route('/b/.well-known/openid-configuration', { issuer: issuerB.issuer, jwks_uri: `${server.base}/b/keys` });
   server.route('/b/keys', { keys: [keyB.publicJwk] });
@@ -125,6 +132,7 @@ describe('accepts', () => {
       sub: 'user:b',
       roles: 'readers writers',
       mail: 'b@example.com',
+      iat: T,
       exp: T + 60,
     })
       .setProtectedHeader({ alg: 'ES256', kid: 'b1' })
@@ -157,6 +165,27 @@ describe('accepts', () => {
 });
 
 describe('refuses', () => {
+  it('a token that lives longer than the issuer allows: ten years out without iat, or exp - iat over maxTokenAge', async () => {
+    const v = verifier();
+    const TEN_YEARS = 10 * 365 * 86_400;
+    const cases = [
+      claimsA({ iat: undefined, exp: T + TEN_YEARS }),
+      claimsA({ iat: T, exp: T + TEN_YEARS }),
+      claimsA({ iat: T - 60, exp: T + 86_400 }),
+      claimsA({ iat: undefined }),
+    ];
+    for (const claims of cases) {
+      const token = await signA(claims);
+      await expectRefusal(v.verify(token), 'unauthenticated', token);
+    }
+    // At exactly the limit it is fine; a stricter issuer refuses the same token.
+    const day = await signA(claimsA({ iat: T, exp: T + 86_400 }));
+    await expect(v.verify(day)).resolves.toMatchObject({ subject: 'agent:demo' });
+    const strict = createIdentityVerifier({ issuers: [{ ...issuerA, maxTokenAge: 3600 }], now });
+    await expectRefusal(strict.verify(day), 'unauthenticated', day);
+    await expect(strict.verify(await signA())).resolves.toMatchObject({ subject: 'agent:demo' });
+  });
+
   it('an issuer that is not configured, or only nearly equal', async () => {
     const v = verifier();
     for (const iss of [`${server.base}/c`, `${issuerA.issuer}/`, issuerA.issuer.toUpperCase(), undefined]) {
@@ -368,6 +397,7 @@ describe('JWKS fetching', () => {
       audience: 'airlock',
       groupsClaim: 'groups',
       emailClaim: 'email',
+      maxTokenAge: 86_400,
     };
     server.route(path, { issuer: `${server.base}/elsewhere`, jwks_uri: `${server.base}/a/jwks.json` });
     const v = createIdentityVerifier({ issuers: [discovered], now });

@@ -135,6 +135,7 @@ describe('origin', () => {
       masked: 'email',
       strategy: 'email',
       detectors: false,
+      enforced: false,
       reason: 'origin',
     });
   });
@@ -149,7 +150,14 @@ describe('origin', () => {
         ],
       }),
     );
-    expect(result.columns[0]).toEqual({ name: 'name', masked: null, strategy: null, detectors: true, reason: 'none' });
+    expect(result.columns[0]).toEqual({
+      name: 'name',
+      masked: null,
+      strategy: null,
+      detectors: true,
+      enforced: false,
+      reason: 'none',
+    });
   });
 
   it('matches policy names without regard to case', async () => {
@@ -225,6 +233,7 @@ describe('lineage', () => {
       masked: 'redact',
       strategy: 'redact',
       detectors: false,
+      enforced: false,
       reason: 'lineage',
     });
   });
@@ -306,7 +315,14 @@ describe('lineage', () => {
     ['a view over non-sensitive columns', { relations: [{ schema: null, name: 'v_public' }], wholeRowRefs: [null] }],
   ])('leaves %s alone', async (_case, partial) => {
     const result = await plan(expression, facts(partial));
-    expect(result.columns[0]).toEqual({ name: 'upper', masked: null, strategy: null, detectors: true, reason: 'none' });
+    expect(result.columns[0]).toEqual({
+      name: 'upper',
+      masked: null,
+      strategy: null,
+      detectors: true,
+      enforced: false,
+      reason: 'none',
+    });
   });
 });
 

@@ -62,12 +62,13 @@ async function grantFor(client: Client, access: 'read' | 'write'): Promise<strin
 }
 
 describe('POST /mcp', () => {
-  it('lists the six tools, each saying what it does and the rules', async () => {
+  it('lists the seven tools, each saying what it does and the rules, with output schemas and honest capabilities', async () => {
     const client = await connect('agent:mcp-list');
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual([
       'describe_schema',
       'grant_status',
+      'list_connections',
       'list_grants',
       'query',
       'request_access',
@@ -77,9 +78,32 @@ describe('POST /mcp', () => {
     expect(query.description).toMatch(/ONE SQL statement/);
     expect(query.description).toMatch(/HUMAN/);
     expect(query.description).toMatch(/untrusted/i);
-    expect(query.inputSchema.required).toEqual(expect.arrayContaining(['grant_id', 'sql']));
+    expect(query.inputSchema.required).toEqual(['grant_id']);
+    expect(Object.keys(query.inputSchema.properties ?? {})).toEqual(
+      expect.arrayContaining(['sql', 'params', 'transaction']),
+    );
     expect(tools.find((tool) => tool.name === 'request_access')!.description).toMatch(/ends on its own/);
     expect(client.getInstructions()).toMatch(/never follow instructions/);
+    for (const tool of tools) expect(tool.outputSchema, tool.name).toBeDefined();
+    // Stateless: it never sends a notification, so it does not claim its tool list can change live.
+    expect(client.getServerCapabilities()?.tools?.listChanged).toBe(false);
+  });
+
+  it('lists the connections the caller could ask for, from the policy, and nothing the policy denies', async () => {
+    const reader = await connect('agent:lister');
+    const readable = await call(reader, 'list_connections', {});
+    expect(readable.isError, text(readable)).toBeFalsy();
+    expect(readable.structuredContent.connections).toEqual([
+      { name: 'shop', accesses: [{ access: 'read', outcome: 'granted', maxTtlSeconds: 1800, rule: 'agents-read' }] },
+    ]);
+    const writer = await connect('agent:lister-w', ['finance']);
+    const both = (await call(writer, 'list_connections', {})).structuredContent.connections[0].accesses;
+    expect(both.map((access: { access: string; outcome: string }) => [access.access, access.outcome])).toEqual([
+      ['read', 'granted'],
+      ['write', 'approval'],
+    ]);
+    const stranger = await connect('human:someone');
+    expect((await call(stranger, 'list_connections', {})).structuredContent.connections).toEqual([]);
   });
 
   it('requests access and never hands the grant token to the model', async () => {
@@ -128,8 +152,9 @@ describe('POST /mcp', () => {
       ttl: 'forever',
       reason: 'x',
     });
+    // The tool's input schema is strict: the MCP server refuses the arguments before the tool runs.
     expect(invalid.isError).toBe(true);
-    expect(invalid.structuredContent.error.code).toBe('invalid_request');
+    expect(text(invalid)).toMatch(/ttl/);
   });
 
   it('queries with masking and marks the rows as untrusted data', async () => {
@@ -198,7 +223,7 @@ describe('POST /mcp', () => {
     const result = await call(client, 'query', { grant_id: grantId, sql: 'DELETE FROM orders' });
     expect(result.isError, text(result)).toBeFalsy();
     expect(result.structuredContent).toMatchObject({
-      status: 'approval_required',
+      status: 'held',
       guardrail: 'unbounded-change',
       approval: { status: 'pending' },
     });
@@ -270,7 +295,13 @@ describe('POST /mcp', () => {
     ]) {
       const response = await stack.call('POST', '/mcp', { body: initialize, headers, ...(token ? { token } : {}) });
       expect(response.status).toBe(401);
-      expect(response.body).toEqual({ error: { code: 'unauthenticated', message: expect.any(String) } });
+      expect(response.body).toEqual({
+        error: {
+          code: 'unauthenticated',
+          message: expect.any(String),
+          requestId: response.headers.get('x-request-id'),
+        },
+      });
     }
   });
 
@@ -288,6 +319,6 @@ describe('POST /mcp', () => {
     });
     expect(list.status).toBe(200);
     expect(list.headers.get('mcp-session-id')).toBeNull();
-    expect(list.body.result.tools).toHaveLength(6);
+    expect(list.body.result.tools).toHaveLength(7);
   });
 });

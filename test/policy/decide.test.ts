@@ -113,6 +113,39 @@ describe('decide', () => {
     );
   });
 
+  it('a rule may require an issuer: the same subject from another configured issuer does not match it', () => {
+    const policy = parsePolicyText(`
+version: 1
+publicUrl: http://127.0.0.1:8787
+identity:
+  issuers:
+    - { issuer: https://idp.example.com, audience: airlock }
+    - { issuer: https://ci.example.com, audience: airlock }
+connections: { shop: { adminSecret: s, profiles: { write: {} } } }
+rules:
+  - { name: agents-write, when: { issuer: https://idp.example.com, subject: "agent:*", groups: [finance] }, connection: shop, access: write, maxTtl: 15m }
+`);
+    const request = { connection: 'shop', access: 'write', ttlSeconds: 60 };
+    const from = (issuer: string): Principal => ({ ...who('agent:x', ['finance']), issuer });
+    expect(decide(policy, request, from('https://idp.example.com'))).toMatchObject({
+      outcome: 'granted',
+      rule: { name: 'agents-write' },
+    });
+    expect(decide(policy, request, from('https://ci.example.com')).outcome).toBe('denied');
+  });
+
+  it('refuses a rule naming an issuer that is not configured', () => {
+    expect(() =>
+      parsePolicyText(`
+version: 1
+publicUrl: http://127.0.0.1:8787
+connections: { shop: { adminSecret: s, profiles: { read: {} } } }
+rules:
+  - { name: r, when: { issuer: https://nowhere.example.com }, connection: shop, access: read, maxTtl: 1m }
+`),
+    ).toThrow(/rules\[0\]\.when\.issuer: "https:\/\/nowhere\.example\.com" is not one of identity\.issuers/);
+  });
+
   it('expands approver groups', () => {
     const decision = decide(withClaims, { connection: 'shop', access: 'write', ttlSeconds: 60 }, who('bob', ['dba']));
     expect(decision).toMatchObject({

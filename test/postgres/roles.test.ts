@@ -1,16 +1,21 @@
 // Temporary roles against the real embedded Postgres: mint, log in as them, revoke under load; mostly refusals.
 // Must never leave a role behind: every grant id used here is revoked in afterAll.
 
+import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AirlockError, type ErrorCode, isAirlockError } from '../../shared/errors.ts';
+import { newId } from '../../shared/ids.ts';
 import { Profile } from '../../shared/policy/schema.ts';
 import { connectClient, type PgClient } from '../../shared/postgres/driver.ts';
 import { derivePassword } from '../../shared/postgres/password.ts';
 import { quoteIdent } from '../../shared/postgres/quote.ts';
-import { createRoleAdmin, ROLE_PREFIX, type RoleSpec, roleNameFor } from '../../shared/postgres/roles.ts';
+import { grantIdOfRole, roleLockKey, roleNameFor } from '../../shared/postgres/role-names.ts';
+import { createRoleAdmin, ROLE_PREFIX, type RoleSpec } from '../../shared/postgres/roles.ts';
 import { adminClient, adminTarget, uniqueName, wire } from '../support/infra.ts';
 
 const ROLE_KEY = 'r'.repeat(32);
+const NAMING = { roleKey: ROLE_KEY, prefix: ROLE_PREFIX };
+const nameOf = (grantId: string) => roleNameFor(grantId, NAMING);
 const READ = Profile.parse({ memberOf: ['pg_read_all_data'], readOnly: true });
 const WRITE = Profile.parse({ memberOf: ['pg_read_all_data', 'pg_write_all_data'] });
 
@@ -20,14 +25,15 @@ const admin = createRoleAdmin({
     connects += 1;
     return connectClient(await adminTarget(), wire());
   },
+  roleKey: ROLE_KEY,
 });
 
 const minted = new Set<string>();
 const extraRoles: string[] = [];
 
 function spec(overrides: Partial<RoleSpec> = {}): RoleSpec {
-  const grantId = overrides.grantId ?? uniqueName('grant');
-  minted.add(roleNameFor(grantId));
+  const grantId = overrides.grantId ?? newId();
+  minted.add(nameOf(grantId));
   return {
     grantId,
     validUntil: new Date(Date.now() + 10 * 60_000),
@@ -94,25 +100,54 @@ afterAll(async () => {
   expect((await admin.listRoles()).filter((info) => minted.has(info.role))).toEqual([]);
 });
 
-describe('roleNameFor', () => {
-  it('is deterministic, short, lower-case and distinct for ids that differ only in case or punctuation', () => {
-    const ids = [
-      '01J9ZQ3K8M5N7P2R4T6V8W0XYZ',
-      '01j9zq3k8m5n7p2r4t6v8w0xyz',
-      '01J9-ZQ3K-8M5N-7P2R-4T6V-8W0X-YZ',
-      '9c2f0a4e-5d1b-4c3a-9f8e-7d6c5b4a3f21',
-      '!!!',
-      'x'.repeat(500),
-    ];
-    const names = ids.map((id) => roleNameFor(id));
+describe('role names', () => {
+  it('are deterministic, distinct, lower-case, at most 63 bytes, and keep the grant id out of pg_roles', () => {
+    const ids = Array.from({ length: 200 }, () => newId());
+    ids.push('0'.repeat(20), 'z'.repeat(20));
+    const names = ids.map(nameOf);
     expect(new Set(names).size).toBe(ids.length);
     for (const [i, name] of names.entries()) {
-      expect(name).toBe(roleNameFor(ids[i]!));
-      expect(name).toMatch(/^airlock_[a-z0-9_]{1,55}$/);
+      const id = ids[i]!;
+      expect(name).toBe(nameOf(id));
+      expect(name).toMatch(/^airlock_[0-9a-f]{32}$/);
       expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63);
+      // Nothing of the id is readable in the name: no run of 4 of its characters appears in it.
+      for (let at = 0; at + 4 <= id.length; at++) expect(name).not.toContain(id.slice(at, at + 4));
+      expect(grantIdOfRole(name, NAMING)).toBe(id);
     }
-    expect(names[0]!.startsWith(`${ROLE_PREFIX}01j9zq3k8m5n7p2r4t6v8w0x_`)).toBe(true);
-    expect(() => roleNameFor('')).toThrow(AirlockError);
+    const tagged = roleNameFor(ids[0]!, { roleKey: ROLE_KEY, prefix: 'airlock_abcdefghijkl_' });
+    expect(Buffer.byteLength(tagged)).toBeLessThanOrEqual(63);
+    expect(grantIdOfRole(tagged, { roleKey: ROLE_KEY, prefix: 'airlock_abcdefghijkl_' })).toBe(ids[0]);
+  });
+
+  it('depend on the role key: another key names other roles and does not recognise these', () => {
+    const id = newId();
+    const other = { roleKey: 'k'.repeat(32), prefix: ROLE_PREFIX };
+    expect(roleNameFor(id, other)).not.toBe(nameOf(id));
+    expect(grantIdOfRole(nameOf(id), other)).toBeNull();
+  });
+
+  it('are refused for anything but a grant id, and unknown or foreign names map to no grant', () => {
+    for (const bad of ['', 'ABCDEFGHIJKLMNOPQRST', 'grant-1234', 'x'.repeat(500), '!!!', `${newId()}x`]) {
+      expect(() => roleNameFor(bad, NAMING)).toThrow(AirlockError);
+    }
+    for (const role of [
+      'postgres',
+      'airlock_',
+      `airlock_${'0'.repeat(32)}`,
+      `airlock_someoneelse_${newId()}`,
+      `airlock_abc_${nameOf(newId()).slice('airlock_'.length)}`,
+      `${nameOf(newId())}0`,
+    ]) {
+      expect(grantIdOfRole(role, NAMING)).toBeNull();
+    }
+  });
+
+  it('still recognise the grant of a role named before names were keyed', () => {
+    const id = newId();
+    const legacy = `airlock_${id}_${createHash('sha256').update(id).digest('hex').slice(0, 12)}`;
+    expect(grantIdOfRole(legacy, NAMING)).toBe(id);
+    expect(grantIdOfRole(`airlock_${id}_000000000000`, NAMING)).toBeNull();
   });
 });
 
@@ -121,7 +156,7 @@ describe('mintRole', () => {
     const request = spec();
     const { role, created } = await admin.mintRole(request);
     expect(created).toBe(true);
-    expect(role).toBe(roleNameFor(request.grantId));
+    expect(role).toBe(nameOf(request.grantId));
     const row = await roleRow(role);
     expect(row).toBeDefined();
     expect(Math.floor(row!.rolvaliduntil!.getTime() / 1000)).toBe(Math.floor(request.validUntil.getTime() / 1000));
@@ -134,6 +169,7 @@ describe('mintRole', () => {
         'statement_timeout=30s',
         'idle_in_transaction_session_timeout=60s',
         'default_transaction_read_only=on',
+        'lock_timeout=5s',
       ]),
     );
     const password = await asAdmin(
@@ -264,13 +300,13 @@ describe('mintRole', () => {
     ]) {
       const request = spec({ profile: { ...READ, memberOf } });
       await expectRefusal(admin.mintRole(request), 'invalid_config');
-      expect(await roleRow(roleNameFor(request.grantId))).toBeUndefined();
+      expect(await roleRow(nameOf(request.grantId))).toBeUndefined();
     }
   });
 
   it('refuses to reuse an existing role that carries attributes Airlock never grants', async () => {
     const request = spec();
-    const role = roleNameFor(request.grantId);
+    const role = nameOf(request.grantId);
     await asAdmin((client) => client.query(`CREATE ROLE ${quoteIdent(role)} CREATEDB NOLOGIN`));
     await expectRefusal(admin.mintRole(request), 'invalid_config');
     expect((await roleRow(role))!.rolcanlogin).toBe(false);
@@ -297,6 +333,7 @@ describe('mintRole', () => {
   it('reports a database it cannot log in to, or a connection that drops, as unavailable', async () => {
     const refused = createRoleAdmin({
       connect: async () => connectClient({ ...(await adminTarget()), password: 'wrong' }, wire()),
+      roleKey: ROLE_KEY,
     });
     const dropped = createRoleAdmin({
       connect: async () => {
@@ -305,19 +342,20 @@ describe('mintRole', () => {
         await asAdmin((other) => other.query('SELECT pg_terminate_backend($1)', [pid]));
         return client;
       },
+      roleKey: ROLE_KEY,
     });
     for (const offline of [refused, dropped]) {
       const request = spec();
       await expectRefusal(offline.mintRole(request), 'unavailable');
-      await expectRefusal(offline.revokeRole(roleNameFor(request.grantId)), 'unavailable');
+      await expectRefusal(offline.revokeRole(nameOf(request.grantId)), 'unavailable');
       await expectRefusal(offline.listRoles(), 'unavailable');
-      expect(await roleRow(roleNameFor(request.grantId))).toBeUndefined();
+      expect(await roleRow(nameOf(request.grantId))).toBeUndefined();
     }
   });
 });
 
 describe('revokeRole', () => {
-  it('drops a role that has an open session and owns a table, ending the session', async () => {
+  it('ends the open session, then drops the role and the table it owns: nothing is handed to the admin', async () => {
     const request = spec({ profile: WRITE });
     const { role } = await admin.mintRole(request);
     const table = adminRoleName('owned');
@@ -327,28 +365,25 @@ describe('revokeRole', () => {
       await session.query(`CREATE TABLE public.${quoteIdent(table)} (id int)`);
       await session.query('BEGIN');
       await session.query(`LOCK TABLE public.${quoteIdent(table)}`);
-      expect(await admin.revokeRole(role)).toEqual({ existed: true, terminated: 1 });
+      expect(await admin.revokeRole(role)).toEqual({ existed: true, terminated: 1, dropped: true });
       await failure(session.query('SELECT 1'));
     } finally {
       // A terminated client's end() never settles in the driver; do not wait for it.
       void session.end().catch(() => {});
     }
     expect(await roleRow(role)).toBeUndefined();
-    await asAdmin(async (client) => {
-      const owner = await client.query<{ owner: string; me: string }>(
-        `SELECT tableowner AS owner, current_user AS me FROM pg_tables WHERE tablename = $1`,
-        [table],
-      );
-      expect(owner.rows[0]!.owner).toBe(owner.rows[0]!.me);
-      await client.query(`DROP TABLE public.${quoteIdent(table)}`);
-    });
+    expect(
+      await asAdmin(
+        async (client) => (await client.query(`SELECT 1 FROM pg_class WHERE relname = $1`, [table])).rowCount,
+      ),
+    ).toBe(0);
     expect(await failure(connectAs(role, request.password))).toMatchObject({ code: 'unavailable', sqlstate: '28P01' });
   });
 
   it('is idempotent, also when two revokers race', async () => {
     const { role } = await admin.mintRole(spec());
-    expect(await admin.revokeRole(role)).toEqual({ existed: true, terminated: 0 });
-    expect(await admin.revokeRole(role)).toEqual({ existed: false, terminated: 0 });
+    expect(await admin.revokeRole(role)).toEqual({ existed: true, terminated: 0, dropped: true });
+    expect(await admin.revokeRole(role)).toEqual({ existed: false, terminated: 0, dropped: true });
 
     const raced = await admin.mintRole(spec());
     const results = await Promise.all([
@@ -376,6 +411,205 @@ describe('revokeRole', () => {
     }
     expect(connects).toBe(before);
     expect((await roleRow('postgres'))!.rolcanlogin).toBe(true);
+  });
+});
+
+/** Settles with `work`'s value, or rejects once `ms` have passed: a hang fails the test instead of stalling it. */
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function terminate(session: PgClient): Promise<void> {
+  const pid = (session as unknown as { processID?: number }).processID;
+  if (pid) await asAdmin((client) => client.query('SELECT pg_terminate_backend($1)', [pid]));
+  void session.end().catch(() => {});
+}
+
+async function ownedBy(role: string) {
+  return asAdmin(async (client) => {
+    const result = await client.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM pg_largeobject_metadata m JOIN pg_roles r ON r.oid = m.lomowner WHERE r.rolname = $1)::int
+            + (SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = $1)::int AS n`,
+      [role],
+    );
+    return result.rows[0]!.n;
+  });
+}
+
+describe('revocation under hostile sessions', () => {
+  it('bounds every admin session: a lock waits at most 5 s, a statement runs at most 10 s', async () => {
+    const seen: PgClient[] = [];
+    const watched = createRoleAdmin({
+      connect: async () => {
+        const client = await connectClient(await adminTarget(), wire());
+        seen.push(client);
+        return client;
+      },
+      release: () => {},
+      roleKey: ROLE_KEY,
+    });
+    await watched.listRoles();
+    const [client] = seen;
+    try {
+      const settings = await client!.query<{ lock: string; statement: string }>(
+        `SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement`,
+      );
+      expect(settings.rows[0]).toEqual({ lock: '5s', statement: '10s' });
+    } finally {
+      await client!.end();
+    }
+  });
+
+  it('is not stalled by another session holding the lock on the old, computable key of the role', async () => {
+    const victim = await admin.mintRole(spec());
+    const attackerSpec = spec();
+    const attacker = await admin.mintRole(attackerSpec);
+    const session = await connectAs(attacker.role, attackerSpec.password);
+    try {
+      // What an agent that can read pg_roles computed before: the key every revocation used to wait for.
+      await session.query(`SELECT pg_advisory_lock(hashtextextended('airlock:role:' || $1, 0))`, [victim.role]);
+      const started = Date.now();
+      expect(await within(8000, admin.revokeRole(victim.role))).toEqual({
+        existed: true,
+        terminated: 0,
+        dropped: true,
+      });
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(await roleRow(victim.role)).toBeUndefined();
+    } finally {
+      await terminate(session);
+    }
+  });
+
+  it('with its keyed lock held by another session, blocks logins and ends sessions at once and leaves the drop for later', async () => {
+    const victimSpec = spec({ profile: WRITE });
+    const victim = await admin.mintRole(victimSpec);
+    const victimSession = await connectAs(victim.role, victimSpec.password);
+    const holderSpec = spec();
+    const holder = await admin.mintRole(holderSpec);
+    const holding = await connectAs(holder.role, holderSpec.password);
+    try {
+      // As if the key had leaked (pg_locks shows a held advisory key to everyone): revocation must not depend on it.
+      await holding.query('SELECT pg_advisory_lock($1::bigint)', [roleLockKey(ROLE_KEY, victim.role)]);
+      const started = Date.now();
+      const result = await within(8000, admin.revokeRole(victim.role));
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(result).toEqual({ existed: true, terminated: 1, dropped: false });
+      expect((await roleRow(victim.role))!.rolcanlogin).toBe(false);
+      await failure(victimSession.query('SELECT 1'));
+      expect(await failure(connectAs(victim.role, victimSpec.password))).toMatchObject({ code: 'unavailable' });
+    } finally {
+      await terminate(holding);
+      void victimSession.end().catch(() => {});
+    }
+    expect(await admin.revokeRole(victim.role)).toEqual({ existed: true, terminated: 0, dropped: true });
+    expect(await roleRow(victim.role)).toBeUndefined();
+  });
+
+  it('drops every large object the role made, however many, without handing one to the admin', async () => {
+    const request = spec({ profile: WRITE });
+    const { role } = await admin.mintRole(request);
+    const session = await connectAs(role, request.password);
+    try {
+      // More large objects than one transaction can lock: DROP OWNED alone would fail with 53200.
+      await session.query(`SELECT count(lo_from_bytea(0, '\\x41'::bytea)) FROM generate_series(1, 40000)`);
+    } finally {
+      await session.end();
+    }
+    expect(await ownedBy(role)).toBe(40000);
+    const before = await asAdmin(
+      async (client) =>
+        (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_largeobject_metadata')).rows[0]!.n,
+    );
+    const started = Date.now();
+    const first = await admin.revokeRole(role);
+    const firstMs = Date.now() - started;
+    expect(firstMs).toBeLessThan(6000);
+    const result = first.dropped ? first : await admin.revokeRole(role, { dropBudgetMs: 60_000 });
+    console.log(
+      `roles: revoking a role with 40000 large objects: ${firstMs} ms (dropped ${first.dropped}) then ${Date.now() - started} ms in all`,
+    );
+    expect(result.dropped).toBe(true);
+    expect(await roleRow(role)).toBeUndefined();
+    const after = await asAdmin(
+      async (client) =>
+        (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_largeobject_metadata')).rows[0]!.n,
+    );
+    expect(before - after).toBe(40000);
+  }, 120_000);
+
+  it('drops what the role created in a schema it may create in, SECURITY DEFINER code and temporary objects included', async () => {
+    const schema = adminRoleName('owned_schema');
+    const creator = adminRoleName('creator');
+    extraRoles.push(creator);
+    await asAdmin((client) =>
+      client.query(
+        `CREATE ROLE ${quoteIdent(creator)} NOLOGIN; CREATE SCHEMA ${quoteIdent(schema)}; GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(creator)}`,
+      ),
+    );
+    const request = spec({ profile: Profile.parse({ memberOf: ['pg_read_all_data', 'pg_write_all_data', creator] }) });
+    const { role } = await admin.mintRole(request);
+    const other = spec({ profile: Profile.parse({ memberOf: ['pg_read_all_data', creator] }) });
+    const otherRole = (await admin.mintRole(other)).role;
+    const s = quoteIdent(schema);
+    const session = await connectAs(role, request.password);
+    const otherSession = await connectAs(otherRole, other.password);
+    try {
+      await session.query(
+        [
+          `CREATE TABLE ${s}.t (id serial PRIMARY KEY, v text)`,
+          `CREATE SEQUENCE ${s}.seq`,
+          `CREATE TYPE ${s}.pair AS (a int, b int)`,
+          `CREATE TYPE ${s}.mood AS ENUM ('ok', 'not')`,
+          `CREATE VIEW ${s}.v AS SELECT id FROM ${s}.t`,
+          `CREATE FUNCTION ${s}.f() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT count(*)::int FROM ${s}.t'`,
+          `CREATE PROCEDURE ${s}.p() LANGUAGE sql AS 'SELECT 1'`,
+          `CREATE TEMP TABLE scratch (id int)`,
+          `SELECT lo_from_bytea(0, '\\x41'::bytea)`,
+        ].join(';\n'),
+      );
+      // Another grant builds on it: that goes too, or the role could not be dropped.
+      await otherSession.query(`CREATE VIEW ${s}.built_on AS SELECT ${s}.f() AS n`);
+      const definer = await asAdmin(
+        async (client) =>
+          (
+            await client.query<{ owner: string; secdef: boolean }>(
+              `SELECT pg_get_userbyid(proowner)::text AS owner, prosecdef AS secdef FROM pg_proc WHERE pronamespace = $1::regnamespace AND proname = 'f'`,
+              [schema],
+            )
+          ).rows,
+      );
+      expect(definer).toEqual([{ owner: role, secdef: true }]);
+      expect(await ownedBy(role)).toBeGreaterThanOrEqual(6);
+      expect(await admin.revokeRole(role)).toEqual({ existed: true, terminated: 1, dropped: true });
+    } finally {
+      void session.end().catch(() => {});
+      await otherSession.end();
+    }
+    const left = await asAdmin(async (client) => {
+      const objects = await client.query<{ kind: string; name: string }>(
+        `SELECT 'class' AS kind, relname::text AS name FROM pg_class WHERE relnamespace = $1::regnamespace
+         UNION ALL SELECT 'proc', proname::text FROM pg_proc WHERE pronamespace = $1::regnamespace
+         UNION ALL SELECT 'type', typname::text FROM pg_type WHERE typnamespace = $1::regnamespace
+         UNION ALL SELECT 'temp', relname::text FROM pg_class WHERE relname = 'scratch' AND relpersistence = 't'`,
+        [schema],
+      );
+      await client.query(`DROP SCHEMA ${s} CASCADE`);
+      return objects.rows;
+    });
+    expect(left).toEqual([]);
+    expect(await roleRow(role)).toBeUndefined();
+    expect(await admin.revokeRole(otherRole)).toMatchObject({ existed: true, dropped: true });
   });
 });
 

@@ -128,18 +128,16 @@ describe('masking by origin', () => {
     }
   });
 
-  it('through a view the grant role can read (a column that depends on a sensitive one is sensitive)', async () => {
-    const result = await maskedRead(`SELECT id, email, card_number FROM ${schema}.contacts ORDER BY id`);
-    expect(result.rows).toHaveLength(1000);
-    expect(result.masked('email')).not.toBeNull();
-    expect(result.masked('card_number')).not.toBeNull();
-    for (const email of result.column('email')) expect(email).toMatch(/^(.\*\*\*@.+|\[REDACTED\])$/);
-  });
-
-  it('through an expression over a view', async () => {
-    const result = await maskedRead(`SELECT upper(email) AS e, card_number || '' AS k FROM ${schema}.contacts`);
-    expect(result.columns.map((column) => column.masked)).toEqual(['redact', 'redact']);
-    expect(new Set(result.rows.flat())).toEqual(new Set([REDACTED]));
+  it.each([
+    ['a view that reads sensitive columns', `SELECT id, email, card_number FROM ${schema}.contacts ORDER BY id`],
+    ['an expression over such a view', `SELECT upper(email) AS e, card_number || '' AS k FROM ${schema}.contacts`],
+  ])('%s is refused by Postgres: the view would read the raw values with its owner’s rights', async (_case, sql) => {
+    const grant = await openGrant(stack);
+    const response = await query(stack, grant.token, { sql });
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({ code: 'db_error', sqlstate: '42501' });
+    expect(await rawValuesIn(JSON.stringify(response.body))).toEqual([]);
+    await expectStatementEvents(stack, grant, ['failed']);
   });
 });
 
@@ -180,7 +178,9 @@ describe('masking by lineage: a column with no origin is masked whole when the s
       'SELECT email AS v FROM customers WHERE id <= 400 UNION SELECT ssn FROM customers WHERE id <= 400',
     );
     expect(result.columns).toEqual([{ name: 'v', type: 'text', masked: 'redact' }]);
-    expect(result.rows).toHaveLength(800);
+    // UNION removes duplicates among what Postgres returns: the masked emails and the one redacted SSN.
+    const distinct = new Set([...customers.values()].filter((c) => c.id <= 400).map((c) => maskedEmail(c.email)));
+    expect(result.rows).toHaveLength(distinct.size + 1);
     expect(new Set(result.rows.flat())).toEqual(new Set([REDACTED]));
   });
 
@@ -195,17 +195,21 @@ describe('masking holds outside the rows', () => {
   it.each([
     ['a cast error', 'SELECT email::int FROM customers ORDER BY id', '22P02'],
     ['a lookup by a value', 'SELECT phone::regclass FROM customers ORDER BY id', '42P01'],
-    ['a date parse', "SELECT to_date(ssn, 'YYYY-MM-DD') FROM customers ORDER BY id", '22008'],
-  ])('a Postgres error does not quote a row value (%s)', async (_case, sql, sqlstate) => {
-    const grant = await openGrant(stack);
-    const response = await query(stack, grant.token, { sql });
-    expect(response.status).toBe(400);
-    expect(response.body.error).toMatchObject({ code: 'db_error', sqlstate });
-    expect(response.body.error.message).toContain('"…"');
-    expect(await rawValuesIn(JSON.stringify(response.body))).toEqual([]);
-    const [event] = await expectStatementEvents(stack, grant, ['failed']);
-    expect(event!.error).toMatchObject({ code: 'db_error', sqlstate });
-  });
+    // Postgres parses the masked SSN, `[REDACTED]`: an invalid format rather than an out-of-range date.
+    ['a date parse', "SELECT to_date(ssn, 'YYYY-MM-DD') FROM customers ORDER BY id", '22007'],
+  ])(
+    'a Postgres error on a masked table gives its SQLSTATE and a fixed message, never the server text (%s)',
+    async (_case, sql, sqlstate) => {
+      const grant = await openGrant(stack);
+      const response = await query(stack, grant.token, { sql });
+      expect(response.status).toBe(400);
+      expect(response.body.error).toMatchObject({ code: 'db_error', sqlstate });
+      expect(response.body.error.message).toContain(`SQLSTATE ${sqlstate}; the server's own message is withheld`);
+      expect(await rawValuesIn(JSON.stringify(response.body))).toEqual([]);
+      const [event] = await expectStatementEvents(stack, grant, ['failed']);
+      expect(event!.error).toMatchObject({ code: 'db_error', sqlstate });
+    },
+  );
 
   it('a Postgres error about what the agent wrote keeps its words', async () => {
     const grant = await openGrant(stack);
@@ -213,13 +217,21 @@ describe('masking holds outside the rows', () => {
     expect(typo.status).toBe(400);
     expect(typo.body.error).toMatchObject({ code: 'db_error', sqlstate: '42703' });
     expect(typo.body.error.message).toContain('"emial"');
+    // On a table without masked columns, Postgres's text is kept where it quotes only what the agent sent.
     const param = await query(stack, grant.token, {
-      sql: 'SELECT name FROM customers WHERE id = $1',
+      sql: 'SELECT status FROM orders WHERE id = $1',
       params: ['5 OR 1=1'],
     });
     expect(param.body.error).toMatchObject({ code: 'db_error', sqlstate: '22P02' });
     expect(param.body.error.message).toContain('"5 OR 1=1"');
-    await expectStatementEvents(stack, grant, ['failed', 'failed']);
+    // On a masked table the server's text is withheld, whatever it quotes.
+    const masked = await query(stack, grant.token, {
+      sql: 'SELECT name FROM customers WHERE id = $1',
+      params: ['5 OR 1=1'],
+    });
+    expect(masked.body.error).toMatchObject({ code: 'db_error', sqlstate: '22P02' });
+    expect(masked.body.error.message).not.toContain('5 OR 1=1');
+    await expectStatementEvents(stack, grant, ['failed', 'failed', 'failed']);
   });
 
   it('a function that runs a query given as text (ts_stat) is refused: its rows would escape masking', async () => {

@@ -1,57 +1,14 @@
 // What the adversarial suites share: grants opened over HTTP, the seeded sensitive values (and their
 // obvious transforms) no response may carry, a raw-bytes HTTP client, and the API's error-shape check.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
-import type { PgClient } from '../../shared/postgres/driver.ts';
-import type { TestAirlock } from '../support/airlock.ts';
-import { adminClient } from '../support/infra.ts';
+import { uniqueSchema as uniqueSchemaNamed, withAdmin } from '../support/stack.ts';
 
-export interface OpenGrant {
-  id: string;
-  /** The grant token, for /v1/query. */
-  token: string;
-  /** The requester's identity token, for /v1/grants/{id}. */
-  identity: string;
-}
+export { type OpenGrant, openGrant, query, statementEvents, withAdmin } from '../support/stack.ts';
 
-export async function openGrant(stack: TestAirlock, access: 'read' | 'write' = 'read'): Promise<OpenGrant> {
-  const identity = await stack.token(
-    `agent:sec-${randomBytes(3).toString('hex')}`,
-    access === 'write' ? ['finance'] : [],
-  );
-  const response = await stack.call('POST', '/v1/grants', {
-    token: identity,
-    body: { connection: 'shop', access, ttl: 900, reason: 'adversarial suite (issue 8)' },
-  });
-  if (response.status !== 201) throw new Error(`grant: ${response.status} ${JSON.stringify(response.body)}`);
-  return { id: response.body.grant.id, token: response.body.token, identity };
-}
-
-export function query(stack: TestAirlock, token: string | undefined, body: unknown) {
-  return stack.call('POST', '/v1/query', { token, body });
-}
-
-/** The statement events of a grant's audit trail (read by its requester). */
-export async function statementEvents(stack: TestAirlock, grant: OpenGrant): Promise<Array<Record<string, unknown>>> {
-  const response = await stack.call('GET', `/v1/grants/${grant.id}/audit`, { token: grant.identity });
-  expect(response.status).toBe(200);
-  expect(response.body.verified).toBe(true);
-  return (response.body.events as Array<Record<string, unknown>>).filter((event) => event.type === 'statement');
-}
-
-export const uniqueSchema = () => `sec_${randomBytes(4).toString('hex')}`;
-
-/** One admin session for a whole file: ground truth is read as the admin, never through Airlock. */
-export async function withAdmin<T>(work: (admin: PgClient) => Promise<T>): Promise<T> {
-  const admin = await adminClient();
-  try {
-    return await work(admin);
-  } finally {
-    await admin.end();
-  }
-}
+export const uniqueSchema = () => uniqueSchemaNamed('sec');
 
 /** A JS stack frame, or a source path of this code base or its dependencies. */
 const STACK_TRACE =

@@ -17,7 +17,7 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Airlock, assembleAirlock } from '../../shared/http/airlock.ts';
+import { type Airlock, assembleAirlock } from '../../shared/airlock/index.ts';
 import { GRANT_TOKEN_TYPE, generateSigningKeyPair } from '../../shared/identity/index.ts';
 import { createFileSecretSource, SECRET_NAMES } from '../../shared/secrets/index.ts';
 import {
@@ -138,6 +138,14 @@ describe('identity tokens at /v1/grants', () => {
         hmacToken({ alg: 'HS256', kid: devKey.kid, typ: 'JWT' }, identityClaims(), JSON.stringify(devKey.publicJwk)),
     ],
     ['expired', () => signed(identityClaims({ iat: T() - 1200, exp: T() - 600 }))],
+    [
+      'genuinely signed, good for ten years, without iat',
+      () => signed(identityClaims({ iat: undefined, exp: T() + 10 * 365 * 86_400 })),
+    ],
+    [
+      'genuinely signed, issued now for ten years (over the issuer’s 24 h maxTokenAge)',
+      () => signed(identityClaims({ exp: T() + 10 * 365 * 86_400 })),
+    ],
     ['a wrong issuer, signed with the real key', () => signed(identityClaims({ iss: 'http://127.0.0.1:1/dev' }))],
     ['truncated: signature cut short', async () => (await signed(identityClaims())).slice(0, -10)],
     ['truncated: no signature', async () => `${(await signed(identityClaims())).split('.').slice(0, 2).join('.')}.`],

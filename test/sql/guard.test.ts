@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isAirlockError } from '../../shared/errors.ts';
-import { Guardrail } from '../../shared/policy/schema.ts';
+import { CAPABILITIES, type Capability, Guardrail } from '../../shared/policy/schema.ts';
 import { checkStatement, parseOne } from '../../shared/sql/index.ts';
 
 /** The demo policy's guardrails (airlock.policy.yaml / API.md). */
@@ -16,9 +16,14 @@ const demo: Guardrail[] = [
 ];
 
 /** `allow`, `block:<guardrail>`, `approve:<guardrail>` or `error:<code>`: one string per case keeps the tables readable. */
-async function outcome(sql: string, readOnly: boolean, guardrails: Guardrail[] = demo): Promise<string> {
+async function outcome(
+  sql: string,
+  readOnly: boolean,
+  guardrails: Guardrail[] = demo,
+  allow?: Capability[],
+): Promise<string> {
   try {
-    const verdict = checkStatement(await parseOne(sql), { readOnly, guardrails });
+    const verdict = checkStatement(await parseOne(sql), { readOnly, guardrails, allow });
     return verdict.action === 'allow' ? 'allow' : `${verdict.action}:${verdict.guardrail}`;
   } catch (error) {
     if (isAirlockError(error)) return `error:${error.code}`;
@@ -36,7 +41,8 @@ describe('a read grant', () => {
     ['VALUES (1), (2)', 'allow'],
     ['SELECT json_agg(c) FROM customers c', 'allow'],
     ["SELECT current_setting('statement_timeout')", 'allow'],
-    ['SELECT pg_advisory_xact_lock(42)', 'allow'],
+    // Advisory locks reach Airlock's own machinery: refused unless the profile allows them (was: allowed).
+    ['SELECT pg_advisory_xact_lock(42)', 'block:builtin:advisory-lock'],
     ['SHOW statement_timeout', 'allow'],
     ['EXPLAIN SELECT * FROM orders', 'allow'],
     ['EXPLAIN DELETE FROM orders', 'allow'],
@@ -209,7 +215,8 @@ describe('a write grant with the demo guardrails', () => {
     ],
     ['EXPLAIN ANALYZE DELETE FROM orders', 'approve:unbounded-change'],
     ['EXPLAIN DELETE FROM orders', 'allow'],
-    ['PREPARE p AS DELETE FROM orders', 'approve:unbounded-change'],
+    // Prepared statements need `allow: [prepared-statements]` (was: judged by the guardrail on its body).
+    ['PREPARE p AS DELETE FROM orders', 'block:builtin:prepared-statement'],
     ['INSERT INTO orders (customer_id, total) VALUES (1, 2)', 'allow'],
     ["SELECT nextval('orders_id_seq')", 'allow'],
     ['SELECT * FROM orders FOR UPDATE', 'allow'],
@@ -295,5 +302,120 @@ describe('guardrail matching', () => {
     });
     expect(verdict).toMatchObject({ action: 'block', guardrail: 'builtin:privilege' });
     expect(verdict.action === 'block' && verdict.reason.length > 0).toBe(true);
+  });
+});
+
+describe('capabilities refused unless the profile allows them', () => {
+  /** Each statement, the capability that permits it, and the built-in guardrail that refuses it without. */
+  const cases: Array<[string, Capability, string]> = [
+    ['SELECT pg_advisory_lock(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_advisory_lock(1, 2)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_advisory_lock_shared(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_advisory_xact_lock(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_advisory_xact_lock_shared(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_try_advisory_lock(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_try_advisory_lock_shared(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_try_advisory_xact_lock(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_try_advisory_xact_lock_shared(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_advisory_unlock(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_advisory_unlock_shared(42)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT pg_advisory_unlock_all()', 'advisory-locks', 'builtin:advisory-lock'],
+    [
+      "SELECT pg_catalog.pg_advisory_lock(hashtextextended('airlock:role:' || 'x', 0))",
+      'advisory-locks',
+      'builtin:advisory-lock',
+    ],
+    ['SELECT "PG_ADVISORY_LOCK"(1)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT * FROM orders WHERE pg_try_advisory_lock(id)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['SELECT * FROM pg_advisory_lock(7)', 'advisory-locks', 'builtin:advisory-lock'],
+    ['WITH l AS (SELECT pg_advisory_lock(7)) SELECT * FROM l', 'advisory-locks', 'builtin:advisory-lock'],
+    ['LOCK TABLE orders', 'lock', 'builtin:lock'],
+    ['LOCK TABLE customers IN ACCESS EXCLUSIVE MODE', 'lock', 'builtin:lock'],
+    ['LOCK orders, customers IN SHARE MODE NOWAIT', 'lock', 'builtin:lock'],
+    ['PREPARE q AS SELECT 1', 'prepared-statements', 'builtin:prepared-statement'],
+    ['EXECUTE q', 'prepared-statements', 'builtin:prepared-statement'],
+    ['EXPLAIN EXECUTE q', 'prepared-statements', 'builtin:prepared-statement'],
+    ['DEALLOCATE ALL', 'prepared-statements', 'builtin:prepared-statement'],
+    ['DECLARE c CURSOR FOR SELECT * FROM orders', 'cursors', 'builtin:cursor'],
+    ['DECLARE c CURSOR WITH HOLD FOR SELECT 1', 'cursors', 'builtin:cursor'],
+    ['FETCH 10 FROM c', 'cursors', 'builtin:cursor'],
+    ['MOVE FORWARD 5 IN c', 'cursors', 'builtin:cursor'],
+    ['CLOSE c', 'cursors', 'builtin:cursor'],
+    ['LISTEN ch', 'listen', 'builtin:listen'],
+    ['UNLISTEN *', 'listen', 'builtin:listen'],
+    ["NOTIFY ch, 'x'", 'listen', 'builtin:listen'],
+    ["SELECT pg_notify('ch', 'x')", 'listen', 'builtin:listen'],
+    ['VACUUM orders', 'maintenance', 'builtin:maintenance'],
+    ['VACUUM FULL orders', 'maintenance', 'builtin:maintenance'],
+    ['ANALYZE orders', 'maintenance', 'builtin:maintenance'],
+    ['CLUSTER orders USING orders_pkey', 'maintenance', 'builtin:maintenance'],
+    ['REINDEX TABLE orders', 'maintenance', 'builtin:maintenance'],
+    ['CHECKPOINT', 'maintenance', 'builtin:maintenance'],
+  ];
+
+  it.each(cases)('%j needs "%s": refused by %s on a write grant without it', async (sql, capability, guardrail) => {
+    expect(await outcome(sql, false, [])).toBe(`block:${guardrail}`);
+    const others = CAPABILITIES.filter((other) => other !== capability);
+    expect(await outcome(sql, false, [], others)).toBe(`block:${guardrail}`);
+    const verdict = checkStatement(await parseOne(sql), { readOnly: false, guardrails: [] });
+    expect(verdict.action === 'block' && verdict.reason).toContain(`"${capability}" in allow`);
+  });
+
+  it.each(cases)('%j runs on a write grant whose profile allows "%s"', async (sql, capability) => {
+    expect(await outcome(sql, false, [], [capability])).toBe('allow');
+  });
+
+  it('a statement needing two capabilities needs both', async () => {
+    const sql = 'PREPARE l AS SELECT pg_advisory_lock(1)';
+    expect(await outcome(sql, false, [], ['prepared-statements'])).toBe('block:builtin:advisory-lock');
+    expect(await outcome(sql, false, [], ['advisory-locks'])).toBe('block:builtin:prepared-statement');
+    expect(await outcome(sql, false, [], ['advisory-locks', 'prepared-statements'])).toBe('allow');
+  });
+
+  it("an allowed capability still meets the grant's access and the policy's guardrails", async () => {
+    expect(await outcome('LOCK TABLE orders', true, [], ['lock'])).toBe('block:access:read');
+    expect(await outcome('VACUUM orders', true, [], ['maintenance'])).toBe('block:access:read');
+    expect(await outcome('PREPARE p AS DELETE FROM orders', false, demo, ['prepared-statements'])).toBe(
+      'approve:unbounded-change',
+    );
+  });
+
+  it('backends are never signalled, whatever is allowed', async () => {
+    for (const sql of [
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity',
+      'SELECT pg_terminate_backend(1, 1000)',
+      'SELECT pg_cancel_backend(1)',
+      'SELECT pg_signal_backend(1, 15)',
+      'SELECT pg_catalog.pg_reload_conf()',
+      'SELECT pg_stat_reset()',
+      "SELECT pg_stat_reset_shared('bgwriter')",
+    ]) {
+      expect(await outcome(sql, false, [], [...CAPABILITIES])).toBe('block:builtin:function');
+    }
+  });
+
+  it('no allow entry lets a grant lock or maintain a system catalog', async () => {
+    for (const sql of [
+      'LOCK TABLE pg_class IN ACCESS EXCLUSIVE MODE',
+      'LOCK pg_catalog.pg_auth_members',
+      'LOCK TABLE orders, pg_catalog.pg_shdepend IN SHARE MODE',
+      'LOCK information_schema.sql_features',
+      'VACUUM FULL pg_class',
+      'ANALYZE pg_catalog.pg_largeobject_metadata',
+      'CLUSTER pg_toast.pg_toast_2619 USING pg_toast_2619_index',
+      'REINDEX TABLE pg_catalog.pg_authid',
+    ]) {
+      expect(await outcome(sql, false, [], [...CAPABILITIES]), sql).toBe('block:builtin:catalog');
+    }
+    expect(await outcome('LOCK TABLE public.pg_notes', false, [], ['lock'])).toBe('allow');
+  });
+
+  it('SHOW stays allowed without any capability; an `other` statement no capability covers is refused', async () => {
+    expect(await outcome('SHOW lock_timeout', false, [])).toBe('allow');
+    expect(await outcome('SHOW ALL', true, [])).toBe('allow');
+    const shown = await parseOne('SHOW lock_timeout');
+    const future = { ...shown, command: 'FutureStmt', commands: ['FutureStmt'] };
+    const verdict = checkStatement(future, { readOnly: false, guardrails: [], allow: [...CAPABILITIES] });
+    expect(verdict).toMatchObject({ action: 'block', guardrail: 'builtin:other' });
   });
 });

@@ -37,10 +37,10 @@ describe('parseStatements', () => {
     expect(await failure(sql)).toEqual({ code: 'sql_syntax', details: { position } });
   });
 
-  it('walks a deeply nested statement without running out of stack', async () => {
-    const depth = 1000;
-    const sql = `SELECT * FROM ${'(SELECT * FROM '.repeat(depth)}customers${') x'.repeat(depth)}`;
-    expect((await parseOne(sql)).relations).toEqual([{ schema: null, name: 'customers' }]);
+  it('walks the deepest statement the complexity guard admits; a deeper one is refused before the parser', async () => {
+    const nested = (depth: number) => `SELECT * FROM ${'(SELECT * FROM '.repeat(depth)}customers${') x'.repeat(depth)}`;
+    expect((await parseOne(nested(70))).relations).toEqual([{ schema: null, name: 'customers' }]);
+    expect((await failure(nested(1000))).code).toBe('statement_too_complex');
   });
 
   it.each(['', ' ', '-- nothing', '/* nothing */', ';', ' ; ; '])('refuses %j as no statement', async (sql) => {
@@ -184,8 +184,15 @@ describe('fingerprint and normalizedSql', () => {
     expect((await parseOne('SELECT a1,\n\t t2.b3 FROM t2   WHERE c4 = 4')).normalizedSql).toBe(
       'SELECT a1, t2.b3 FROM t2 WHERE c4 = $1',
     );
+    // A quoted name is kept only when the statement declares it: without a catalog, it may be a quoted value.
     expect((await parseOne('SELECT "my  col" FROM t /* note */ ORDER BY 1')).normalizedSql).toBe(
-      'SELECT "my  col" FROM t ORDER BY $1',
+      'SELECT $2 FROM t ORDER BY $1',
+    );
+    expect((await parseOne('SELECT x AS "Total" FROM t ORDER BY "Total"')).normalizedSql).toBe(
+      'SELECT x AS "Total" FROM t ORDER BY "Total"',
+    );
+    expect((await parseOne(`SELECT id FROM customers WHERE ssn = "342-61-1387"`)).normalizedSql).toBe(
+      'SELECT id FROM customers WHERE ssn = $1',
     );
   });
 

@@ -4,15 +4,16 @@
 import { DescribeTimeToLiveCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTables } from '../../local/dynamo.ts';
-import { createDynamoAuditLog } from '../../shared/audit/index.ts';
 import { isAirlockError } from '../../shared/errors.ts';
 import type { GrantRecord, GrantStatus } from '../../shared/grants/model.ts';
 import { createGrantStore, type GrantStore } from '../../shared/grants/store.ts';
 import { newId } from '../../shared/ids.ts';
 import { isConditionFailure, toItem } from '../../shared/store/dynamo.ts';
 import type { TableNames } from '../../shared/store/tables.ts';
+import { auditLog } from '../audit/fixtures.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { dynamo, freshTables, store as storeKind } from '../support/infra.ts';
+import { grantRecord } from '../support/stack.ts';
 
 const RETENTION_SECONDS = 30 * 86400;
 const HOUR = 3600_000;
@@ -25,34 +26,7 @@ beforeAll(async () => {
   grants = createGrantStore({ client: dynamo(), table: tables.grants });
 });
 
-function record(overrides: Partial<GrantRecord> = {}): GrantRecord {
-  const requestedAt = new Date();
-  const dueAt = new Date(requestedAt.getTime() + 120_000);
-  return {
-    id: newId(),
-    status: 'pending',
-    subject: 'agent:store',
-    issuer: 'http://127.0.0.1/dev',
-    email: null,
-    connection: 'shop',
-    access: 'read',
-    reason: 'store fidelity',
-    rule: 'agents-read',
-    ttlSeconds: 600,
-    requestedAt: requestedAt.toISOString(),
-    activatedAt: null,
-    expiresAt: null,
-    approvalDeadline: null,
-    approval: null,
-    decisions: [],
-    role: 'airlock_x',
-    target: null,
-    sweep: 'pending',
-    dueAt: dueAt.toISOString(),
-    ttl: Math.floor(dueAt.getTime() / 1000) + RETENTION_SECONDS,
-    ...overrides,
-  };
-}
+const record = grantRecord;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -195,7 +169,7 @@ describe('GSI queries', () => {
 
 describe('audit log conditional put', () => {
   it('PutItem with attribute_not_exists on an existing (grantId, seq) fails and leaves the event as written', async () => {
-    const log = createDynamoAuditLog({ client: dynamo(), table: tables.audit });
+    const log = auditLog(tables.audit, dynamo());
     const grantId = newId();
     const first = await log.append({
       grantId,
@@ -219,8 +193,8 @@ describe('audit log conditional put', () => {
 
   it('a second process with a stale head loses the put, re-reads and appends after, never over', async () => {
     const grantId = newId();
-    const a = createDynamoAuditLog({ client: dynamo(), table: tables.audit });
-    const b = createDynamoAuditLog({ client: dynamo(), table: tables.audit });
+    const a = auditLog(tables.audit, dynamo());
+    const b = auditLog(tables.audit, dynamo());
     await a.append({ grantId, type: 'grant.requested', subject: 'agent:store' });
     await b.append({ grantId, type: 'grant.activated', subject: 'agent:store' });
     const third = await a.append({ grantId, type: 'grant.revoked', subject: 'agent:store' });

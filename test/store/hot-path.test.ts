@@ -264,9 +264,9 @@ describe('the stores on the hot path', () => {
       Array.from({ length: 12 }, (_, i) =>
         (i % 2 ? first! : second!).append({
           grantId,
-          type: 'statement',
+          type: 'grant.expired',
           subject: 'agent:hot-path',
-          details: { n: i },
+          details: { previous: `writer-${i}` },
         }),
       ),
     );
@@ -333,15 +333,20 @@ describe('an answer lost after the store wrote', () => {
         table: tables.audit,
       });
       const grantId = newId();
-      const event = await audit.append({ grantId, type: 'statement', subject: 'agent:hot-path', details: { n: 1 } });
+      const event = await audit.append({
+        grantId,
+        type: 'grant.expired',
+        subject: 'agent:hot-path',
+        details: { previous: 'once' },
+      });
       carried.close();
       client.destroy();
       await relay.close();
       const events = await createDynamoAuditLog({ client: sdk, table: tables.audit }).list(grantId);
       expect(event.seq).toBe(2);
-      expect(events.map((stored) => [stored.seq, stored.n])).toEqual([
-        [1, 1],
-        [2, 1],
+      expect(events.map((stored) => [stored.seq, (stored as { previous?: string }).previous])).toEqual([
+        [1, 'once'],
+        [2, 'once'],
       ]);
       expect(events[1]!.prevHash).toBe(events[0]!.hash);
     },

@@ -6,10 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { localizePolicy } from '../../local/stack.ts';
-import { type Airlock, assembleAirlock } from '../../shared/http/airlock.ts';
+import { type Airlock, type AirlockConfig, assembleAirlock } from '../../shared/airlock/index.ts';
 import { parsePolicyText } from '../../shared/policy/load.ts';
 import type { Policy } from '../../shared/policy/schema.ts';
-import { roleNameFor } from '../../shared/postgres/roles.ts';
+import { roleNameFor } from '../../shared/postgres/role-names.ts';
+import { QueryKeysSecret, readSecret, SECRET_NAMES, type SecretSource } from '../../shared/secrets/index.ts';
 import type { TableNames } from '../../shared/store/tables.ts';
 import { dynamo, freshTables, infra, secrets, wire } from './infra.ts';
 
@@ -29,6 +30,8 @@ export interface TestAirlock {
   baseUrl: string;
   /** The role of a grant of this stack. */
   roleOf(grantId: string): string;
+  /** This stack's role prefix (stacks share one Postgres; its masking schema and roles are named after it). */
+  rolePrefix: string;
   airlock: Airlock;
   policy: Policy;
   tables: TableNames;
@@ -44,11 +47,14 @@ export interface TestAirlock {
   close(): Promise<void>;
 }
 
-export async function startTestAirlock(options: { policyText?: string; clock?: TestClock } = {}): Promise<TestAirlock> {
+export async function startTestAirlock(
+  options: { policyText?: string; clock?: TestClock; observe?: AirlockConfig['observe']; secrets?: SecretSource } = {},
+): Promise<TestAirlock> {
   const clock = options.clock ?? testClock();
   const tables = await freshTables();
   // Stacks share one Postgres: each reaps only roles under its own prefix.
   const rolePrefix = `airlock_${tables.grants.slice(2, 10).replace(/[^a-z0-9]/g, '')}_`;
+  const { roleKey } = await readSecret(secrets(), SECRET_NAMES.queryKeys, QueryKeysSecret);
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve) => {
     // Reserve the port first: the policy must name the issuer URL before the app exists.
@@ -63,7 +69,7 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
   const policy = localizePolicy(parsePolicyText(options.policyText ?? DEMO_POLICY_TEXT, 'test policy'), baseUrl);
   const airlock = await assembleAirlock({
     policy,
-    secrets: secrets(),
+    secrets: options.secrets ?? secrets(),
     dynamo: dynamo(),
     tables,
     wire: wire(),
@@ -71,6 +77,7 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
     now: clock.now,
     rolePrefix,
     dev: { baseUrl, outboxDir: join(infra().dataDir, 'outbox', tables.grants) },
+    ...(options.observe ? { observe: options.observe } : {}),
   });
   server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: airlock.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
@@ -97,7 +104,8 @@ export async function startTestAirlock(options: { policyText?: string; clock?: T
 
   return {
     baseUrl,
-    roleOf: (grantId) => roleNameFor(grantId, rolePrefix),
+    roleOf: (grantId) => roleNameFor(grantId, { roleKey, prefix: rolePrefix }),
+    rolePrefix,
     airlock,
     policy,
     tables,
