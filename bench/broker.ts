@@ -11,7 +11,7 @@ import { assembleAirlock } from '../shared/airlock/index.ts';
 import { loadPolicyFile } from '../shared/policy/index.ts';
 import type { QueryPhase } from '../shared/query/index.ts';
 import { createFileSecretSource } from '../shared/secrets/index.ts';
-import { createDynamoClient, hotPathFor, withHotPath } from '../shared/store/index.ts';
+import { createDynamoClient, hotPathFor } from '../shared/store/index.ts';
 import type { BrokerConfig, BrokerReply, BrokerRequest, PhaseTotals } from './protocol.ts';
 
 const config = JSON.parse(process.env.BENCH_BROKER ?? '{}') as BrokerConfig;
@@ -21,12 +21,9 @@ let offsetMs = 0;
 const now = () => new Date(Date.now() + offsetMs);
 
 const sdk = createDynamoClient({ region: 'local', endpoint: config.storeEndpoint });
-const dynamo =
-  config.variant === 'hot-path'
-    ? withHotPath(sdk, await hotPathFor(sdk))
-    : config.variant === 'grant-cache'
-      ? withGrantCache(sdk, tables.grants)
-      : sdk;
+const dynamo = config.variant === 'grant-cache' ? withGrantCache(sdk, tables.grants) : sdk;
+// Through the composition root's seam, as the functions and the local stack build it.
+const hotPath = config.variant === 'hot-path' ? await hotPathFor(sdk) : undefined;
 
 const phases = new Map<QueryPhase, PhaseTotals>();
 const demo = localizePolicy(await loadPolicyFile(config.policyPath), baseUrl);
@@ -35,6 +32,7 @@ const airlock = await assembleAirlock({
   policy: { ...demo, limits: { ...demo.limits, grantsPerSubject: 1000, sessionsPerSubject: 10_000 } },
   secrets: createFileSecretSource(config.secretsPath),
   dynamo,
+  ...(hotPath ? { hotPath } : {}),
   tables,
   wire: { wsProxy: config.wsProxy, secureWebSocket: false },
   parts: { api: true, query: true },

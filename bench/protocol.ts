@@ -3,7 +3,7 @@
 
 import type { QueryPhase } from '../shared/query/index.ts';
 
-/** `sdk`: Airlock as built today. `hot-path`: single-item store calls on the hot path. `grant-cache`: bench-only, unsafe. */
+/** `hot-path`: Airlock as built. `sdk`: every store call through the SDK. `grant-cache`: SDK, bench-only, unsafe. */
 export type BrokerVariant = 'sdk' | 'hot-path' | 'grant-cache';
 
 export interface BrokerConfig {

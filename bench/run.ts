@@ -78,7 +78,7 @@ neonConfig.forceDisablePgSSL = true;
 const { roleKey, maskingKey } = await readSecret(stack.secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
 
 try {
-  const broker = await stack.startBroker('main', 'sdk');
+  const broker = await stack.startBroker('main', 'hot-path');
   if (wanted('query')) await section('query', () => querySection(broker));
   if (wanted('levers')) await section('levers', () => leversSection(broker));
   if (wanted('store')) await section('store', storeSection);
@@ -337,9 +337,9 @@ async function querySection(broker: Broker) {
 async function leversSection(baseline: Broker) {
   print('\n2. Levers, A/B on the same stack (SELECT 1; brokers alternate in rounds)');
   const variants = [
-    { broker: baseline, label: 'Airlock today (SDK for every store call)' },
-    { broker: await stack.startBroker('hot', 'hot-path'), label: 'hot path for GetItem/PutItem/UpdateItem' },
-    { broker: await stack.startBroker('cache', 'grant-cache'), label: 'no grant re-read (bench only: unsafe)' },
+    { broker: baseline, label: 'Airlock (hot path for the per-statement calls)' },
+    { broker: await stack.startBroker('sdk', 'sdk'), label: 'the SDK for every store call' },
+    { broker: await stack.startBroker('cache', 'grant-cache'), label: 'SDK, no grant re-read (bench only: unsafe)' },
   ];
   const tokens = new Map<Broker, string>();
   for (const { broker } of variants) {

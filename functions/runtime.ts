@@ -22,7 +22,7 @@ import {
 } from '../shared/observe/index.ts';
 import { loadPolicyFile } from '../shared/policy/index.ts';
 import { createAwsSecretSource, createFileSecretSource, type SecretSource } from '../shared/secrets/index.ts';
-import { createDynamoClient } from '../shared/store/index.ts';
+import { createDynamoClient, hotPathFor } from '../shared/store/index.ts';
 import { type FunctionConfig, renamedSecrets } from './config.ts';
 
 export type Parts = AirlockConfig['parts'];
@@ -53,10 +53,12 @@ export async function buildAirlock(config: FunctionConfig, options: BuildOptions
   const mailer: Mailer | undefined = options.mail
     ? createSesMailer({ client: new SESv2Client({ region: config.region }), from: policy.mail.from })
     : undefined;
+  const dynamo = dynamoClient(config);
   return assembleAirlock({
     policy,
     secrets: secretSource(config),
-    dynamo: dynamoClient(config),
+    dynamo,
+    hotPath: await hotPathFor(dynamo),
     tables: config.tables,
     wire: config.wire,
     parts: options.parts,
