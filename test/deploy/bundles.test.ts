@@ -46,7 +46,8 @@ function httpEvent(method: string, path: string) {
     routeKey: '$default',
     rawPath: path,
     rawQueryString: '',
-    headers: { host: 'abc123.execute-api.eu-west-1.amazonaws.com', 'user-agent': 'bundle-test' },
+    // The policy's public URL, as a custom domain in front of the function sends it (other hosts get 421).
+    headers: { host: '127.0.0.1:8787', 'user-agent': 'bundle-test' },
     requestContext: {
       accountId: '123456789012',
       apiId: 'abc123',
@@ -148,6 +149,23 @@ describe('function bundles', () => {
     }
   });
 
+  it('the query function carries only the query half: no role minting, grants service, approval decisions, mailers, MCP, console or operator plane', async () => {
+    const query = bundles.get('functions/query')!;
+    const foreign = [
+      /^shared\/(mcp|console|operators)\//,
+      /^shared\/approvals\/(ses|decisions|outbox)\.ts$/,
+      /^shared\/grants\/service\.ts$/,
+      /^shared\/postgres\/roles\.ts$/,
+      /^shared\/airlock\/assemble\.ts$/,
+      /node_modules\/@modelcontextprotocol\//,
+    ];
+    expect(query.included.filter((input) => foreign.some((pattern) => pattern.test(input)))).toEqual([]);
+    expect(await readFile(query.file, 'utf8')).not.toMatch(/@aws-sdk\/client-sesv2/);
+    // The API function does carry them: the patterns above name code that exists.
+    const api = bundles.get('functions/api')!;
+    for (const pattern of foreign) expect(api.included.some((input) => pattern.test(input))).toBe(true);
+  });
+
   it.each(['functions/api', 'functions/query'])('%s starts without AWS and answers GET /healthz', async (name) => {
     const bundle = bundles.get(name)!;
     const { importMs, result } = await invoke(bundle, httpEvent('GET', '/healthz'), await functionEnv());
@@ -156,7 +174,8 @@ describe('function bundles', () => {
   });
 
   it('the API function serves MCP; the query function serves POST /v1/query and nothing else', async () => {
-    const mcp = { ...httpEvent('POST', '/mcp'), headers: { 'content-type': 'application/json' }, body: '{}' };
+    const post = httpEvent('POST', '/mcp');
+    const mcp = { ...post, headers: { ...post.headers, 'content-type': 'application/json' }, body: '{}' };
     const api = await invokeAll(bundles.get('functions/api')!, [mcp], await functionEnv());
     expect(api.results[0]).toMatchObject({ statusCode: 401 });
     // One JSON line for the request, with Lambda's request id, and the invocation's metrics as EMF.
