@@ -23,7 +23,7 @@ import { checkStatement, parseOne } from '../shared/sql/index.ts';
 import { createDynamoClient, type DynamoHotPath, hotPathFor, toItem } from '../shared/store/index.ts';
 import { QUERY_CORPUS } from './corpus.ts';
 import { measure, round, roundStats, type Stats, stats } from './measure.ts';
-import { cpuMeter, cpuSince, loadAverage, machineBusyMs, peakRssMiB } from './processes.ts';
+import { cpuMeter, cpuSince, loadAverage, machineBusyMs, peakRssMiB, resetPeakRss, rssMiB } from './processes.ts';
 import type { PhaseReport, PhaseTotals } from './protocol.ts';
 import { type Broker, startBenchStack } from './stack.ts';
 
@@ -34,7 +34,7 @@ const only = args
   .find((arg) => arg.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
-const SECTIONS = ['query', 'levers', 'store', 'masking', 'grants', 'parse', 'cold', 'scale'] as const;
+const SECTIONS = ['query', 'levers', 'memory', 'store', 'masking', 'grants', 'parse', 'cold', 'scale'] as const;
 type Section = (typeof SECTIONS)[number];
 const wanted = (section: Section) => !only || only.includes(section);
 if (args.includes('--help')) {
@@ -48,6 +48,8 @@ const N = quick
   : { warmup: 3000, c1: 1500, masked: 600, c16: 3000, leverWarmup: 2000, lever1: 500, lever16: 1000, store: 2000 };
 const ROUNDS = 3;
 const SELECT_1 = 'SELECT 1';
+/** Statements built to exhaust the broker's memory: 8 MB rows, far more of them than the result's byte cap. */
+const WORST_CASE = "SELECT repeat('x', 8000000) AS filler FROM generate_series(1, 100)";
 const MASKED_ROWS = 'SELECT id, name, email, phone, card_number, ssn, country FROM customers ORDER BY id LIMIT 100';
 
 const results: Record<string, unknown> = {};
@@ -81,6 +83,7 @@ try {
   const broker = await stack.startBroker('main', 'hot-path');
   if (wanted('query')) await section('query', () => querySection(broker));
   if (wanted('levers')) await section('levers', () => leversSection(broker));
+  if (wanted('memory')) await section('memory', () => memorySection(broker));
   if (wanted('store')) await section('store', storeSection);
   if (wanted('masking')) await section('masking', maskingSection);
   if (wanted('grants')) await section('grants', () => grantsSection(broker));
@@ -618,6 +621,50 @@ async function grantsSection(broker: Broker) {
   results.grants = { grant: roundStats(g), revoke: roundStats(r) };
   print(`  grant  ${fmt(g)}`);
   print(`  revoke ${fmt(r)}`);
+}
+
+
+/** 2b. The broker's peak memory while 16 worst-case statements run at once, each on its own grant. */
+async function memorySection(broker: Broker) {
+  const width = 16;
+  const rounds = quick ? 2 : 4;
+  print(`\n2b. Memory: ${width} concurrent statements each returning 100 rows of 8 MB (capped by maxResultBytes)`);
+  const tokens: string[] = [];
+  for (let i = 0; i < width; i++) tokens.push((await readGrant(broker, `agent:bench-memory-${i}`)).token);
+  await Promise.all(tokens.map((token) => airlockTask(broker, token, SELECT_1)()));
+  const settledMiB = rssMiB(broker.pid);
+  const statuses = new Map<string, number>();
+  const samples: number[] = [];
+  // VmHWM is the process's lifetime peak: reset it so the figure is this section's own.
+  const reset = resetPeakRss(broker.pid);
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all(
+      tokens.map(async (token) => {
+        const started = performance.now();
+        const answer = await broker.http.call('POST', '/v1/query', token, { sql: WORST_CASE });
+        samples.push(performance.now() - started);
+        const truncated = answer.status === 200 && (JSON.parse(answer.text) as { truncated?: boolean }).truncated;
+        const key = `${answer.status}${truncated ? ' truncated' : ''}`;
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      }),
+    );
+  }
+  const peakMiB = peakRssMiB(broker.pid);
+  const out = {
+    concurrent: width,
+    statements: width * rounds,
+    answers: Object.fromEntries(statuses),
+    rssBeforeMiB: round(settledMiB, 0),
+    peakRssMiB: round(peakMiB, 0),
+    peakResetBeforehand: reset,
+    perStatementMiB: round((peakMiB - settledMiB) / width, 1),
+    latency: roundStats(stats(samples)),
+  };
+  results.memory = out;
+  print(`  answers ${[...statuses].map(([k, n]) => `${n} × ${k}`).join(', ')}; ${fmt(stats(samples))}`);
+  print(
+    `  broker RSS ${out.rssBeforeMiB} MiB before, peak ${out.peakRssMiB} MiB during${reset ? '' : ' (lifetime peak: could not reset VmHWM)'}: ≈ ${out.perStatementMiB} MiB per statement in flight`,
+  );
 }
 
 /** 6. Parse + guard per statement, 20 realistic agent queries, in process. */
