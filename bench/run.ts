@@ -38,7 +38,7 @@ const SECTIONS = ['query', 'levers', 'memory', 'store', 'masking', 'grants', 'pa
 type Section = (typeof SECTIONS)[number];
 const wanted = (section: Section) => !only || only.includes(section);
 if (args.includes('--help')) {
-  console.log(`npm run bench [-- --quick] [-- --only=${SECTIONS.join(',')}]`);
+  console.log(`npm run bench [-- --quick] [-- --only=${SECTIONS.join(',')}] [-- --profile=<dir>]`);
   process.exit(0);
 }
 
@@ -70,7 +70,8 @@ results.machine = {
 };
 results.options = { quick, only: only ?? SECTIONS, counts: N, rounds: ROUNDS };
 
-const stack = await startBenchStack();
+const profileDir = args.find((arg) => arg.startsWith('--profile='))?.slice('--profile='.length);
+const stack = await startBenchStack(profileDir ? { profileDir } : {});
 // The baselines' pools go through the same WebSocket proxy process as the broker's sessions.
 neonConfig.webSocketConstructor = ws as never;
 neonConfig.wsProxy = (host: string, port: number | string) => `${stack.proxyAddress}/v1?address=${host}:${port}`;
@@ -622,7 +623,6 @@ async function grantsSection(broker: Broker) {
   print(`  grant  ${fmt(g)}`);
   print(`  revoke ${fmt(r)}`);
 }
-
 
 /** 2b. The broker's peak memory while 16 worst-case statements run at once, each on its own grant. */
 async function memorySection(broker: Broker) {

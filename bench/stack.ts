@@ -64,7 +64,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startBenchStack(): Promise<BenchStack> {
+export async function startBenchStack(options: { profileDir?: string } = {}): Promise<BenchStack> {
+  const { profileDir } = options;
   const dataDir = await mkdtemp(join(tmpdir(), 'airlock-bench-'));
   const children: ChildProcess[] = [];
   const stops: Array<() => Promise<void>> = [];
@@ -128,7 +129,13 @@ export async function startBenchStack(): Promise<BenchStack> {
       };
       const { child } = await startChild(
         children,
-        ['--import', 'tsx', new URL('./broker.ts', import.meta.url).pathname],
+        [
+          // --profile=<dir>: the broker writes a V8 CPU profile there when it stops.
+          ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+          '--import',
+          'tsx',
+          new URL('./broker.ts', import.meta.url).pathname,
+        ],
         {
           BENCH_BROKER: JSON.stringify(config),
         },
