@@ -1,8 +1,9 @@
 // The API function: grants, approvals, JWKS, OpenAPI and MCP behind API Gateway; it holds the admin
 // credentials and the signing key. POST /v1/query is routed to the query function, never here.
 
+import { buildAirlock } from './assemble.ts';
 import { parseFunctionConfig } from './config.ts';
-import { buildAirlock, functionObservability, httpHandler, warm } from './runtime.ts';
+import { functionObservability, httpHandler, warm } from './runtime.ts';
 
 const config = parseFunctionConfig(process.env);
 const observe = functionObservability(config, 'api');

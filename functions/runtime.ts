@@ -4,10 +4,8 @@
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { handle, type LambdaContext } from 'hono/aws-lambda';
-import { type Airlock, type AirlockConfig, assembleAirlock } from '../shared/airlock/index.ts';
-import { createSesMailer, type Mailer } from '../shared/approvals/index.ts';
+import type { Airlock, AirlockConfig } from '../shared/airlock/index.ts';
 import { AirlockError } from '../shared/errors.ts';
 import { presentError } from '../shared/http/index.ts';
 import {
@@ -20,7 +18,6 @@ import {
   newRequestId,
   REQUEST_ID_HEADER,
 } from '../shared/observe/index.ts';
-import { loadPolicyFile } from '../shared/policy/index.ts';
 import { createAwsSecretSource, createFileSecretSource, type SecretSource } from '../shared/secrets/index.ts';
 import { createDynamoClient } from '../shared/store/index.ts';
 import { type FunctionConfig, renamedSecrets } from './config.ts';
@@ -39,31 +36,6 @@ export function functionObservability(config: FunctionConfig, name: string): Obs
     logger: createLogger({ level: config.logLevel, base: { fn: name } }),
     metrics: createEmfMetrics({ namespace: `Airlock/${config.stage}`, dimensions: { function: name } }),
   };
-}
-
-export interface BuildOptions {
-  parts: Parts;
-  /** Send approval mail through SES (API function and sweeper; the query side only records requests). */
-  mail?: boolean;
-  observe: Observability;
-}
-
-export async function buildAirlock(config: FunctionConfig, options: BuildOptions): Promise<Airlock> {
-  const policy = await loadPolicyFile(config.policyPath);
-  const mailer: Mailer | undefined = options.mail
-    ? createSesMailer({ client: new SESv2Client({ region: config.region }), from: policy.mail.from })
-    : undefined;
-  return assembleAirlock({
-    policy,
-    secrets: secretSource(config),
-    dynamo: dynamoClient(config),
-    tables: config.tables,
-    wire: config.wire,
-    parts: options.parts,
-    ...(config.rolePrefix ? { rolePrefix: config.rolePrefix } : {}),
-    ...(mailer ? { mailer } : {}),
-    observe: { logger: options.observe.logger, metrics: options.observe.metrics },
-  });
 }
 
 export function secretSource(config: FunctionConfig): SecretSource {

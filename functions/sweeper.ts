@@ -5,8 +5,9 @@
 import type { LambdaContext } from 'hono/aws-lambda';
 import type { SweepReport } from '../shared/grants/index.ts';
 import { assertSwept, observeSweep } from '../shared/observe/index.ts';
+import { buildAirlock } from './assemble.ts';
 import { parseFunctionConfig } from './config.ts';
-import { buildAirlock, functionObservability, warm } from './runtime.ts';
+import { functionObservability, warm } from './runtime.ts';
 
 const config = parseFunctionConfig(process.env);
 const observe = functionObservability(config, 'sweeper');

@@ -80,7 +80,7 @@ export async function startLocalInfra(options: LocalInfraOptions): Promise<Local
 }
 
 /** Creates the `shop` database and seeds it, once. */
-async function prepareShop(admin: DatabaseSecret, wire: WireOptions): Promise<boolean> {
+export async function prepareShop(admin: DatabaseSecret, wire: WireOptions): Promise<boolean> {
   const target = { host: admin.host, port: admin.port, user: admin.username, password: admin.password };
   const server = await connectClient({ ...target, database: 'postgres' }, wire);
   try {

@@ -11,7 +11,7 @@ import { createLogger, type Logger, type Metrics, observeSweep } from '../shared
 import type { Policy } from '../shared/policy/index.ts';
 import { loadPolicyFile } from '../shared/policy/index.ts';
 import { createPrometheusMetrics } from '../shared/prometheus/index.ts';
-import { createDynamoClient } from '../shared/store/index.ts';
+import { createDynamoClient, type DynamoHotPath, hotPathFor } from '../shared/store/index.ts';
 import type { LocalConfig } from './config.ts';
 import { ensureTables, localTableNames } from './dynamo.ts';
 import { startLocalExport } from './export.ts';
@@ -69,10 +69,12 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
   let server: ServerType | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   let exporting: { stop(): Promise<void> } | undefined;
+  let hotPath: DynamoHotPath | undefined;
   const close = async () => {
     if (sweeper) clearInterval(sweeper);
     await exporting?.stop();
     if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+    hotPath?.close();
     await infra?.stop();
     await lock.release();
   };
@@ -99,11 +101,13 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const dynamo = createDynamoClient({ region: 'local', endpoint: infra.dynamoEndpoint });
     const tables = localTableNames();
     await ensureTables(dynamo, tables);
+    hotPath = await hotPathFor(dynamo);
     const metrics = createPrometheusMetrics();
     const airlock = await assembleAirlock({
       policy,
       secrets: infra.secrets,
       dynamo,
+      hotPath,
       tables,
       wire: infra.wire,
       parts: { api: true, query: true },

@@ -5,7 +5,7 @@ import { copyFile, readdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -44,21 +44,60 @@ const BANNER = [
   'const __dirname = __airlockDirname(__filename);',
 ].join('\n');
 
+/**
+ * Lets esbuild drop what a function never uses: Airlock's own modules have no import-time side effects, so a module
+ * reached only through an index.ts re-export it does not use is left out (the query function gets no MCP, console,
+ * operator plane or mail); and zod's error messages ship in English only, the one locale Airlock configures.
+ */
+export const TRIM: Plugin = {
+  name: 'airlock-trim',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.?\// }, async (args) => {
+      if (args.pluginData === TRIM.name) return undefined;
+      const path = resolve(args.resolveDir, args.path);
+      if (path.startsWith(join(root, 'shared/'))) {
+        const resolved = await build.resolve(args.path, {
+          resolveDir: args.resolveDir,
+          kind: args.kind,
+          importer: args.importer,
+          pluginData: TRIM.name,
+        });
+        return { ...resolved, sideEffects: false };
+      }
+      if (/[\\/]zod[\\/]v4[\\/](core|classic)[\\/]/.test(args.importer) && args.path === '../locales/index.js') {
+        return { path: join(dirname(args.importer), '../locales/en.js'), namespace: 'zod-locales' };
+      }
+      return undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
 export interface BuiltBundle {
-  name: keyof typeof ENTRIES;
+  name: string;
   dir: string;
   file: string;
   bytes: number;
   /** Everything in the bundle's directory (what gets zipped). */
   totalBytes: number;
+  /** Every file esbuild read for it. */
   inputs: string[];
+  /** The files that put code into it (what tree-shaking kept). */
+  included: string[];
 }
 
-export async function buildBundles(options: { outdir?: string } = {}): Promise<BuiltBundle[]> {
+/** Builds ENTRIES, or the given entries (name → source) with the same settings (the benchmark's candidates). */
+export async function buildBundles(
+  options: { outdir?: string; entries?: Record<string, string> } = {},
+): Promise<BuiltBundle[]> {
   const outdir = resolve(root, options.outdir ?? 'dist');
   const wasm = join(dirname(createRequire(import.meta.url).resolve('libpg-query')), 'libpg-query.wasm');
   const bundles: BuiltBundle[] = [];
-  for (const [name, entry] of Object.entries(ENTRIES) as Array<[keyof typeof ENTRIES, string]>) {
+  for (const [name, entry] of Object.entries(options.entries ?? ENTRIES)) {
     const dir = join(outdir, name);
     await rm(dir, { recursive: true, force: true });
     const result = await build({
@@ -74,14 +113,25 @@ export async function buildBundles(options: { outdir?: string } = {}): Promise<B
       banner: { js: BANNER },
       external: RUNTIME_PROVIDED,
       metafile: true,
+      plugins: [TRIM],
       logLevel: 'warning',
     });
     const inputs = Object.keys(result.metafile.inputs);
+    const output = Object.values(result.metafile.outputs)[0]?.inputs ?? {};
+    const included = Object.keys(output).filter((input) => (output[input]?.bytesInOutput ?? 0) > 0);
     const forbidden = inputs.filter((input) => FORBIDDEN_INPUTS.some((pattern) => pattern.test(input)));
     if (forbidden.length > 0) throw new Error(`${name} bundles local-only code: ${forbidden.slice(0, 5).join(', ')}`);
     if (usesParser(result.metafile)) await copyFile(wasm, join(dir, 'libpg-query.wasm'));
     const file = join(dir, 'index.mjs');
-    bundles.push({ name, dir, file, bytes: (await stat(file)).size, totalBytes: await directoryBytes(dir), inputs });
+    bundles.push({
+      name,
+      dir,
+      file,
+      bytes: (await stat(file)).size,
+      totalBytes: await directoryBytes(dir),
+      inputs,
+      included,
+    });
   }
   return bundles;
 }

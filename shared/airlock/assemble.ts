@@ -69,12 +69,17 @@ import {
   SigningKeysSecret,
 } from '../secrets/index.ts';
 import { parserHealthy } from '../sql/index.ts';
-import type { TableNames } from '../store/index.ts';
+import { type DynamoHotPath, type TableNames, withHotPath } from '../store/index.ts';
 
 export interface AirlockConfig {
   policy: Policy;
   secrets: SecretSource;
   dynamo: DynamoDBClient;
+  /**
+   * The per-statement store calls (the query path's grant read, audit appends, the grant chain's head) go through
+   * this client without the SDK's middleware when given; everything else through `dynamo`. Its owner closes it.
+   */
+  hotPath?: DynamoHotPath;
   tables: TableNames;
   wire: WireOptions;
   /** Which halves this process serves: the API function, the query function, or both (local). */
@@ -108,12 +113,18 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   // Keyed hashes (whoever can write the audit table cannot recompute a chain) and heads anchored on each chain's
   // own record (deleting the newest events shows): a grant's on its grant record, a lock's on its lock record.
   const client = config.dynamo;
+  const perStatement = config.hotPath ? withHotPath(client, config.hotPath) : client;
   const anchor = routeAnchors(
     { [LOCK_CHAIN_PREFIX]: createLockHeadAnchor({ client, table: config.tables.locks }) },
-    createDynamoHeadAnchor({ client, table: config.tables.grants }),
+    createDynamoHeadAnchor({ client: perStatement, table: config.tables.grants }),
   );
   const audit = observeAuditLog(
-    createDynamoAuditLog({ client, table: config.tables.audit, now, chain: { key: queryKeys.auditKey, anchor } }),
+    createDynamoAuditLog({
+      client: perStatement,
+      table: config.tables.audit,
+      now,
+      chain: { key: queryKeys.auditKey, anchor },
+    }),
     { metrics },
   );
   const store = createGrantStore({ client: config.dynamo, table: config.tables.grants });
@@ -226,7 +237,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   if (config.parts.query) {
     const query = createQueryService({
       policy,
-      store,
+      store: createGrantStore({ client: perStatement, table: config.tables.grants }),
       audit,
       verifierKeys: await loadVerificationKeys(publicJwks),
       issuer: policy.publicUrl,

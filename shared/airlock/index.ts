@@ -3,3 +3,4 @@
 
 export type { Airlock, AirlockConfig } from './assemble.ts';
 export { assembleAirlock } from './assemble.ts';
+export { assembleQueryAirlock } from './query.ts';

@@ -1,8 +1,8 @@
 // The grants module's public surface: what other modules may import.
 // Must never export internals that let a caller bypass the module's checks.
 
-export type { GrantRecord, GrantStatus } from './model.ts';
-export { GRANT_STATUSES, isLive, publicGrant } from './model.ts';
+export type { GrantStatus } from './model.ts';
+export { GRANT_STATUSES, GrantRecord, isLive, publicGrant } from './model.ts';
 export type { GrantPosition, GrantSearch, GrantSearchPage } from './search.ts';
 export type {
   ApprovalNotifier,

@@ -152,6 +152,23 @@ describe('function bundles', () => {
     }
   });
 
+  it('the query function carries only the query half: no role minting, grants service, approval decisions, mailers, MCP, console or operator plane', async () => {
+    const query = bundles.get('functions/query')!;
+    const foreign = [
+      /^shared\/(mcp|console|operators)\//,
+      /^shared\/approvals\/(ses|decisions|outbox)\.ts$/,
+      /^shared\/grants\/service\.ts$/,
+      /^shared\/postgres\/roles\.ts$/,
+      /^shared\/airlock\/assemble\.ts$/,
+      /node_modules\/@modelcontextprotocol\//,
+    ];
+    expect(query.included.filter((input) => foreign.some((pattern) => pattern.test(input)))).toEqual([]);
+    expect(await readFile(query.file, 'utf8')).not.toMatch(/@aws-sdk\/client-sesv2/);
+    // The API function does carry them: the patterns above name code that exists.
+    const api = bundles.get('functions/api')!;
+    for (const pattern of foreign) expect(api.included.some((input) => pattern.test(input))).toBe(true);
+  });
+
   it.each(['functions/api', 'functions/query'])('%s starts without AWS and answers GET /healthz', async (name) => {
     const bundle = bundles.get(name)!;
     const { importMs, result } = await invoke(bundle, httpEvent('GET', '/healthz'), await functionEnv());

@@ -12,6 +12,7 @@ import { parsePolicyText } from '../../shared/policy/load.ts';
 import type { Policy } from '../../shared/policy/schema.ts';
 import { roleNameFor } from '../../shared/postgres/role-names.ts';
 import { QueryKeysSecret, readSecret, SECRET_NAMES, type SecretSource } from '../../shared/secrets/index.ts';
+import { type DynamoHotPath, hotPathFor } from '../../shared/store/hot-path.ts';
 import type { TableNames } from '../../shared/store/tables.ts';
 import { dynamo, freshTables, infra, secrets, wire } from './infra.ts';
 
@@ -57,6 +58,8 @@ export async function startTestAirlock(
     observe?: AirlockConfig['observe'];
     secrets?: SecretSource;
     queryProfile?: AirlockConfig['queryProfile'];
+    /** Wraps the store's hot path (to count or break the per-statement calls). */
+    hotPath?: (hot: DynamoHotPath) => DynamoHotPath;
   } = {},
 ): Promise<TestAirlock> {
   const clock = options.clock ?? testClock();
@@ -76,10 +79,15 @@ export async function startTestAirlock(
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   const policy = localizePolicy(parsePolicyText(options.policyText ?? DEMO_POLICY_TEXT, 'test policy'), baseUrl);
+  const client = dynamo();
+  // As in AWS: the per-statement store calls take the hot path.
+  const carried = await hotPathFor(client);
+  const hotPath = options.hotPath ? options.hotPath(carried) : carried;
   const airlock = await assembleAirlock({
     policy,
     secrets: options.secrets ?? secrets(),
-    dynamo: dynamo(),
+    dynamo: client,
+    hotPath,
     tables,
     wire: wire(),
     parts: { api: true, query: true },
@@ -134,6 +142,7 @@ export async function startTestAirlock(
     async close() {
       await new Promise<void>((resolve) => server!.close(() => resolve()));
       await airlock.close();
+      hotPath.close();
     },
   };
 }
