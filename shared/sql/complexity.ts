@@ -2,8 +2,8 @@
 // libpg-query's WASM recurses per tree level, and a stack overflow there leaves it corrupted for the process.
 // Must never let a statement through to the parser whose bound is over budget; it may refuse harmless ones.
 
-import { scanSync } from 'libpg-query';
 import { AirlockError } from '../errors.ts';
+import { scanSync } from './engine.ts';
 
 /**
  * Statements this short cannot overflow the parser: the shallowest overflow found takes about 2,000

@@ -3,7 +3,7 @@
 // the resolver did not confirm, nor one the statement does not declare itself (an alias, a CTE).
 
 import { createHmac } from 'node:crypto';
-import { parseSync, scanSync } from 'libpg-query';
+import { parseSync, scanSync } from './engine.ts';
 
 const IDENT = 258;
 const PARAM = 267;

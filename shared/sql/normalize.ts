@@ -1,7 +1,7 @@
 // Turns one statement's text into the form kept in logs: literals become $n, comments go away.
 // It must never let a literal value or a comment through, even where libpg-query's normalize keeps one.
 
-import { normalizeSync, scanSync } from 'libpg-query';
+import { normalizeSync, scanSync } from './engine.ts';
 
 /**
  * PostgreSQL 18 token numbers (gram.h): FCONST, SCONST, USCONST, BCONST, XCONST, ICONST.

@@ -1,7 +1,7 @@
 // Where each bound parameter ($n) of a parsed statement goes, read from the parse tree: the column it is compared
 // with or written to, a LIMIT/OFFSET count, or undecided. Must never name a column the tree does not show it meets.
 
-import { parseSync } from 'libpg-query';
+import { parseSync } from './engine.ts';
 import type { RelationRef } from './statement.ts';
 
 export type ParameterUse =

@@ -1,25 +1,20 @@
 // Parses SQL with the real PostgreSQL parser (libpg-query, WASM) into one ParsedStatement per statement.
 // It must never judge SQL from its text: every fact here comes from the parse tree or the parser's scanner.
 
-import { fingerprintSync, hasSqlDetails, loadModule, parseSync } from 'libpg-query';
 import { AirlockError, unavailable } from '../errors.ts';
 import { classifyStatement } from './classify.ts';
 import { checkComplexity } from './complexity.ts';
+import { fingerprintSync, PgSyntaxError, parseSync, prepareParser } from './engine.ts';
 import { redactUnresolvedIdentifiers } from './identifiers.ts';
 import { normalizeStatement } from './normalize.ts';
 import type { ParsedStatement } from './statement.ts';
 
-let loading: Promise<void> | undefined;
-/** Set once the WASM parser overflowed its stack: it is left corrupted, so nothing is parsed here again. */
-let poisoned = false;
+/** Passes over a statement's text: the complexity scan, the parse, and per statement fingerprint, normalize, scans. */
+const PASSES = 6;
 
-/** False once the parser can no longer be trusted in this process (readiness checks report it). */
-export const parserHealthy = () => !poisoned;
-
-/** A stack overflow inside libpg-query (JS or WASM): never a syntax error, and it ends the parser's use. */
+/** A stack overflow inside the parser (JS or WASM): never a syntax error; the engine replaces the instance. */
 function overflowed(error: unknown): AirlockError | undefined {
   if (!(error instanceof RangeError)) return undefined;
-  poisoned = true;
   return new AirlockError(
     'statement_too_complex',
     'the statement is too deeply nested to be parsed',
@@ -28,12 +23,13 @@ function overflowed(error: unknown): AirlockError | undefined {
   );
 }
 
-async function ready(): Promise<void> {
-  loading ??= loadModule().catch((cause: unknown) => {
-    loading = undefined;
+/** An instance with room for this text (a fresh one when needed); one that cannot be made is an outage. */
+async function ready(sql: string): Promise<void> {
+  try {
+    await prepareParser(Buffer.byteLength(sql, 'utf8') * PASSES);
+  } catch (cause) {
     throw unavailable('the SQL parser', cause);
-  });
-  return loading;
+  }
 }
 
 interface RawStatement {
@@ -46,20 +42,21 @@ interface RawStatement {
 export async function parseStatements(sql: string): Promise<ParsedStatement[]> {
   if (sql.includes('\0')) throw new AirlockError('invalid_request', 'SQL must not contain a NUL character');
   if (sql.trim() === '') throw new AirlockError('invalid_request', 'no SQL statement');
-  await ready();
-  if (poisoned)
-    throw new AirlockError('unavailable', 'the SQL parser overflowed earlier and must be restarted; nothing was run');
-  checkComplexity(sql);
+  await ready(sql);
+  try {
+    checkComplexity(sql);
+  } catch (error) {
+    throw overflowed(error) ?? error;
+  }
   let raw: RawStatement[];
   try {
     raw = (parseSync(sql).stmts ?? []) as RawStatement[];
   } catch (error) {
     const tooDeep = overflowed(error);
     if (tooDeep) throw tooDeep;
-    if (hasSqlDetails(error)) {
-      // libpg-query turns PostgreSQL's 1-based cursorpos into a 0-based offset; the API reports 1-based.
-      const position = (error.sqlDetails?.cursorPosition ?? 0) + 1;
-      throw new AirlockError('sql_syntax', error.message, { position }, { cause: error });
+    if (error instanceof PgSyntaxError) {
+      // PostgreSQL's cursorpos is 1-based; the engine keeps it 0-based, the API reports 1-based.
+      throw new AirlockError('sql_syntax', error.message, { position: error.cursorPosition + 1 }, { cause: error });
     }
     throw new AirlockError(
       'sql_syntax',
