@@ -205,6 +205,7 @@ export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
       approvalStore,
       decisions,
       audit,
+      lockStore,
       now,
     });
     groups.push(adminRoutes({ identity, plane }));

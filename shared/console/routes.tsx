@@ -184,7 +184,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Routes {
   const right =
     (needed: OperatorRight): MiddlewareHandler<ConsoleEnv> =>
     async (c, next) => {
-      plane.authorize(c.get('principal'), needed);
+      await plane.authorize(c.get('principal'), needed);
       await next();
     };
 

@@ -49,7 +49,7 @@ export function adminRoutes(options: AdminRoutesOptions): Routes {
   const guard = (right: Right): [MiddlewareHandler<AppEnv>, MiddlewareHandler<AppEnv>] => [
     auth,
     async function authorize(c, next) {
-      plane.authorize(c.get('principal'), right);
+      await plane.authorize(c.get('principal'), right);
       await next();
     },
   ];

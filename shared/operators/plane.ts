@@ -10,8 +10,9 @@ import type { Policy } from '../policy/index.ts';
 import { mayDecide, type PublicApproval, publicApproval } from './approvals.ts';
 import { type AuditPosition, type AuditTimeline, searchAudit } from './audit-search.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import type { Lock } from './lock.ts';
-import type { LockOutcome, LockService } from './locks.ts';
+import { type Lock, locksOut } from './lock.ts';
+import type { LockStore } from './lock-store.ts';
+import { type LockOutcome, type LockService, lockedError } from './locks.ts';
 import { type OperatorRight, requireRight, rolesOf } from './roles.ts';
 import type { ApprovalDecisionBody, AuditQuery, GrantListQuery, LockRequest } from './schemas.ts';
 import { readChain } from './story.ts';
@@ -24,6 +25,8 @@ export interface OperatorPlaneOptions {
   approvalStore: Pick<ApprovalStore, 'listAwaiting'>;
   decisions: Pick<ApprovalDecisions, 'decideSignedIn'>;
   audit: AuditTimeline;
+  /** Locks, read on every call: a lock on a person's subject (and no connection) stops them here too. */
+  lockStore: Pick<LockStore, 'listUnlifted'>;
   now?: () => Date;
 }
 
@@ -37,20 +40,23 @@ export function createOperatorPlane(options: OperatorPlaneOptions) {
   const { policy, locks } = options;
   const now = options.now ?? (() => new Date());
   const operatorOf = (principal: Principal) => ({ subject: principal.subject, issuer: principal.issuer });
-  const allowed = (principal: Principal, right: OperatorRight) => {
+  const allowed = async (principal: Principal, right: OperatorRight) => {
     const roles = rolesOf(policy, principal);
     requireRight(roles, right);
+    // Locked out means from every front door: the API, the CLI and the console alike (a lock cannot lift itself).
+    const lock = (await options.lockStore.listUnlifted()).find((lock) => locksOut(lock, principal, now()));
+    if (lock) throw lockedError(lock);
     return roles;
   };
 
   return {
     /** The caller's right, checked before a front door reads a body: 403 comes before 400. */
-    authorize(principal: Principal, right: OperatorRight): void {
-      allowed(principal, right);
+    async authorize(principal: Principal, right: OperatorRight): Promise<void> {
+      await allowed(principal, right);
     },
 
     async listGrants(principal: Principal, query: GrantListQuery): Promise<{ grants: AdminGrant[]; next?: string }> {
-      allowed(principal, 'read');
+      await allowed(principal, 'read');
       const after = query.next === undefined ? undefined : decodeCursor(query.next, 'grants');
       const page = await options.grantStore.search({
         ...(query.status !== undefined ? { status: query.status } : {}),
@@ -68,7 +74,7 @@ export function createOperatorPlane(options: OperatorPlaneOptions) {
 
     /** One grant, its audit events and the chain's verdict (auditors, operators). */
     async grantStory(principal: Principal, id: string) {
-      allowed(principal, 'read');
+      await allowed(principal, 'read');
       const grant = await options.grantStore.get(id);
       if (!grant) throw new AirlockError('not_found', `no grant ${id}`);
       return { grant, ...(await readChain(options.audit, id)) };
@@ -76,7 +82,7 @@ export function createOperatorPlane(options: OperatorPlaneOptions) {
 
     /** The owner's revoke, by an operator: the decision and the audit event say who and why. */
     async revokeGrant(principal: Principal, id: string, reason: string): Promise<GrantRecord> {
-      allowed(principal, 'operate');
+      await allowed(principal, 'operate');
       const ended = await options.grants.endAs(id, 'revoked', {
         by: principal.subject,
         reason,
@@ -88,24 +94,24 @@ export function createOperatorPlane(options: OperatorPlaneOptions) {
       return current;
     },
 
-    createLock(principal: Principal, request: LockRequest): Promise<LockOutcome> {
-      allowed(principal, 'operate');
+    async createLock(principal: Principal, request: LockRequest): Promise<LockOutcome> {
+      await allowed(principal, 'operate');
       return locks.create(operatorOf(principal), request);
     },
 
-    listLocks(principal: Principal): Promise<Lock[]> {
-      allowed(principal, 'read');
+    async listLocks(principal: Principal): Promise<Lock[]> {
+      await allowed(principal, 'read');
       return locks.listActive();
     },
 
-    liftLock(principal: Principal, id: string, reason: string): Promise<Lock> {
-      allowed(principal, 'operate');
+    async liftLock(principal: Principal, id: string, reason: string): Promise<Lock> {
+      await allowed(principal, 'operate');
       return locks.lift(operatorOf(principal), id, reason);
     },
 
     /** Auditors and operators see every pending request; an approver, the ones they may decide. */
     async listApprovals(principal: Principal): Promise<PublicApproval[]> {
-      const roles = allowed(principal, 'read-approvals');
+      const roles = await allowed(principal, 'read-approvals');
       const at = now();
       const pending = await options.approvalStore.listAwaiting(at.toISOString());
       // A request outlives its grant in the store (revoked, denied by a lock): only what can still be decided is listed.
@@ -124,7 +130,7 @@ export function createOperatorPlane(options: OperatorPlaneOptions) {
       id: string,
       body: ApprovalDecisionBody,
     ): Promise<{ approval: PublicApproval; grant?: GrantRecord }> {
-      const roles = allowed(principal, 'decide');
+      const roles = await allowed(principal, 'decide');
       const outcome = await options.decisions.decideSignedIn(
         id,
         { email: roles.email!, subject: principal.subject, issuer: principal.issuer },
@@ -135,7 +141,7 @@ export function createOperatorPlane(options: OperatorPlaneOptions) {
     },
 
     async searchAudit(principal: Principal, query: AuditQuery) {
-      allowed(principal, 'read');
+      await allowed(principal, 'read');
       const after: AuditPosition | undefined = query.next === undefined ? undefined : decodeCursor(query.next, 'audit');
       const page = await searchAudit(options.audit, {
         ...(query.since !== undefined ? { since: query.since } : {}),

@@ -136,4 +136,26 @@ describe('the admin routes', () => {
     const malformed = await stack.call('DELETE', '/v1/admin/grants/..%2F..', { token: secops, body: { reason: 'x' } });
     expect(malformed.status).toBe(404);
   });
+
+  it('stop an operator a lock names (subject, no connection): no admin call, not even lifting that lock', async () => {
+    const rogue = await operator(stack, 'person:rogue-op');
+    const placed = await stack.call('POST', '/v1/admin/locks', {
+      token: await operator(stack),
+      body: { subject: 'person:rogue-op', reason: 'credential leaked' },
+    });
+    expect(placed.status, JSON.stringify(placed.body)).toBe(201);
+    const lockId = placed.body.lock.id as string;
+    const lift = await stack.call('DELETE', `/v1/admin/locks/${lockId}`, { token: rogue, body: { reason: 'mine' } });
+    expect(lift.status).toBe(403);
+    expect(lift.body.error).toMatchObject({ code: 'locked', lock: { id: lockId } });
+    expect((await stack.call('GET', '/v1/admin/grants', { token: rogue })).body.error.code).toBe('locked');
+    const still = await stack.call('GET', '/v1/admin/locks', { token: await auditor(stack) });
+    expect(still.body.locks.map((lock: { id: string }) => lock.id)).toContain(lockId);
+    const lifted = await stack.call('DELETE', `/v1/admin/locks/${lockId}`, {
+      token: await operator(stack),
+      body: { reason: 'rotated' },
+    });
+    expect(lifted.status).toBe(200);
+    expect((await stack.call('GET', '/v1/admin/grants', { token: rogue })).status).toBe(200);
+  });
 });
