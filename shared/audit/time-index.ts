@@ -87,7 +87,9 @@ export function createTimeIndex(options: {
     const cursor = query.after === undefined ? undefined : decodeCursor(query.after);
     if (since && until && since >= until) return { events: [] };
     // Without `until`, read a day past the clock: an event stamped by a writer whose clock runs ahead is still found.
-    const last = (until ?? new Date(options.now().getTime() + 86_400_000).toISOString()).slice(0, 7);
+    // No event is stamped past a day ahead of the clock: a far `until` reads no month beyond that (one Query each).
+    const horizon = new Date(options.now().getTime() + 86_400_000).toISOString();
+    const last = (until !== undefined && until < horizon ? until : horizon).slice(0, 7);
     let month = cursor?.month ?? since?.slice(0, 7) ?? TIME_INDEX_EPOCH;
     if (since && since.slice(0, 7) > month) month = since.slice(0, 7);
     // No event is older than the index: a `since` from long ago (an export starting from scratch) starts there.
