@@ -211,7 +211,10 @@ export function createApprovalRequests(options: ApprovalRequestsOptions): Approv
           ) {
             throw new AirlockError('internal', `approval ${id} is bound to another statement`);
           }
-          if (current?.status === 'approved') {
+          // An approval of a measured change covers at most the rows the approvers were shown.
+          const approvedRows = current?.statement?.measuredRows;
+          const grown = held.measuredRows !== undefined && approvedRows != null && held.measuredRows > approvedRows;
+          if (current?.status === 'approved' && !grown) {
             if (!isLive(held.grant, at))
               return { run: false, approval: { id: approvalRef(current), status: 'expired' } };
             if (admitOptions.spend === false) return { run: true, approvalId: approvalRef(current) };

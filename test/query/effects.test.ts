@@ -161,6 +161,23 @@ describe('unbounded-change judged by the rows a statement changes', () => {
     expect(events[2]).toMatchObject({ approvalId: ref, rowCount: 20 });
   });
 
+  it('an approval covers the rows its approvers were shown: re-sent when it would change more, it is held again', async () => {
+    await refill();
+    const grant = await openGrant(stack, 'write');
+    const sql = `UPDATE ${items} SET v = $1 WHERE id = id`;
+    const held = await send(grant, sql, [6]);
+    expect(held.status).toBe(202);
+    const ref = held.body.approval.id as string;
+    expect((await decide(await linkFor(stack, ref, 'oncall@example.com'), 'approve')).status).toBe(200);
+    // The table grows after the approval: the same statement would now change 30 rows, not the 20 approved.
+    await adminQuery(`INSERT INTO ${items} SELECT g, 0 FROM generate_series(21, 30) AS g`);
+    const before = await rowsOf(items);
+    const again = await send(grant, sql, [6]);
+    expect(again.status).toBe(202);
+    expect(again.body.approval.id).not.toBe(ref);
+    expect(await rowsOf(items)).toBe(before);
+  });
+
   it('the email states the rows measured', async () => {
     await refill();
     const grant = await openGrant(stack, 'write');
