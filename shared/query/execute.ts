@@ -235,7 +235,17 @@ export async function executeStatements(
   } catch (error) {
     if (error instanceof StatementRefused) throw error;
     // Each statement already has its `executed` event: a COMMIT lost with its session is not recorded twice.
-    if (recorded) throw commitLost(error);
+    if (recorded) {
+      // The grant's end (a revoke, a lock, the window) ends its sessions: that is the answer, with the doubt said.
+      const ended = await context.authenticator.endedSince(grant, 'while the transaction committed');
+      if (ended)
+        throw new AirlockError(
+          ended.code,
+          `${ended.message}; whether the COMMIT took effect is unknown`,
+          ended.details,
+        );
+      throw commitLost(error);
+    }
     if (began) throw await failed(current, error);
     // No session could be had: a window that ended since the token check (role locked, dropped, sessions cut) is no outage.
     const ended = await context.authenticator.endedSince(grant, 'before the statement could run');

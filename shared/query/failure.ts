@@ -26,7 +26,10 @@ export function classifyFailure(
   error: unknown,
   context: { window: Window; attempts: readonly Attempt[]; masking: Policy['masking'] },
 ): AirlockError | undefined {
-  if (isAirlockError(error)) return error;
+  // A session that could not be had (its role dropped, its sessions ended) is a lost connection too: only the
+  // grant can tell a revocation or the window's end from an outage. An audit outage is the answer itself.
+  if (isAirlockError(error))
+    return error.code === 'unavailable' && !(error instanceof AuditUnavailable) ? undefined : error;
   const sqlstate = sqlstateOf(error);
   if (sqlstate === undefined) return undefined;
   // Before the lost-session test: the transaction timeout at the window's end ends the session (FATAL 25P04).

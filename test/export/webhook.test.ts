@@ -188,6 +188,8 @@ describe('audit export to a webhook', () => {
     await loop?.stop();
     const seen = receiver.accepted().length;
     await traffic('restart');
+    // Past the loop's settle time, so the first round sees the new events.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     // A first exporter that takes a few events per round, stopped after one round.
     const first = await exporter({ pageSize: 2, maxPerRound: 2 });
     await first.loop.stop();
