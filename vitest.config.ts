@@ -45,7 +45,8 @@ export default defineConfig({
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'unit', include: UNIT, exclude: SLOW } },
+      // Pure modules: one module graph per worker (no per-file isolation) keeps the tier to seconds.
+      { extends: true, test: { name: 'unit', include: UNIT, exclude: SLOW, isolate: false } },
       {
         extends: true,
         test: {
