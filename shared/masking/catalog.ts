@@ -2,8 +2,8 @@
 // Must never interpolate a value into SQL (everything is a bound parameter), never guess an origin, and never answer
 // for one database from what another said (OIDs repeat across databases).
 
-import { AirlockError } from '../errors.ts';
 import { MaskStrategy } from '../policy/index.ts';
+import { integer, text } from './catalog-row.ts';
 import { AIRLOCK_MASKING_VIEW_SCHEMAS } from './names.ts';
 import type { CatalogLookup, ColumnOrigin } from './plan.ts';
 
@@ -310,16 +310,4 @@ function parseJson(text: string): unknown {
 
 function nameKey(relation: { schema: string | null; name: string }): string {
   return JSON.stringify([relation.schema, relation.name]);
-}
-
-function text(value: unknown): string {
-  if (typeof value !== 'string') throw new AirlockError('internal', 'unexpected catalog row: expected text');
-  return value;
-}
-
-function integer(value: unknown): number {
-  const number = typeof value === 'string' || typeof value === 'bigint' ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number))
-    throw new AirlockError('internal', 'unexpected catalog row: expected an integer');
-  return number;
 }

@@ -1,9 +1,9 @@
 // What the masking setup and the policy check read from a database's catalog, read as the admin.
 // Must never read a row of a user table, and never interpolate a value into SQL (everything is a bound parameter).
 
-import { AirlockError } from '../errors.ts';
 import type { PgClient } from '../postgres/index.ts';
 import { FORBIDDEN_MEMBERSHIPS, ROLE_PREFIX } from '../postgres/index.ts';
+import { integer, integerArray, text, textArray } from './catalog-row.ts';
 import { AIRLOCK_MASKING_SCHEMAS, type MaskingNames } from './names.ts';
 
 export type RelationKind = 'r' | 'p' | 'v' | 'm' | 'f' | 'S';
@@ -306,26 +306,4 @@ export function parseSearchPath(value: string): string[] {
     }
   }
   return names.filter((name) => name !== '');
-}
-
-function text(value: unknown): string {
-  if (typeof value !== 'string') throw new AirlockError('internal', 'unexpected catalog row: expected text');
-  return value;
-}
-
-function integer(value: unknown): number {
-  const number = typeof value === 'string' || typeof value === 'bigint' ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number))
-    throw new AirlockError('internal', 'unexpected catalog row: expected an integer');
-  return number;
-}
-
-function textArray(value: unknown): string[] {
-  if (!Array.isArray(value)) throw new AirlockError('internal', 'unexpected catalog row: expected an array');
-  return value.map(text);
-}
-
-function integerArray(value: unknown): number[] {
-  if (!Array.isArray(value)) throw new AirlockError('internal', 'unexpected catalog row: expected an array');
-  return value.map(integer);
 }

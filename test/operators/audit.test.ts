@@ -80,22 +80,14 @@ describe('GET /v1/admin/audit?grantId=', () => {
   });
 });
 
+/** The timeline's order: by `at`, then `grantId`, then `seq`. */
+const timelineOrder = (a: AuditEvent, b: AuditEvent) =>
+  a.at !== b.at ? (a.at < b.at ? -1 : 1) : a.grantId !== b.grantId ? (a.grantId < b.grantId ? -1 : 1) : a.seq - b.seq;
+
 /** listByTime's contract over real chains: every event ordered by at, grantId, seq; `after` an opaque offset. */
 async function timelineOf(ids: string[]): Promise<AuditTimeline & { all: AuditEvent[] }> {
   const log = auditLog();
-  const all = (await Promise.all(ids.map((id) => log.list(id))))
-    .flat()
-    .sort((a, b) =>
-      a.at !== b.at
-        ? a.at < b.at
-          ? -1
-          : 1
-        : a.grantId !== b.grantId
-          ? a.grantId < b.grantId
-            ? -1
-            : 1
-          : a.seq - b.seq,
-    );
+  const all = (await Promise.all(ids.map((id) => log.list(id)))).flat().sort(timelineOrder);
   return {
     all,
     list: (id) => log.list(id),
@@ -163,17 +155,7 @@ describe('GET /v1/admin/audit across grants', () => {
     const all = await everyPage('', 500);
     const ours = all.filter((event) => grants.includes(event.grantId));
     expect(new Set(ours.map((event) => event.grantId)).size).toBe(3);
-    const sorted = [...all].sort((a, b) =>
-      a.at !== b.at
-        ? a.at < b.at
-          ? -1
-          : 1
-        : a.grantId !== b.grantId
-          ? a.grantId < b.grantId
-            ? -1
-            : 1
-          : a.seq - b.seq,
-    );
+    const sorted = [...all].sort(timelineOrder);
     expect(all).toEqual(sorted);
     expect(await everyPage('', 2)).toEqual(all);
   });
