@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 // Three tiers: `unit` needs no embedded service and runs in seconds (`npm run test:unit`); `integration` runs
 // against one real local infrastructure (embedded Postgres, dynalite, the WebSocket proxy) started by the global
@@ -35,6 +36,17 @@ export const SLOW = [
   'test/**/*.slow.test.ts',
 ];
 
+/**
+ * The slow tier first: its files take up to a minute or more each, so they start at once and the many short files
+ * fill the other worker around them (last, they left one worker idle for minutes). Otherwise vitest's own order.
+ */
+class SlowTierFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (file: TestSpecification) => (file.project.name === 'slow' ? 0 : 1);
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
+
 const STORE_SUITES = ['test/store/**/*.test.ts', 'test/grants/**/*.test.ts', 'test/audit/**/*.test.ts'];
 
 export default defineConfig({
@@ -44,6 +56,7 @@ export default defineConfig({
     pool: 'forks',
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     maxWorkers: 2,
+    sequence: { sequencer: SlowTierFirst },
     projects: [
       // Pure modules: one module graph per worker (no per-file isolation) keeps the tier to seconds.
       { extends: true, test: { name: 'unit', include: UNIT, exclude: SLOW, isolate: false } },
@@ -54,6 +67,8 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: [...UNIT, ...SLOW],
           globalSetup: ['test/global-setup.ts'],
+          // Each file starts its own Airlock on names of its own: the modules (SDK, parser) load once per worker.
+          isolate: false,
         },
       },
       {
@@ -63,6 +78,7 @@ export default defineConfig({
           include: STORE_SUITES,
           exclude: UNIT,
           globalSetup: ['test/global-setup.ts'],
+          isolate: false,
           env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AIRLOCK_TEST_STORE: 'dynamodb-local' },
         },
       },
