@@ -1,7 +1,7 @@
 // The local DynamoDB-compatible store: dynalite on loopback, persisted in the data dir, with the
 // tables created from the same definitions the AWS stack uses. Local mode only.
 
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type AttributeValue,
@@ -26,6 +26,7 @@ export interface LocalDynamo {
 
 export async function startLocalDynamo(options: { path?: string; port?: number }): Promise<LocalDynamo> {
   const server: Server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const door = guardRequests(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
@@ -34,15 +35,62 @@ export async function startLocalDynamo(options: { path?: string; port?: number }
   return {
     endpoint: `http://127.0.0.1:${port}`,
     close: async () => {
-      // Requests in flight finish first: dynalite throws (uncaught) when one writes to a closed database.
+      // dynalite answers a request with one database call after another, and one of them meeting a closed
+      // database throws out of its handler (uncaught): no request starts from now on, those started finish, and
+      // only then does dynalite's own close stop the server and close its database.
+      await door.shut(5000);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const force = setTimeout(() => server.closeAllConnections(), 2000);
+      server.closeAllConnections();
       await closed;
-      clearTimeout(force);
-      // dynalite keeps its LevelDB open on the server object; close it so a restart can reopen it.
-      const db = (server as unknown as { db?: { close?: (cb: () => void) => void } }).db;
-      if (db?.close) await new Promise<void>((resolve) => db.close!(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Puts a door before dynalite's request handler: `shut` refuses requests from then on (their connection is
+ * cut, as when the store goes away) and waits, at most `timeoutMs`, for the handlers already running.
+ */
+function guardRequests(server: Server): { shut(timeoutMs: number): Promise<void> } {
+  const handlers = server.listeners('request') as Array<(request: IncomingMessage, response: ServerResponse) => void>;
+  server.removeAllListeners('request');
+  let shut = false;
+  let running = 0;
+  let drained: (() => void) | undefined;
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (shut) {
+      request.socket.destroy();
+      return;
+    }
+    running++;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      if (--running === 0) drained?.();
+    };
+    // A handler starts once the body has arrived and ends with its answer, even on a connection already cut.
+    const end = response.end.bind(response);
+    response.end = ((...args: Parameters<typeof end>) => {
+      finish();
+      return end(...args);
+    }) as typeof response.end;
+    response.once('close', () => {
+      if (!request.complete) finish();
+    });
+    for (const handler of handlers) handler(request, response);
+  });
+  return {
+    shut: (timeoutMs) => {
+      shut = true;
+      server.closeIdleConnections();
+      if (running === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     },
   };
 }
