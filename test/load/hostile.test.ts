@@ -104,11 +104,9 @@ describe('hostile agents beside honest ones', () => {
         ],
         [writer, { sql: 'SELECT pg_sleep(3) FROM customers FOR UPDATE' }],
       ];
-      for (let round = 0; round < 2; round++) {
-        for (const [grant, body] of attacks) {
-          const response = await send(grant, body);
-          count(`${response.status} ${response.body?.error?.code ?? ''}`.trim());
-        }
+      for (const [grant, body] of attacks) {
+        const response = await send(grant, body);
+        count(`${response.status} ${response.body?.error?.code ?? ''}`.trim());
       }
     };
 
@@ -117,7 +115,8 @@ describe('hostile agents beside honest ones', () => {
       const grant = await grantFor(await stack.token(`agent:honest-${n}`, [], { ttlSeconds: 1800 }), 'read');
       if (typeof grant === 'number') throw new Error(`honest grant refused: ${grant}`);
       grants.push(grant);
-      for (let q = 0; q < HONEST_QUERIES; q++) {
+      // Honest agents keep asking for as long as the attacks last.
+      for (let q = 0; q < HONEST_QUERIES || !attacksOver; q++) {
         const started = Date.now();
         const response = await send(grant, {
           sql: 'SELECT count(*), sum(total) FROM orders WHERE customer_id = $1',
@@ -128,16 +127,22 @@ describe('hostile agents beside honest ones', () => {
       }
     };
 
-    const floods = await Promise.all([
+    let attacksOver = false;
+    const attacks = Promise.all([
       ...Array.from({ length: 2 }, (_, n) => flood(n)),
       ...Array.from({ length: 3 }, (_, n) => hostile(n)),
-      ...Array.from({ length: HONEST }, (_, n) => honest(n)),
-    ]);
+    ]).finally(() => {
+      attacksOver = true;
+    });
+    const [floods] = await Promise.all([attacks, ...Array.from({ length: HONEST }, (_, n) => honest(n))]);
     // Each flooder got at most its quota, and the rest were 429.
-    for (const granted of floods.slice(0, 2)) expect(granted).toBeLessThanOrEqual(GRANTS_PER_SUBJECT);
+    for (const granted of floods.slice(0, 2) as number[]) expect(granted).toBeLessThanOrEqual(GRANTS_PER_SUBJECT);
     expect(refusedCodes.get('grant 429')).toBeGreaterThanOrEqual(8);
 
-    expect(latencies).toHaveLength(HONEST * HONEST_QUERIES);
+    expect(latencies.length).toBeGreaterThanOrEqual(HONEST * HONEST_QUERIES);
+    console.log(
+      `hostile: ${latencies.length} honest queries during the attacks, p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms; answers to hostile requests ${JSON.stringify(Object.fromEntries(refusedCodes))}`,
+    );
     expect(percentile(latencies, 99)).toBeLessThan(STATEMENT_TIMEOUT_MS);
     // No hostile request is a 5xx: each is refused, cut or timed out with a 4xx.
     expect([...refusedCodes.keys()].filter((key) => /^5/.test(key))).toEqual([]);
