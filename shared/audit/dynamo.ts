@@ -163,6 +163,29 @@ export function createDynamoAuditLog(options: DynamoAuditLogOptions): AuditLog {
     return events;
   }
 
+  async function countStatements(grantId: string): Promise<number> {
+    let count = 0;
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const output = await storeCall('audit log', () =>
+        client.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: '#grantId = :grantId',
+            FilterExpression: '#type = :statement',
+            ExpressionAttributeNames: { '#grantId': 'grantId', '#type': 'type' },
+            ExpressionAttributeValues: { ':grantId': { S: grantId }, ':statement': { S: 'statement' } },
+            Select: 'COUNT',
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      count += output.Count ?? 0;
+      startKey = output.LastEvaluatedKey;
+    } while (startKey);
+    return count;
+  }
+
   async function verify(grantId: string): Promise<AuditVerification> {
     if (!anchor) {
       const events = await list(grantId);
@@ -192,6 +215,7 @@ export function createDynamoAuditLog(options: DynamoAuditLogOptions): AuditLog {
       }
     },
     list,
+    countStatements,
     listByTime: timeIndex.listByTime,
     verify,
   };

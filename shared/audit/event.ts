@@ -85,6 +85,8 @@ export interface AuditLog {
   append(event: AuditAppend): Promise<AuditEvent>;
   /** Every event of the grant, in ascending `seq`. */
   list(grantId: string): Promise<AuditEvent[]>;
+  /** How many statement events the grant's chain holds (one per statement sent, refusals included). */
+  countStatements(grantId: string): Promise<number>;
   /** Every grant's events in time order, a page at a time (an index read: eventually consistent, see docs/audit.md). */
   listByTime(query: TimeQuery): Promise<TimePage>;
   /** The grant's events and whether the chain checks out against its key and its anchored head. */

@@ -55,6 +55,8 @@ export function GrantsPage(props: {
   viewer: Viewer;
   now: Date;
   grants: AdminGrant[];
+  /** Statements recorded in each grant's audit chain, by grant id. */
+  statements: Map<string, number>;
   filters: GrantFilters;
   next?: string | undefined;
   notice?: Notice | undefined;
@@ -105,6 +107,7 @@ export function GrantsPage(props: {
               <th scope="col">Rule</th>
               <th scope="col">Role</th>
               <th scope="col">Window</th>
+              <th scope="col">Statements</th>
             </tr>
           </thead>
           <tbody>
@@ -135,6 +138,7 @@ export function GrantsPage(props: {
                 <td data-label="Window">
                   <Window grant={grant} now={props.now} />
                 </td>
+                <td data-label="Statements">{props.statements.get(grant.id) ?? 0}</td>
               </tr>
             ))}
           </tbody>

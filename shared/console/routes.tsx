@@ -319,12 +319,17 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Routes {
       ),
     );
     const page = await plane.listGrants(principal, query);
+    const statements = await plane.statementCounts(
+      principal,
+      page.grants.map((grant) => grant.id),
+    );
     return render(
       c,
       <GrantsPage
         viewer={viewerOf(c)}
         now={now()}
         grants={page.grants}
+        statements={statements}
         filters={filters}
         next={page.next}
         notice={noticeOf(c)}

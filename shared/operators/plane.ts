@@ -3,6 +3,7 @@
 // Must never act for a caller whose role it has not checked, nor act without an audit event naming them.
 
 import type { ApprovalDecisions, ApprovalStore } from '../approvals/index.ts';
+import type { AuditLog } from '../audit/index.ts';
 import { AirlockError } from '../errors.ts';
 import { type GrantRecord, type GrantService, type GrantStore, isLive, publicGrant } from '../grants/index.ts';
 import type { Principal } from '../identity/index.ts';
@@ -17,6 +18,9 @@ import { type OperatorRight, requireRight, rolesOf } from './roles.ts';
 import type { ApprovalDecisionBody, AuditQuery, GrantListQuery, LockRequest } from './schemas.ts';
 import { readChain } from './story.ts';
 
+/** Statement counts read at once for a page of grants. */
+const STATEMENT_COUNT_READS = 8;
+
 export interface OperatorPlaneOptions {
   policy: Policy;
   grantStore: Pick<GrantStore, 'get' | 'getMany' | 'search'>;
@@ -24,7 +28,7 @@ export interface OperatorPlaneOptions {
   locks: LockService;
   approvalStore: Pick<ApprovalStore, 'listAwaiting'>;
   decisions: Pick<ApprovalDecisions, 'decideSignedIn'>;
-  audit: AuditTimeline;
+  audit: AuditTimeline & Pick<AuditLog, 'countStatements'>;
   /** Locks, read on every call: a lock on a person's subject (and no connection) stops them here too. */
   lockStore: Pick<LockStore, 'listUnlifted'>;
   now?: () => Date;
@@ -70,6 +74,19 @@ export function createOperatorPlane(options: OperatorPlaneOptions) {
         grants: page.grants.map(adminGrant),
         ...(page.next ? { next: encodeCursor('grants', page.next) } : {}),
       };
+    },
+
+    /** How many statements each grant's chain records, by grant id (auditors, operators): a few store reads at a time. */
+    async statementCounts(principal: Principal, grantIds: string[]): Promise<Map<string, number>> {
+      await allowed(principal, 'read');
+      const counts = new Map<string, number>();
+      const queue = [...new Set(grantIds)];
+      const worker = async () => {
+        for (let id = queue.shift(); id !== undefined; id = queue.shift())
+          counts.set(id, await options.audit.countStatements(id));
+      };
+      await Promise.all(Array.from({ length: Math.min(STATEMENT_COUNT_READS, queue.length) }, worker));
+      return counts;
     },
 
     /** One grant, its audit events and the chain's verdict (auditors, operators). */

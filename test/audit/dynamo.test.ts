@@ -95,6 +95,17 @@ describe('append and list', () => {
     expect(verifyChain(listed)).toBe(true);
   });
 
+  it('counts a chain’s statement events across pages, and no other event', async () => {
+    const log = auditLog(table);
+    await log.append({ grantId, type: 'grant.requested', subject: 'agent:demo' });
+    const big = 'x'.repeat(150_000);
+    for (let i = 1; i <= 9; i++) await log.append({ ...statement(i), details: { normalizedSql: big, rowCount: i } });
+    await log.append({ ...statement(1), grantId: `${grantId}-b` });
+    expect(await log.countStatements(grantId)).toBe(9);
+    expect(await log.countStatements(`${grantId}-b`)).toBe(1);
+    expect(await log.countStatements(`${grantId}-none`)).toBe(0);
+  });
+
   it('stores exactly what it hashed: lone surrogates become U+FFFD, the caller’s object is not kept', async () => {
     const log = auditLog(table);
     const details: Record<string, unknown> = { normalizedSql: 'SELECT \ud800', nested: { list: [1, 'a'] } };

@@ -49,6 +49,7 @@ export interface RawAppend {
 export interface RawAuditLog {
   append(event: RawAppend): Promise<StoredEvent>;
   list(grantId: string): Promise<StoredEvent[]>;
+  countStatements(grantId: string): Promise<number>;
   listByTime(query: TimeQuery): Promise<{ events: StoredEvent[]; next?: string }>;
   verify(grantId: string): Promise<Omit<AuditVerification, 'events'> & { events: StoredEvent[] }>;
 }

@@ -6,7 +6,7 @@ import { createGrantStore } from '../../shared/grants/store.ts';
 import { parseOne } from '../../shared/sql/parse.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
 import { dynamo } from '../support/infra.ts';
-import { openGrant } from '../support/stack.ts';
+import { openGrant, query } from '../support/stack.ts';
 import {
   AGENT,
   APPROVER,
@@ -255,6 +255,23 @@ describe('the grants list', () => {
     expect(page.status).toBe(200);
     expect(page.html).toContain(`<code>${stack.roleOf(grant.id)}</code>`);
     expect((await adminGrant(grant.id)) as unknown).toMatchObject({ role: stack.roleOf(grant.id) });
+  });
+
+  it('shows how many statements each grant’s audit chain records, refused ones included', async () => {
+    const counted = await openGrant(stack, { subject: 'agent:counted', reason: 'counted statements' });
+    const idle = await openGrant(stack, { subject: 'agent:counted', reason: 'no statements' });
+    expect((await query(stack, counted.token, { sql: 'SELECT 1' })).status).toBe(200);
+    expect((await query(stack, counted.token, { sql: 'SELECT count(*) FROM orders' })).status).toBe(200);
+    expect((await query(stack, counted.token, { sql: 'DELETE FROM orders' })).status).toBe(403);
+    const page = await consoleCall(stack, operator, 'GET', '/console/grants?subject=agent:counted');
+    expect(page.status).toBe(200);
+    const rowOf = (id: string) => {
+      const start = page.html.indexOf(`/console/grants/${id}"`);
+      expect(start).toBeGreaterThan(-1);
+      return page.html.slice(start, page.html.indexOf('</tr>', start));
+    };
+    expect(rowOf(counted.id)).toContain('<td data-label="Statements">3</td>');
+    expect(rowOf(idle.id)).toContain('<td data-label="Statements">0</td>');
   });
 });
 
