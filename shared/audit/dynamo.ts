@@ -2,7 +2,13 @@
 // chain's head then anchored on its record. Must never update or delete an event, nor write it any other way.
 
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  type QueryCommandOutput,
+} from '@aws-sdk/client-dynamodb';
 import { AirlockError } from '../errors.ts';
 import { fromItem, isConditionFailure, storeCall, toItem } from '../store/index.ts';
 import type { AuditHeadAnchor } from './anchor.ts';
@@ -140,49 +146,47 @@ export function createDynamoAuditLog(options: DynamoAuditLogOptions): AuditLog {
     throw new AirlockError('unavailable', `audit log is contended for grant ${input.grantId}; nothing was run`);
   }
 
-  async function list(grantId: string): Promise<AuditEvent[]> {
-    const events: AuditEvent[] = [];
+  /** Every page of one grant's chain in seq order, read consistently; `query` adds a filter or a projection. */
+  async function* chainPages(
+    grantId: string,
+    query: Partial<QueryCommandInput> = {},
+  ): AsyncGenerator<QueryCommandOutput> {
     let startKey: Record<string, AttributeValue> | undefined;
     do {
       const output = await storeCall('audit log', () =>
         client.send(
           new QueryCommand({
+            ...query,
             TableName: table,
             KeyConditionExpression: '#grantId = :grantId',
-            ExpressionAttributeNames: { '#grantId': 'grantId' },
-            ExpressionAttributeValues: { ':grantId': { S: grantId } },
+            ExpressionAttributeNames: { ...query.ExpressionAttributeNames, '#grantId': 'grantId' },
+            ExpressionAttributeValues: { ...query.ExpressionAttributeValues, ':grantId': { S: grantId } },
             ScanIndexForward: true,
             ConsistentRead: true,
             ExclusiveStartKey: startKey,
           }),
         ),
       );
-      for (const item of output.Items ?? []) events.push(parseStored(item));
+      yield output;
       startKey = output.LastEvaluatedKey;
     } while (startKey);
+  }
+
+  async function list(grantId: string): Promise<AuditEvent[]> {
+    const events: AuditEvent[] = [];
+    for await (const page of chainPages(grantId)) for (const item of page.Items ?? []) events.push(parseStored(item));
     return events;
   }
 
   async function countStatements(grantId: string): Promise<number> {
     let count = 0;
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const output = await storeCall('audit log', () =>
-        client.send(
-          new QueryCommand({
-            TableName: table,
-            KeyConditionExpression: '#grantId = :grantId',
-            FilterExpression: '#type = :statement',
-            ExpressionAttributeNames: { '#grantId': 'grantId', '#type': 'type' },
-            ExpressionAttributeValues: { ':grantId': { S: grantId }, ':statement': { S: 'statement' } },
-            Select: 'COUNT',
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      count += output.Count ?? 0;
-      startKey = output.LastEvaluatedKey;
-    } while (startKey);
+    const statements = {
+      FilterExpression: '#type = :statement',
+      ExpressionAttributeNames: { '#type': 'type' },
+      ExpressionAttributeValues: { ':statement': { S: 'statement' } },
+      Select: 'COUNT',
+    } as const;
+    for await (const page of chainPages(grantId, statements)) count += page.Count ?? 0;
     return count;
   }
 
