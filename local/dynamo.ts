@@ -135,12 +135,7 @@ async function ensureTimeToLive(client: DynamoDBClient, name: string, attribute:
 }
 
 async function ensureTable(client: DynamoDBClient, name: string, def: TableDefinition): Promise<void> {
-  let table: TableDescription | undefined;
-  try {
-    table = (await client.send(new DescribeTableCommand({ TableName: name }))).Table;
-  } catch (error) {
-    if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error;
-  }
+  const table = await describeTable(client, name);
   if (!table) return createTable(client, name, def);
   const present = new Set((table.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
   // A data dir from before an index existed: dynalite cannot add one, so the table is rebuilt with its items.
@@ -156,6 +151,8 @@ async function rebuildTable(client: DynamoDBClient, name: string, def: TableDefi
     start = page.LastEvaluatedKey;
   } while (start);
   await client.send(new DeleteTableCommand({ TableName: name }));
+  // Deleting takes a moment: created before it is gone, the new table would be taken for the old one.
+  await until(async () => (await describeTable(client, name)) === undefined, `table ${name} to be deleted`);
   await createTable(client, name, def);
   for (let at = 0; at < items.length; at += 25) {
     let pending: Array<Record<string, AttributeValue>> = items.slice(at, at + 25);
@@ -199,5 +196,23 @@ async function createTable(client: DynamoDBClient, name: string, def: TableDefin
     );
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  await until(async () => (await describeTable(client, name))?.TableStatus === 'ACTIVE', `table ${name} to be active`);
+}
+
+async function describeTable(client: DynamoDBClient, name: string): Promise<TableDescription | undefined> {
+  try {
+    return (await client.send(new DescribeTableCommand({ TableName: name }))).Table;
+  } catch (error) {
+    if ((error as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+    throw error;
+  }
+}
+
+/** Polls `done` every 50 ms for up to 30 s (local stores take milliseconds). */
+async function until(done: () => Promise<boolean>, what: string): Promise<void> {
+  for (const started = Date.now(); !(await done()); ) {
+    if (Date.now() - started > 30_000) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

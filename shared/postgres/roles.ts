@@ -32,6 +32,10 @@ const DEFAULT_DROP_BUDGET_MS = 2000;
 const LARGE_OBJECT_BATCH = 1000;
 /** SQLSTATEs after which a drop is left for later: a lock or the budget ran out, or a concurrent change won. */
 const DEFERRED_DROP = new Set(['55P03', '57014', '40P01', '40001', 'XX000', '53200']);
+/** Of those, what another session's work causes and its end cures: a drop step meeting one is tried again in budget. */
+const CONTENDED = new Set(['55P03', '40P01', '40001', 'XX000']);
+/** Tries of one drop step under contention: a session holding a lock the drop needs delays a sweep by 3 lock waits at most. */
+const DROP_STEP_ATTEMPTS = 3;
 /** Predefined roles that reach the server's files or shell: never a temporary role's to have. */
 export const FORBIDDEN_MEMBERSHIPS = [
   'postgres',
@@ -371,19 +375,30 @@ async function dropRole(client: PgClient, roleKey: string, role: string, deadlin
   const ident = quoteIdent(role);
   /** One transaction under the role's lock, bounded by what is left of the deadline; its statement's rows, or null when none is left. */
   const step = async (statement: string): Promise<Array<Record<string, unknown>> | null> => {
-    const left = Math.floor(deadline - Date.now());
-    if (left < 1) return null;
-    const results = (await client.query(
-      [
-        'BEGIN',
-        `SET LOCAL statement_timeout = ${left}`,
-        `SET LOCAL lock_timeout = ${Math.min(left, DROP_LOCK_TIMEOUT_MS)}`,
-        lockStatement(roleKey, role),
-        statement,
-        'COMMIT',
-      ].join(';\n'),
-    )) as unknown as Array<{ rows: Array<Record<string, unknown>> }>;
-    return results[4]?.rows ?? [];
+    for (let attempt = 1; ; attempt++) {
+      const left = Math.floor(deadline - Date.now());
+      if (left < 1) return null;
+      try {
+        const results = (await client.query(
+          [
+            'BEGIN',
+            `SET LOCAL statement_timeout = ${left}`,
+            `SET LOCAL lock_timeout = ${Math.min(left, DROP_LOCK_TIMEOUT_MS)}`,
+            lockStatement(roleKey, role),
+            statement,
+            'COMMIT',
+          ].join(';\n'),
+        )) as unknown as Array<{ rows: Array<Record<string, unknown>> }>;
+        return results[4]?.rows ?? [];
+      } catch (error) {
+        // Another admin session on this role (a second sweeper dropping it) or on the same catalog rows: once it
+        // is done, the step can go through, so it is tried again while the budget lasts.
+        if (attempt >= DROP_STEP_ATTEMPTS || !CONTENDED.has(sqlstateOf(error) ?? '') || deadline - Date.now() < 1)
+          throw error;
+        await client.query('ROLLBACK').catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80));
+      }
+    }
   };
   try {
     for (;;) {

@@ -289,7 +289,7 @@ describe('the sweeper', () => {
     stack.clock.advance(61);
     const [a, b] = await Promise.all([stack.airlock.sweep(), stack.airlock.sweep()]);
     stack.clock.advance(-61);
-    expect(a.errors + b.errors).toBe(0);
+    expect(a.errors + b.errors, JSON.stringify([...a.failures, ...b.failures])).toBe(0);
     const events = (await stack.call('GET', `/v1/grants/${grant.id}/audit`, { token })).body.events;
     expect(events.filter((e: { type: string }) => e.type === 'grant.expired')).toHaveLength(1);
     expect(await roleRow(stack.roleOf(grant.id))).toBeUndefined();

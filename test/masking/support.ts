@@ -108,13 +108,26 @@ export async function withAdmin<T>(work: (admin: PgClient) => Promise<T>, databa
 /** Removes a prefix's masking schemas and roles (what enforce.ts created), in `database`. */
 export async function dropMasking(prefix: string, database = 'shop'): Promise<void> {
   const names = maskingNames(prefix);
-  await withAdmin(async (client) => {
-    await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(names.schema)}, ${quoteIdent(names.privateSchema)} CASCADE`);
-    for (const role of [names.reader, names.writer, names.owner]) {
-      const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-      if (exists.rowCount) await client.query(`DROP OWNED BY ${quoteIdent(role)}`);
+  // Other files' upkeeps grant on the same tables at the same time: a revocation that meets one fails with
+  // "tuple concurrently updated" (XX000) or a deadlock, and is simply done again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await withAdmin(async (client) => {
+        await client.query(
+          `DROP SCHEMA IF EXISTS ${quoteIdent(names.schema)}, ${quoteIdent(names.privateSchema)} CASCADE`,
+        );
+        for (const role of [names.reader, names.writer, names.owner]) {
+          const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+          if (exists.rowCount) await client.query(`DROP OWNED BY ${quoteIdent(role)}`);
+        }
+      }, database);
+      return;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (attempt >= 5 || (code !== 'XX000' && code !== '40P01')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
     }
-  }, database);
+  }
 }
 
 /** Drops a prefix's roles (cluster-wide) once no database holds anything of theirs. */

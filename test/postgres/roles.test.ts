@@ -111,8 +111,9 @@ describe('role names', () => {
       expect(name).toBe(nameOf(id));
       expect(name).toMatch(/^airlock_[0-9a-f]{32}$/);
       expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63);
-      // Nothing of the id is readable in the name: no run of 4 of its characters appears in it.
-      for (let at = 0; at + 4 <= id.length; at++) expect(name).not.toContain(id.slice(at, at + 4));
+      // Nothing of the id is readable in the name: no run of 6 of its characters appears in it. (Runs of 4 appear
+      // by chance in one run out of about 16: 32 random hex digits hold 29 runs of 4 of the 65,536 there are.)
+      for (let at = 0; at + 6 <= id.length; at++) expect(name).not.toContain(id.slice(at, at + 6));
       expect(grantIdOfRole(name, NAMING)).toBe(id);
     }
     const tagged = roleNameFor(ids[0]!, { roleKey: ROLE_KEY, prefix: 'airlock_abcdefghijkl_' });
@@ -514,6 +515,27 @@ describe('revocation under hostile sessions', () => {
     }
     expect(await admin.revokeRole(victim.role)).toEqual({ existed: true, terminated: 0, dropped: true });
     expect(await roleRow(victim.role)).toBeUndefined();
+  });
+
+  it('meeting another admin session at work on the same role (a second sweeper), waits its turn within the budget', async () => {
+    const request = spec();
+    const { role } = await admin.mintRole(request);
+    const other = await adminClient();
+    try {
+      await other.query('SELECT pg_advisory_lock($1::bigint)', [roleLockKey(ROLE_KEY, role)]);
+      // Held past one lock wait (2 s), then let go: the drop goes through on its next try, not at the next sweep.
+      const released = new Promise((resolve) => setTimeout(resolve, 2600)).then(() =>
+        other.query('SELECT pg_advisory_unlock_all()'),
+      );
+      const started = Date.now();
+      const result = await admin.revokeRole(role, { dropBudgetMs: 10_000 });
+      await released;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
+      expect(result).toEqual({ existed: true, terminated: 0, dropped: true });
+      expect(await roleRow(role)).toBeUndefined();
+    } finally {
+      await other.end();
+    }
   });
 
   it('drops every large object the role made, however many, without handing one to the admin', async () => {
