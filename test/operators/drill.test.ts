@@ -72,7 +72,7 @@ describe('locking a subject', () => {
     // Done before the answer: no role, no session, no token that works.
     expect(await roleExists(stack, first.id)).toBe(false);
     expect(await roleExists(stack, second.id)).toBe(false);
-    for (const session of sessions) await expectTerminated(session);
+    await Promise.all(sessions.map(expectTerminated));
     for (const grant of [first, second]) {
       const query = await stack.call('POST', '/v1/query', { token: grant.token, body: { sql: 'SELECT 1' } });
       expect(query.status).toBe(403);

@@ -25,7 +25,9 @@ describe('a lock on a subject with 20 live grants', () => {
   it('returns within 5 s with all of them revoked, roles dropped and sessions cut', async () => {
     const identity = await person(stack, 'agent:busy');
     const grants = [];
-    for (let i = 0; i < 20; i++) grants.push(await openRead(stack, 'agent:busy', identity));
+    // Opened five at a time: the setup, not what is measured.
+    for (let batch = 0; batch < 4; batch++)
+      grants.push(...(await Promise.all(Array.from({ length: 5 }, () => openRead(stack, 'agent:busy', identity)))));
     const sessions = await Promise.all(grants.map((grant) => sessionAs(stack, grant.id)));
 
     const secops = await operator(stack);
@@ -40,7 +42,7 @@ describe('a lock on a subject with 20 live grants', () => {
     expect(locked.status).toBe(201);
     expect([...locked.body.revoked].sort()).toEqual(grants.map((grant) => grant.id).sort());
     expect(elapsedMs).toBeLessThan(5000);
-    for (const grant of grants) expect(await roleExists(stack, grant.id)).toBe(false);
-    for (const session of sessions) await expectTerminated(session);
+    expect(await Promise.all(grants.map((grant) => roleExists(stack, grant.id)))).toEqual(grants.map(() => false));
+    await Promise.all(sessions.map(expectTerminated));
   }, 120_000);
 });
