@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assembleAirlock } from '../../shared/airlock/index.ts';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
-import { adminClient, dynamo, secrets, wire } from '../support/infra.ts';
+import { adminClient, catalogChange, dynamo, secrets, wire } from '../support/infra.ts';
 import {
   codeOn,
   decide,
@@ -35,12 +35,14 @@ afterAll(async () => {
 });
 
 async function admin<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = await adminClient();
-  try {
-    return (await client.query(sql, params)).rows as T[];
-  } finally {
-    await client.end();
-  }
+  return catalogChange(async () => {
+    const client = await adminClient();
+    try {
+      return (await client.query(sql, params)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  });
 }
 
 const publicOrders = async () =>

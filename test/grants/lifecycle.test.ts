@@ -7,7 +7,7 @@ import { closeClient, connectClient } from '../../shared/postgres/driver.ts';
 import { derivePassword } from '../../shared/postgres/password.ts';
 import { QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
 import { DEMO_POLICY_TEXT, startTestAirlock, type TestAirlock } from '../support/airlock.ts';
-import { adminClient, adminTarget, secrets, wire } from '../support/infra.ts';
+import { adminClient, adminTarget, catalogChange, secrets, wire } from '../support/infra.ts';
 import { expectSessionEnded } from '../support/stack.ts';
 
 // A second identity provider, configured only in the policy file: its own key, JWKS over real HTTP.
@@ -249,7 +249,7 @@ describe('the sweeper', () => {
     expect(response.status).toBe(201);
     const { grant } = response.body;
     const admin = await adminClient();
-    await admin.query(`GRANT CREATE ON SCHEMA public TO "${stack.roleOf(grant.id)}"`);
+    await catalogChange(() => admin.query(`GRANT CREATE ON SCHEMA public TO "${stack.roleOf(grant.id)}"`));
     await admin.end();
     const session = await connectAs(grant.id);
     // An unqualified CREATE goes to the first schema on the role's search_path, the masking schema: name the schema.

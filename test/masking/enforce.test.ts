@@ -10,7 +10,7 @@ import { maskingNames } from '../../shared/masking/names.ts';
 import { createStrategy, REDACTED } from '../../shared/masking/strategies.ts';
 import { quoteIdent } from '../../shared/postgres/quote.ts';
 import { type RawCustomer, seededCustomers } from '../query/fixtures.ts';
-import { adminClient } from '../support/infra.ts';
+import { adminClient, catalogChange } from '../support/infra.ts';
 import {
   connectAs,
   dropMasking,
@@ -328,10 +328,12 @@ describe('a connection is refused (503) when masking cannot hold', () => {
   it('PUBLIC can read a masked column', async () => {
     const name = await table('public_read', 'id int, secret text', `(1, 'x')`);
     const admin = await open(policyWith({ masked: [[`public.${name}.secret`, 'hash']] }));
-    await withAdmin((client) => client.query(`GRANT SELECT (secret) ON public.${name} TO PUBLIC`));
+    await catalogChange(() => withAdmin((client) => client.query(`GRANT SELECT (secret) ON public.${name} TO PUBLIC`)));
     const message = await expectUnavailable(admin.admin.prepareConnection());
     expect(message).toContain(`masking.columns[4].column: PUBLIC can read public.${name}.secret`);
-    await withAdmin((client) => client.query(`REVOKE SELECT (secret) ON public.${name} FROM PUBLIC`));
+    await catalogChange(() =>
+      withAdmin((client) => client.query(`REVOKE SELECT (secret) ON public.${name} FROM PUBLIC`)),
+    );
     await admin.admin.prepareConnection();
   });
 
@@ -414,13 +416,17 @@ describe('a connection is refused (503) when masking cannot hold', () => {
       expect(await expectUnavailable(enforcer.ensure(client))).toContain(
         'masking.columns[0].column: the admin credential cannot grant SELECT on public.customers',
       );
-      await withAdmin((admin) => admin.query(`GRANT SELECT ON public.customers TO ${weak} WITH GRANT OPTION`));
+      await catalogChange(() =>
+        withAdmin((admin) => admin.query(`GRANT SELECT ON public.customers TO ${weak} WITH GRANT OPTION`)),
+      );
       expect(await expectUnavailable(enforcer.ensure(client))).toContain(
         'masking could not be set up on connection shop (SQLSTATE 42501)',
       );
     } finally {
       await client.end();
-      await withAdmin((admin) => admin.query(`REVOKE ALL ON public.customers FROM ${weak} CASCADE`));
+      await catalogChange(() =>
+        withAdmin((admin) => admin.query(`REVOKE ALL ON public.customers FROM ${weak} CASCADE`)),
+      );
     }
     const left = await withAdmin(
       async (admin) =>

@@ -14,7 +14,7 @@ import { roleNameFor } from '../../shared/postgres/role-names.ts';
 import { createRoleAdmin, type RoleAdmin } from '../../shared/postgres/roles.ts';
 import { DatabaseSecret, QueryKeysSecret, readSecret, SECRET_NAMES } from '../../shared/secrets/index.ts';
 import { DEMO_POLICY_TEXT } from '../support/airlock.ts';
-import { adminClient, adminTarget, secrets, wire } from '../support/infra.ts';
+import { adminClient, adminTarget, catalogChange, secrets, wire } from '../support/infra.ts';
 
 export const ROLE_KEY = 'k'.repeat(32);
 export const READ = Profile.parse({ memberOf: ['pg_read_all_data'], readOnly: true });
@@ -108,26 +108,17 @@ export async function withAdmin<T>(work: (admin: PgClient) => Promise<T>, databa
 /** Removes a prefix's masking schemas and roles (what enforce.ts created), in `database`. */
 export async function dropMasking(prefix: string, database = 'shop'): Promise<void> {
   const names = maskingNames(prefix);
-  // Other files' upkeeps grant on the same tables at the same time: a revocation that meets one fails with
-  // "tuple concurrently updated" (XX000) or a deadlock, and is simply done again.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await withAdmin(async (client) => {
-        await client.query(
-          `DROP SCHEMA IF EXISTS ${quoteIdent(names.schema)}, ${quoteIdent(names.privateSchema)} CASCADE`,
-        );
-        for (const role of [names.reader, names.writer, names.owner]) {
-          const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-          if (exists.rowCount) await client.query(`DROP OWNED BY ${quoteIdent(role)}`);
-        }
-      }, database);
-      return;
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (attempt >= 5 || (code !== 'XX000' && code !== '40P01')) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
-    }
-  }
+  await catalogChange(() =>
+    withAdmin(async (client) => {
+      await client.query(
+        `DROP SCHEMA IF EXISTS ${quoteIdent(names.schema)}, ${quoteIdent(names.privateSchema)} CASCADE`,
+      );
+      for (const role of [names.reader, names.writer, names.owner]) {
+        const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+        if (exists.rowCount) await client.query(`DROP OWNED BY ${quoteIdent(role)}`);
+      }
+    }, database),
+  );
 }
 
 /** Drops a prefix's roles (cluster-wide) once no database holds anything of theirs. */

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAirlock, type TestAirlock } from '../support/airlock.ts';
-import { adminClient } from '../support/infra.ts';
+import { adminClient, catalogChange } from '../support/infra.ts';
 import { auditor, edit, OPERATOR_POLICY, operator, person, requestWrite, roleExists } from './support.ts';
 
 /** A second identity provider that sends `email_verified`, as most OIDC providers do. */
@@ -229,8 +229,10 @@ describe('deciding a held statement signed in', () => {
       await admin.query(`CREATE SCHEMA "${schema}"`);
       await admin.query(`CREATE TABLE "${schema}".orders (id int, status text)`);
       await admin.query(`INSERT INTO "${schema}".orders SELECT g, 'open' FROM generate_series(1, 3) AS g`);
-      await admin.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${stack.roleOf(grantId)}"`);
-      await admin.query(`GRANT SELECT, UPDATE ON "${schema}".orders TO "${stack.roleOf(grantId)}"`);
+      await catalogChange(() => admin.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${stack.roleOf(grantId)}"`));
+      await catalogChange(() =>
+        admin.query(`GRANT SELECT, UPDATE ON "${schema}".orders TO "${stack.roleOf(grantId)}"`),
+      );
     } finally {
       await admin.end();
     }

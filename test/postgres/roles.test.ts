@@ -11,7 +11,7 @@ import { derivePassword } from '../../shared/postgres/password.ts';
 import { quoteIdent } from '../../shared/postgres/quote.ts';
 import { grantIdOfRole, roleLockKey, roleNameFor } from '../../shared/postgres/role-names.ts';
 import { createRoleAdmin, ROLE_PREFIX, type RoleSpec } from '../../shared/postgres/roles.ts';
-import { adminClient, adminTarget, uniqueName, wire } from '../support/infra.ts';
+import { adminClient, adminTarget, catalogChange, uniqueName, wire } from '../support/infra.ts';
 
 const ROLE_KEY = 'r'.repeat(32);
 const NAMING = { roleKey: ROLE_KEY, prefix: ROLE_PREFIX };
@@ -360,7 +360,9 @@ describe('revokeRole', () => {
     const request = spec({ profile: WRITE });
     const { role } = await admin.mintRole(request);
     const table = adminRoleName('owned');
-    await asAdmin((client) => client.query(`GRANT CREATE ON SCHEMA public TO ${quoteIdent(role)}`));
+    await catalogChange(() =>
+      asAdmin((client) => client.query(`GRANT CREATE ON SCHEMA public TO ${quoteIdent(role)}`)),
+    );
     const session = await connectAs(role, request.password);
     try {
       await session.query(`CREATE TABLE public.${quoteIdent(table)} (id int)`);

@@ -27,6 +27,24 @@ export async function adminClient(database = 'shop'): Promise<PgClient> {
   return connectClient(await adminTarget(database), wire());
 }
 
+/**
+ * Runs a test's own catalog change (GRANT, ALTER ROLE, DROP OWNED) outside any transaction, again when it meets
+ * a concurrent one. Test files share one Postgres, and every stack's masking upkeep GRANTs on the demo tables and
+ * schemas: a change of the same catalog row fails with "tuple concurrently updated" (XX000) or a deadlock (40P01),
+ * with nothing done. (Airlock's own code retries these where they can happen, transaction and all.)
+ */
+export async function catalogChange<T>(change: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await change();
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (attempt >= 5 || (code !== 'XX000' && code !== '40P01')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
+}
+
 export const dynamo = () => createDynamoClient({ region: 'local', endpoint: infra().dynamoEndpoint });
 
 export async function freshTables(): Promise<TableNames> {
