@@ -39,15 +39,7 @@ import {
 } from '../identity/index.ts';
 import { createConnectionMasking } from '../masking/index.ts';
 import { mcpRoutes } from '../mcp/index.ts';
-import {
-  createLogger,
-  createReadiness,
-  type Logger,
-  type Metrics,
-  noMetrics,
-  observeAuditLog,
-  readinessChecks,
-} from '../observe/index.ts';
+import { createReadiness, type Logger, type Metrics, observeAuditLog, readinessChecks } from '../observe/index.ts';
 import {
   createLockChecker,
   createLockHeadAnchor,
@@ -60,16 +52,10 @@ import type { Policy } from '../policy/index.ts';
 import type { WireOptions } from '../postgres/index.ts';
 import { connectionTarget, createConnectionAdmins, createSessionPool, ROLE_PREFIX } from '../postgres/index.ts';
 import { createQueryService, type QueryProfile } from '../query/index.ts';
-import {
-  GrantJwksSecret,
-  QueryKeysSecret,
-  readSecret,
-  SECRET_NAMES,
-  type SecretSource,
-  SigningKeysSecret,
-} from '../secrets/index.ts';
+import { GrantJwksSecret, readSecret, SECRET_NAMES, type SecretSource, SigningKeysSecret } from '../secrets/index.ts';
 import { parserHealthy } from '../sql/index.ts';
-import { type DynamoHotPath, type TableNames, withHotPath } from '../store/index.ts';
+import type { DynamoHotPath, TableNames } from '../store/index.ts';
+import { assembleBasics } from './basics.ts';
 
 export interface AirlockConfig {
   policy: Policy;
@@ -106,14 +92,9 @@ export interface Airlock {
 
 export async function assembleAirlock(config: AirlockConfig): Promise<Airlock> {
   const { policy, secrets } = config;
-  const now = config.now ?? (() => new Date());
-  const logger = config.observe?.logger ?? createLogger({ level: 'warn' });
-  const metrics = config.observe?.metrics ?? noMetrics;
-  const queryKeys = await readSecret(secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
+  const { now, logger, metrics, queryKeys, client, perStatement } = await assembleBasics(config);
   // Keyed hashes (whoever can write the audit table cannot recompute a chain) and heads anchored on each chain's
   // own record (deleting the newest events shows): a grant's on its grant record, a lock's on its lock record.
-  const client = config.dynamo;
-  const perStatement = config.hotPath ? withHotPath(client, config.hotPath) : client;
   const anchor = routeAnchors(
     { [LOCK_CHAIN_PREFIX]: createLockHeadAnchor({ client, table: config.tables.locks }) },
     createDynamoHeadAnchor({ client: perStatement, table: config.tables.grants }),

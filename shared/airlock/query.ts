@@ -6,23 +6,18 @@ import { createDynamoAuditLog, createDynamoHeadAnchor } from '../audit/index.ts'
 import { createGrantStore } from '../grants/index.ts';
 import { createApp, observeRoutes, queryRoutes, requestGuardOptions, systemRoutes } from '../http/index.ts';
 import { loadVerificationKeys } from '../identity/index.ts';
-import { createLogger, createReadiness, noMetrics, observeAuditLog, readinessChecks } from '../observe/index.ts';
+import { createReadiness, observeAuditLog, readinessChecks } from '../observe/index.ts';
 import { createSessionPool } from '../postgres/index.ts';
 import { createQueryService } from '../query/index.ts';
-import { GrantJwksSecret, QueryKeysSecret, readSecret, SECRET_NAMES } from '../secrets/index.ts';
+import { GrantJwksSecret, readSecret, SECRET_NAMES } from '../secrets/index.ts';
 import { parserHealthy } from '../sql/index.ts';
-import { withHotPath } from '../store/index.ts';
 import type { Airlock, AirlockConfig } from './assemble.ts';
+import { assembleBasics } from './basics.ts';
 
 /** The query half alone (`parts` is ignored): what the query function serves. */
 export async function assembleQueryAirlock(config: Omit<AirlockConfig, 'parts' | 'mailer' | 'dev'>): Promise<Airlock> {
   const { policy, secrets, tables } = config;
-  const now = config.now ?? (() => new Date());
-  const logger = config.observe?.logger ?? createLogger({ level: 'warn' });
-  const metrics = config.observe?.metrics ?? noMetrics;
-  const queryKeys = await readSecret(secrets, SECRET_NAMES.queryKeys, QueryKeysSecret);
-  const client = config.dynamo;
-  const perStatement = config.hotPath ? withHotPath(client, config.hotPath) : client;
+  const { now, logger, metrics, queryKeys, client, perStatement } = await assembleBasics(config);
   // The query path appends to grant chains only, so only the grant record anchors a head here.
   const audit = observeAuditLog(
     createDynamoAuditLog({
